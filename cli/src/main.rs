@@ -1,0 +1,2 @@
+//! placeholder main for warm build
+fn main() {}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
+import {INameRegistry} from "./interfaces/INameRegistry.sol";
+import {IReputation} from "./interfaces/IReputation.sol";
+
+/// @title Reputation
+/// @notice Deposit-backed votes with age-weighted scores and notary strikes. See {IReputation}.
+contract Reputation is IReputation {
+    // ---------------------------------------------------------------- constants
+
+    /// @notice Largest |score| of one vote.
+    int8 public constant MAX_SCORE = 100;
+    /// @notice Weights stop doubling after this many half-lives. Bound: |Σ sᵢ·wᵢ| · 1e18 must fit
+    /// int256 for the mean: 2^7 (score) · 2^121 · 2^33 (weight) · 2^32 (votes) · 2^60 < 2^255.
+    uint256 public constant MAX_DOUBLINGS = 120;
+    bytes32 private constant DOMAIN_TAG = keccak256("iotegrity.reputation.domain");
+    bytes32 private constant ACCOUNT_TAG = keccak256("iotegrity.reputation.account");
+
+    // ---------------------------------------------------------------- immutables
+
+    /// @notice The identity registry (voters, notaries, targets).
+    IIdentityRegistry public immutable IDENTITY;
+    /// @notice The name registry (domain subjects).
+    INameRegistry public immutable NAMES;
+    /// @notice Deposit posted with every vote, in wei.
+    uint256 public immutable VOTE_DEPOSIT;
+    /// @notice Length of a voting period: one vote per voter per subject per period, in seconds.
+    uint256 public immutable PERIOD;
+    /// @notice Time for a notary to strike a vote, in seconds.
+    uint256 public immutable DISPUTE_WINDOW;
+    /// @notice Age at which a vote weighs half as much as a new one, in seconds.
+    uint256 public immutable HALF_LIFE;
+
+    // ---------------------------------------------------------------- storage
+
+    mapping(bytes32 subject => mapping(address voter => mapping(uint64 period => Vote))) private _votes;
+    mapping(bytes32 subject => Tally) private _tallies;
+    mapping(address account => uint256) private _credits;
+    uint256 private _totalOwed;
+
+    // ---------------------------------------------------------------- constructor
+
+    /// @param identity the IdentityRegistry
+    /// @param names the NameRegistry
+    /// @param voteDeposit wei posted with each vote
+    /// @param period seconds per voting period (> 0)
+    /// @param disputeWindow seconds during which a notary may strike a vote
+    /// @param halfLife seconds after which a vote weighs half (> 0, < 2^32)
+    constructor(
+        IIdentityRegistry identity,
+        INameRegistry names,
+        uint256 voteDeposit,
+        uint256 period,
+        uint256 disputeWindow,
+        uint256 halfLife
+    ) {
+        require(period != 0 && halfLife != 0 && halfLife < 2 ** 32);
+        IDENTITY = identity;
+        NAMES = names;
+        VOTE_DEPOSIT = voteDeposit;
+        PERIOD = period;
+        DISPUTE_WINDOW = disputeWindow;
+        HALF_LIFE = halfLife;
+    }
+
+    // ---------------------------------------------------------------- votes
+
+    /// @inheritdoc IReputation
+    function voteDomain(string calldata name, int8 score, bytes32 proofHash) external payable {
+        if (NAMES.resolveAddress(name).length == 0) revert Reputation_UnknownName(name);
+        if (NAMES.nameRecord(name).owner == msg.sender) revert Reputation_SelfVote();
+        _vote(domainSubject(name), score, proofHash);
+    }
+
+    /// @inheritdoc IReputation
+    function voteReputation(address target, int8 score) external payable {
+        address owner = IDENTITY.offlineOf(target);
+        if (owner == address(0)) revert Reputation_UnknownTarget(target);
+        if (owner == msg.sender) revert Reputation_SelfVote();
+        _vote(accountSubject(target), score, bytes32(0));
+    }
+
+    /// @inheritdoc IReputation
+    function strikeVote(bytes32 subject, address voter, uint64 period) external {
+        if (IDENTITY.activeRole(msg.sender) != IIdentityRegistry.Role.Notary) {
+            revert Reputation_NotNotary(msg.sender);
+        }
+        Vote storage v = _existingVote(subject, voter, period);
+        if (block.timestamp > v.castAt + DISPUTE_WINDOW) revert Reputation_DisputeWindowClosed();
+
+        v.struck = true;
+        v.settled = true;
+        Tally storage t = _tallies[subject];
+        t.weightedScore -= int256(v.score) * int256(v.weight);
+        t.totalWeight -= v.weight;
+        t.votes -= 1;
+        _credits[msg.sender] += VOTE_DEPOSIT;
+        emit VoteStruck(subject, voter, period, msg.sender);
+    }
+
+    /// @inheritdoc IReputation
+    function reclaimDeposit(bytes32 subject, uint64 period) external {
+        Vote storage v = _existingVote(subject, msg.sender, period);
+        uint256 endsAt = v.castAt + DISPUTE_WINDOW;
+        if (block.timestamp <= endsAt) revert Reputation_DisputeWindowOpen(endsAt);
+        v.settled = true;
+        _totalOwed -= VOTE_DEPOSIT;
+        emit DepositReclaimed(subject, msg.sender, period);
+        _send(msg.sender, VOTE_DEPOSIT);
+    }
+
+    /// @inheritdoc IReputation
+    function withdrawCredit() external {
+        uint256 amount = _credits[msg.sender];
+        if (amount == 0) revert Reputation_NothingToWithdraw();
+        _credits[msg.sender] = 0;
+        _totalOwed -= amount;
+        emit CreditWithdrawn(msg.sender, amount);
+        _send(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IReputation
+    function getReputation(string calldata name) external view returns (int256 score, uint256 votes) {
+        return _reputation(domainSubject(name));
+    }
+
+    /// @inheritdoc IReputation
+    function getReputation(address target) external view returns (int256 score, uint256 votes) {
+        return _reputation(accountSubject(target));
+    }
+
+    /// @inheritdoc IReputation
+    function domainSubject(string calldata name) public pure returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TAG, keccak256(bytes(name))));
+    }
+
+    /// @inheritdoc IReputation
+    function accountSubject(address target) public pure returns (bytes32) {
+        return keccak256(abi.encode(ACCOUNT_TAG, target));
+    }
+
+    /// @inheritdoc IReputation
+    function periodOf(uint256 timestamp) public view returns (uint64) {
+        return uint64(timestamp / PERIOD);
+    }
+
+    /// @inheritdoc IReputation
+    function voteOf(bytes32 subject, address voter, uint64 period) external view returns (Vote memory) {
+        return _votes[subject][voter][period];
+    }
+
+    /// @inheritdoc IReputation
+    function tallyOf(bytes32 subject) external view returns (Tally memory) {
+        return _tallies[subject];
+    }
+
+    /// @inheritdoc IReputation
+    function creditOf(address account) external view returns (uint256) {
+        return _credits[account];
+    }
+
+    /// @inheritdoc IReputation
+    function totalOwed() external view returns (uint256) {
+        return _totalOwed;
+    }
+
+    // ---------------------------------------------------------------- internal
+
+    function _vote(bytes32 subject, int8 score, bytes32 proofHash) private {
+        if (!IDENTITY.isOpen(msg.sender)) revert Reputation_VoterNotActive(msg.sender);
+        if (score == 0 || score > MAX_SCORE || score < -MAX_SCORE) revert Reputation_InvalidScore(score);
+        if (msg.value != VOTE_DEPOSIT) revert Reputation_WrongDeposit(msg.value, VOTE_DEPOSIT);
+        uint64 period = periodOf(block.timestamp);
+        Vote storage v = _votes[subject][msg.sender][period];
+        if (v.castAt != 0) revert Reputation_AlreadyVoted(subject, msg.sender, period);
+
+        Tally storage t = _tallies[subject];
+        if (t.firstVoteAt == 0) t.firstVoteAt = uint64(block.timestamp);
+        uint256 weight = _weight(block.timestamp - t.firstVoteAt);
+        v.score = score;
+        v.castAt = uint64(block.timestamp);
+        v.weight = weight;
+        t.weightedScore += int256(score) * int256(weight);
+        t.totalWeight += weight;
+        t.votes += 1;
+        _totalOwed += msg.value;
+        emit VoteCast(subject, msg.sender, period, score, proofHash);
+    }
+
+    /// @dev g(Δ) = 2^k · (H + r), k = min(⌊Δ/H⌋, MAX_DOUBLINGS), r = Δ mod H (H once capped).
+    function _weight(uint256 age) private view returns (uint256) {
+        uint256 k = age / HALF_LIFE;
+        uint256 r = age % HALF_LIFE;
+        if (k > MAX_DOUBLINGS) (k, r) = (MAX_DOUBLINGS, HALF_LIFE);
+        return (HALF_LIFE + r) << k;
+    }
+
+    function _reputation(bytes32 subject) private view returns (int256 score, uint256 votes) {
+        Tally storage t = _tallies[subject];
+        if (t.totalWeight == 0) return (0, 0);
+        return ((t.weightedScore * 1e18) / int256(t.totalWeight), t.votes);
+    }
+
+    function _existingVote(bytes32 subject, address voter, uint64 period)
+        private
+        view
+        returns (Vote storage v)
+    {
+        v = _votes[subject][voter][period];
+        if (v.castAt == 0) revert Reputation_NoSuchVote(subject, voter, period);
+        if (v.settled) revert Reputation_VoteSettled();
+    }
+
+    function _send(address to, uint256 amount) private {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert Reputation_TransferFailed(to);
+    }
+}

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title Reputation of names and accounts (Oktian et al. 2020, §3.2.2 step 9 and §5; BATM)
+/// @notice Active identities vote on a domain name (`voteDomain`, after a secure channel, with a
+/// hash of the handshake proof) or on an online address (`voteReputation`, after a job or a
+/// model). A voter is an identity's offline address, votes at most once per subject per period
+/// (`PERIOD`), may not vote on itself, and posts `VOTE_DEPOSIT` with each vote.
+///
+/// For `DISPUTE_WINDOW` after a vote an active Notary may strike it as false (`strikeVote`): the
+/// vote stops counting and its deposit is credited to the notary. After the window the voter
+/// takes its deposit back (`reclaimDeposit`). Credits are withdrawn with `withdrawCredit`.
+///
+/// Score. Vote i has score sᵢ ∈ [-100, 100] \ {0} and time tᵢ. The reputation at time t is the
+/// weighted mean  R = Σ sᵢ·wᵢ / Σ wᵢ  with weight  wᵢ = g(tᵢ − t₀), where t₀ is the time of the
+/// subject's first vote and g grows continuously, doubling every `HALF_LIFE`:
+///     g(Δ) = 2^k · (H + r),   k = ⌊Δ / H⌋,  r = Δ mod H,  H = HALF_LIFE.
+/// Relative to the newest vote, a vote of age a weighs about 2^(−a/H): newer votes weigh more,
+/// continuously. Weights are fixed when a vote is cast, so a strike removes exactly what the vote
+/// added. k is capped at `MAX_DOUBLINGS` = 120 (then weights stop growing; with H = 30 days
+/// that is almost 10 years after the subject's first vote).
+interface IReputation {
+    /// @notice One vote. Keyed by (subject, voter, period).
+    struct Vote {
+        int8 score;
+        uint64 castAt;
+        bool struck;
+        bool settled; // deposit reclaimed or struck
+        uint256 weight;
+    }
+
+    /// @notice Running sums of a subject's counted votes.
+    struct Tally {
+        int256 weightedScore; // Σ sᵢ·wᵢ
+        uint256 totalWeight; // Σ wᵢ
+        uint64 firstVoteAt; // t₀
+        uint32 votes; // number of counted votes
+    }
+
+    // ---------------------------------------------------------------- errors
+
+    /// @notice The voter (sender) is not an active identity.
+    error Reputation_VoterNotActive(address voter);
+    /// @notice The score is zero or outside [-100, 100].
+    error Reputation_InvalidScore(int8 score);
+    /// @notice `msg.value` is not exactly the deposit.
+    error Reputation_WrongDeposit(uint256 sent, uint256 required);
+    /// @notice The voter already voted on this subject in this period.
+    error Reputation_AlreadyVoted(bytes32 subject, address voter, uint64 period);
+    /// @notice The name does not resolve (unknown, or its owner is closed).
+    error Reputation_UnknownName(string name);
+    /// @notice The target was never an online key.
+    error Reputation_UnknownTarget(address target);
+    /// @notice A voter may not vote on its own name or key.
+    error Reputation_SelfVote();
+    /// @notice No vote by `voter` on `subject` in `period`.
+    error Reputation_NoSuchVote(bytes32 subject, address voter, uint64 period);
+    /// @notice The vote was already struck or its deposit reclaimed.
+    error Reputation_VoteSettled();
+    /// @notice The dispute window of the vote is still open until `endsAt`.
+    error Reputation_DisputeWindowOpen(uint256 endsAt);
+    /// @notice The dispute window of the vote is over.
+    error Reputation_DisputeWindowClosed();
+    /// @notice The caller is not an active Notary.
+    error Reputation_NotNotary(address caller);
+    /// @notice Nothing to withdraw.
+    error Reputation_NothingToWithdraw();
+    /// @notice An ether transfer failed.
+    error Reputation_TransferFailed(address to);
+
+    // ---------------------------------------------------------------- events
+
+    /// @notice A vote was cast. `proofHash` is zero for account votes.
+    event VoteCast(
+        bytes32 indexed subject, address indexed voter, uint64 indexed period, int8 score, bytes32 proofHash
+    );
+    /// @notice A notary struck a vote; its deposit went to the notary.
+    event VoteStruck(bytes32 indexed subject, address indexed voter, uint64 indexed period, address notary);
+    /// @notice The voter took its deposit back.
+    event DepositReclaimed(bytes32 indexed subject, address indexed voter, uint64 indexed period);
+    /// @notice `account` withdrew its credit.
+    event CreditWithdrawn(address indexed account, uint256 amount);
+
+    // ---------------------------------------------------------------- votes
+
+    /// @notice Votes on a domain name after a secure channel; `proofHash` commits to the handshake
+    /// proof (randoms, timestamps, signatures) a notary can audit.
+    function voteDomain(string calldata name, int8 score, bytes32 proofHash) external payable;
+
+    /// @notice Votes on an online address (a service, worker or device).
+    function voteReputation(address target, int8 score) external payable;
+
+    /// @notice An active Notary strikes a false vote within its dispute window.
+    function strikeVote(bytes32 subject, address voter, uint64 period) external;
+
+    /// @notice The voter takes back the deposit of a vote whose dispute window is over.
+    function reclaimDeposit(bytes32 subject, uint64 period) external;
+
+    /// @notice Withdraws deposits credited to the sender by strikes.
+    function withdrawCredit() external;
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice Reputation of a domain name: (weighted mean score scaled by 1e18, counted votes).
+    function getReputation(string calldata name) external view returns (int256 score, uint256 votes);
+
+    /// @notice Reputation of an online address: (weighted mean score scaled by 1e18, counted votes).
+    function getReputation(address target) external view returns (int256 score, uint256 votes);
+
+    /// @notice The subject id of a domain name.
+    function domainSubject(string calldata name) external pure returns (bytes32);
+
+    /// @notice The subject id of an address.
+    function accountSubject(address target) external pure returns (bytes32);
+
+    /// @notice The period (index) containing `timestamp`.
+    function periodOf(uint256 timestamp) external view returns (uint64);
+
+    /// @notice A vote record.
+    function voteOf(bytes32 subject, address voter, uint64 period) external view returns (Vote memory);
+
+    /// @notice The running tally of a subject.
+    function tallyOf(bytes32 subject) external view returns (Tally memory);
+
+    /// @notice Ether credited to `account` by strikes.
+    function creditOf(address account) external view returns (uint256);
+
+    /// @notice All ether owed: open deposits and credits.
+    function totalOwed() external view returns (uint256);
+}

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Base} from "./Base.t.sol";
+import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
+import {IReputation} from "../src/interfaces/IReputation.sol";
+
+contract ReputationTest is Base {
+    Keys internal gw;
+    Keys internal svc;
+    Keys internal svc2;
+    Keys internal notary;
+
+    function setUp() public override {
+        super.setUp();
+        gw = register(1, IIdentityRegistry.Role.Gateway);
+        svc = register(2, IIdentityRegistry.Role.Service);
+        svc2 = register(3, IIdentityRegistry.Role.Service);
+        notary = register(4, IIdentityRegistry.Role.Notary);
+        vm.prank(gw.offline);
+        names.submitDomainName(gw.offline, "gateway.bit", IP4);
+    }
+
+    function test_voteDomain_counts() public {
+        bytes32 subject = reputation.domainSubject("gateway.bit");
+        uint64 period = reputation.periodOf(block.timestamp);
+        vm.expectEmit(address(reputation));
+        emit IReputation.VoteCast(subject, svc.offline, period, 80, keccak256("proof"));
+        vm.prank(svc.offline);
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 80, keccak256("proof"));
+        (int256 score, uint256 votes) = reputation.getReputation("gateway.bit");
+        assertEq(score, 80e18, "mean of one vote");
+        assertEq(votes, 1, "one vote");
+        assertEq(address(reputation).balance, DEPOSIT, "deposit held");
+    }
+
+    function test_voteReputation_counts() public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -20);
+        (int256 score, uint256 votes) = reputation.getReputation(gw.online);
+        assertEq(score, -20e18, "negative mark");
+        assertEq(votes, 1, "one vote");
+    }
+
+    function test_newerVotesWeighMore() public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 100);
+        vm.warp(block.timestamp + HALF_LIFE);
+        vm.prank(svc2.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -100);
+        // weights 1 : 2 → (100·1 − 100·2) / 3 = −33.3…
+        (int256 score,) = reputation.getReputation(gw.online);
+        assertEq(score, int256(-100e18) / 3, "newer vote weighs double after one half-life");
+    }
+
+    function test_weightIsContinuous() public {
+        // Half a half-life later the new vote weighs 1.5× the first.
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 100);
+        vm.warp(block.timestamp + HALF_LIFE / 2);
+        vm.prank(svc2.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -100);
+        (int256 score,) = reputation.getReputation(gw.online);
+        assertEq(score, -20e18, "(100 - 150) / 2.5 = -20");
+    }
+
+    function test_RevertWhen_VotingTwiceInOnePeriod() public {
+        vm.startPrank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 10);
+        bytes32 subject = reputation.accountSubject(gw.online);
+        uint64 period = reputation.periodOf(block.timestamp);
+        vm.expectRevert(
+            abi.encodeWithSelector(IReputation.Reputation_AlreadyVoted.selector, subject, svc.offline, period)
+        );
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 10);
+        vm.warp(block.timestamp + PERIOD);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 10); // next period is fine
+        vm.stopPrank();
+        (, uint256 votes) = reputation.getReputation(gw.online);
+        assertEq(votes, 2, "two periods, two votes");
+    }
+
+    function test_RevertWhen_VoterNotActive() public {
+        address anyone = address(0xBEEF);
+        vm.deal(anyone, 1 ether);
+        vm.prank(anyone);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_VoterNotActive.selector, anyone));
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 10);
+
+        vm.prank(svc.offline);
+        identity.closePublicKey();
+        vm.prank(svc.offline);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_VoterNotActive.selector, svc.offline));
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 10);
+    }
+
+    function test_RevertWhen_BadScoreOrDeposit() public {
+        vm.startPrank(svc.offline);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_InvalidScore.selector, int8(0)));
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 0);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_InvalidScore.selector, int8(101)));
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 101);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_InvalidScore.selector, int8(-128)));
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -128);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_WrongDeposit.selector, 1, DEPOSIT));
+        reputation.voteReputation{value: 1}(gw.online, 5);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_UnknownTargets() public {
+        vm.startPrank(svc.offline);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_UnknownName.selector, "nope.bit"));
+        reputation.voteDomain{value: DEPOSIT}("nope.bit", 5, bytes32(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IReputation.Reputation_UnknownTarget.selector, address(0xBEEF))
+        );
+        reputation.voteReputation{value: DEPOSIT}(address(0xBEEF), 5);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_SelfVote() public {
+        vm.startPrank(gw.offline);
+        vm.expectRevert(IReputation.Reputation_SelfVote.selector);
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 5, bytes32(0));
+        vm.expectRevert(IReputation.Reputation_SelfVote.selector);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 5);
+        vm.stopPrank();
+    }
+
+    function test_strikeVote_removesItAndPaysNotary() public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 90);
+        vm.prank(svc2.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -50);
+        bytes32 subject = reputation.accountSubject(gw.online);
+        uint64 period = reputation.periodOf(block.timestamp);
+
+        vm.prank(notary.offline);
+        reputation.strikeVote(subject, svc2.offline, period);
+        (int256 score, uint256 votes) = reputation.getReputation(gw.online);
+        assertEq(score, 90e18, "struck vote no longer counts");
+        assertEq(votes, 1, "one vote left");
+        assertEq(reputation.creditOf(notary.offline), DEPOSIT, "notary credited");
+
+        vm.warp(block.timestamp + DISPUTE + 1);
+        vm.prank(svc2.offline);
+        vm.expectRevert(IReputation.Reputation_VoteSettled.selector);
+        reputation.reclaimDeposit(subject, period);
+
+        uint256 before = notary.offline.balance;
+        vm.prank(notary.offline);
+        reputation.withdrawCredit();
+        assertEq(notary.offline.balance - before, DEPOSIT, "notary paid");
+        vm.prank(svc.offline);
+        reputation.reclaimDeposit(subject, period);
+        assertEq(address(reputation).balance, 0, "all paid out");
+        assertEq(reputation.totalOwed(), 0, "nothing owed");
+    }
+
+    function test_RevertWhen_StrikeByNonNotaryOrLate() public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 90);
+        bytes32 subject = reputation.accountSubject(gw.online);
+        uint64 period = reputation.periodOf(block.timestamp);
+        vm.prank(svc2.offline);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_NotNotary.selector, svc2.offline));
+        reputation.strikeVote(subject, svc.offline, period);
+
+        vm.warp(block.timestamp + DISPUTE + 1);
+        vm.prank(notary.offline);
+        vm.expectRevert(IReputation.Reputation_DisputeWindowClosed.selector);
+        reputation.strikeVote(subject, svc.offline, period);
+
+        vm.prank(notary.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IReputation.Reputation_NoSuchVote.selector, subject, svc2.offline, period)
+        );
+        reputation.strikeVote(subject, svc2.offline, period);
+    }
+
+    function test_RevertWhen_ReclaimTooEarly() public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 90);
+        bytes32 subject = reputation.accountSubject(gw.online);
+        uint64 period = reputation.periodOf(block.timestamp);
+        vm.prank(svc.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IReputation.Reputation_DisputeWindowOpen.selector, block.timestamp + DISPUTE
+            )
+        );
+        reputation.reclaimDeposit(subject, period);
+        vm.prank(svc.offline);
+        vm.expectRevert(IReputation.Reputation_NothingToWithdraw.selector);
+        reputation.withdrawCredit();
+    }
+
+    function testFuzz_scoreIsWeightedMean(int8 a, int8 b, uint32 gap) public {
+        int256 sa = int256(bound(uint256(int256(a) + 128), 0, 199)) - 99; // [-99, 100]
+        int256 sb = int256(bound(uint256(int256(b) + 128), 0, 199)) - 99;
+        vm.assume(sa != 0 && sb != 0);
+        uint256 dt = bound(gap, 0, 10 * HALF_LIFE);
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, int8(sa));
+        vm.warp(block.timestamp + dt);
+        vm.prank(svc2.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, int8(sb));
+
+        uint256 wa = HALF_LIFE;
+        uint256 wb = (HALF_LIFE + dt % HALF_LIFE) << (dt / HALF_LIFE);
+        int256 expected = ((sa * int256(wa) + sb * int256(wb)) * 1e18) / int256(wa + wb);
+        (int256 score,) = reputation.getReputation(gw.online);
+        assertEq(score, expected, "formula from the NatSpec");
+        vm.assertTrue(score >= -100e18 && score <= 100e18, "mean stays in range");
+    }
+
+    function testFuzz_weightCapHoldsWithoutOverflow(uint64 age) public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 100);
+        vm.warp(block.timestamp + bound(age, 0, 2 ** 40));
+        vm.prank(svc2.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 100);
+        (int256 score,) = reputation.getReputation(gw.online);
+        assertEq(score, 100e18, "two 100s average to 100 at any age");
+    }
+}

@@ -1,0 +1,109 @@
+//! The address book: where a deployment's contracts live on one chain. Written by
+//! `iotegrity deploy` and by `contracts/script/Deploy.s.sol` (same format; docs/address-book.md).
+
+use crate::{Error, Result};
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One deployment of the iotegrity contracts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressBook {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// `decentralized` or `quasi-centralized` (NameRegistry mode).
+    pub name_mode: String,
+    /// Block number at deployment (where event scans can start).
+    pub deployed_block: u64,
+    /// IdentityRegistry address.
+    pub identity_registry: Address,
+    /// NameRegistry address.
+    pub name_registry: Address,
+    /// Reputation address.
+    pub reputation: Address,
+}
+
+impl AddressBook {
+    /// Where the address book of `chain_id` lives by default: `anvil/deployments/<id>.json`.
+    pub fn default_path(chain_id: u64) -> PathBuf {
+        PathBuf::from("anvil/deployments").join(format!("{chain_id}.json"))
+    }
+
+    /// Reads an address book.
+    pub fn load(path: &Path) -> Result<Self> {
+        let err = |reason: String| Error::AddressBook {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+
+    /// Reads an address book and checks it belongs to `chain_id`.
+    pub fn load_for_chain(path: &Path, chain_id: u64) -> Result<Self> {
+        let book = Self::load(path)?;
+        if book.chain_id != chain_id {
+            return Err(Error::WrongChain {
+                path: path.to_owned(),
+                book: book.chain_id,
+                rpc: chain_id,
+            });
+        }
+        Ok(book)
+    }
+
+    /// Writes the address book, creating its directory.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let err = |reason: String| Error::AddressBook {
+            path: path.to_owned(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        std::fs::write(path, text + "\n").map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_forge_script_writes() {
+        // Key order and number formatting as `vm.serializeX` produces them.
+        let json = r#"{"chainId":31337,"deployedBlock":1,"identityRegistry":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "nameMode":"decentralized","nameRegistry":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+            "reputation":"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"}"#;
+        let book: AddressBook = serde_json::from_str(json).unwrap();
+        assert_eq!(book.chain_id, 31337);
+        assert_eq!(book.name_mode, "decentralized");
+    }
+
+    #[test]
+    fn wrong_chain_is_refused() {
+        let dir = std::env::temp_dir().join(format!("iotegrity-book-{}", std::process::id()));
+        let path = dir.join("1.json");
+        let book = AddressBook {
+            chain_id: 1,
+            name_mode: "decentralized".into(),
+            deployed_block: 0,
+            identity_registry: Address::ZERO,
+            name_registry: Address::ZERO,
+            reputation: Address::ZERO,
+        };
+        book.save(&path).unwrap();
+        assert_eq!(AddressBook::load(&path).unwrap(), book);
+        assert!(matches!(
+            AddressBook::load_for_chain(&path, 5),
+            Err(Error::WrongChain {
+                book: 1,
+                rpc: 5,
+                ..
+            })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,140 @@
+//! Talking to a chain: providers (built here once), sending transactions with reverts decoded,
+//! and deploying the contracts.
+
+use crate::contracts::{IdentityRegistry, NameRegistry, Reputation};
+use crate::{AddressBook, Error, Result, revert};
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
+
+/// A read-only provider.
+pub fn reader(rpc_url: &str) -> Result<DynProvider> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
+    Ok(ProviderBuilder::new().connect_http(url).erased())
+}
+
+/// A provider that signs and sends transactions from `signer`.
+pub fn writer(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
+    Ok(ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
+}
+
+/// The chain id of the endpoint (also a connectivity check).
+pub async fn chain_id(provider: &DynProvider) -> Result<u64> {
+    provider
+        .get_chain_id()
+        .await
+        .map_err(|e| Error::Rpc(e.to_string()))
+}
+
+/// Maps a contract error: reverts to their decoded custom error, everything else to `Rpc`.
+pub fn contract_error(err: alloy::contract::Error) -> Error {
+    match err.as_revert_data() {
+        Some(data) => Error::Reverted {
+            reason: revert::decode(&data).to_string(),
+        },
+        None => Error::Rpc(err.to_string()),
+    }
+}
+
+/// Sends a transaction, waits for its receipt, and fails unless it succeeded.
+pub async fn send<D: CallDecoder>(
+    call: CallBuilder<&DynProvider, D>,
+) -> Result<TransactionReceipt> {
+    let pending = call.send().await.map_err(contract_error)?;
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|e| Error::Rpc(e.to_string()))?;
+    if !receipt.status() {
+        return Err(Error::Reverted {
+            reason: format!("transaction {} failed on chain", receipt.transaction_hash),
+        });
+    }
+    Ok(receipt)
+}
+
+/// Makes a read-only call, decoding reverts.
+pub async fn call<D: CallDecoder>(call: CallBuilder<&DynProvider, D>) -> Result<D::CallOutput> {
+    call.call().await.map_err(contract_error)
+}
+
+/// Deployment parameters (defaults match `contracts/script/Deploy.s.sol`).
+#[derive(Debug, Clone)]
+pub struct DeployParams {
+    /// QuasiCentralized (only CAs submit names) instead of Decentralized.
+    pub quasi_centralized: bool,
+    /// Deposit per reputation vote, wei.
+    pub vote_deposit: U256,
+    /// Voting period, seconds.
+    pub vote_period: u64,
+    /// Dispute window for notaries, seconds.
+    pub dispute_window: u64,
+    /// Half-life of vote weights, seconds.
+    pub half_life: u64,
+}
+
+impl Default for DeployParams {
+    fn default() -> Self {
+        Self {
+            quasi_centralized: false,
+            vote_deposit: U256::from(10_000_000_000_000_000u64), // 0.01 ether
+            vote_period: 86_400,
+            dispute_window: 7 * 86_400,
+            half_life: 30 * 86_400,
+        }
+    }
+}
+
+/// Deploys IdentityRegistry, NameRegistry and Reputation from the provider's wallet.
+pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
+    let chain_id = chain_id(provider).await?;
+    let block = provider
+        .get_block_number()
+        .await
+        .map_err(|e| Error::Rpc(e.to_string()))?;
+    let identity: Address = *IdentityRegistry::deploy(provider)
+        .await
+        .map_err(contract_error)?
+        .address();
+    let mode = u8::from(!params.quasi_centralized); // 0 = QuasiCentralized, 1 = Decentralized
+    let names = *NameRegistry::deploy(provider, identity, mode)
+        .await
+        .map_err(contract_error)?
+        .address();
+    let reputation = *Reputation::deploy(
+        provider,
+        identity,
+        names,
+        params.vote_deposit,
+        U256::from(params.vote_period),
+        U256::from(params.dispute_window),
+        U256::from(params.half_life),
+    )
+    .await
+    .map_err(contract_error)?
+    .address();
+    Ok(AddressBook {
+        chain_id,
+        name_mode: if params.quasi_centralized {
+            "quasi-centralized"
+        } else {
+            "decentralized"
+        }
+        .into(),
+        deployed_block: block,
+        identity_registry: identity,
+        name_registry: names,
+        reputation,
+    })
+}

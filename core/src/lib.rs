@@ -1,0 +1,14 @@
+//! iotegrity-core: the one place for contract bindings, the address book, providers, the EIP-712
+//! key binding, name/IP/certificate encodings and revert decoding shared by the CLI and daemon.
+
+pub mod address_book;
+pub mod cert;
+pub mod chain;
+pub mod contracts;
+pub mod error;
+pub mod keys;
+pub mod names;
+pub mod revert;
+
+pub use address_book::AddressBook;
+pub use error::{Error, Result};
