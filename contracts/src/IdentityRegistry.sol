@@ -115,6 +115,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         Stake storage st = _stakes[online][msg.sender];
         _settle(ks, st);
         st.amount += uint128(msg.value);
+        // forge-lint: disable-next-line(unsafe-typecast) -- timestamps fit uint64 for 584 billion years
         st.lockedUntil = uint64(block.timestamp + STAKE_LOCK);
         st.debtScaled = uint256(st.amount) * ks.accPerStake;
         ks.totalStake += uint128(msg.value);
@@ -141,6 +142,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         uint256 incentive = _takeEarned(ks, st);
         st.amount = 0;
         st.debtScaled = 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- amount was read from a uint128 field
         ks.totalStake -= uint128(amount);
         _totalOwed -= amount + incentive;
         emit StakeWithdrawn(online, msg.sender, amount);
@@ -184,6 +186,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         _settle(ks, st); // incentives already earned stay the voucher's
         st.amount = 0;
         st.debtScaled = 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- amount was read from a uint128 field
         ks.totalStake -= uint128(amount);
         _credits[msg.sender] += amount;
         emit StakeSlashed(online, voucher, msg.sender, amount);
@@ -219,6 +222,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
 
     /// @inheritdoc IIdentityRegistry
     function isOpen(address offline) external view returns (bool) {
+        // slither-disable-next-line incorrect-equality -- an enum comparison, not a balance
         return _identities[offline].status == Status.Active;
     }
 
@@ -285,6 +289,8 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         if (pub.length != 64 || address(uint160(uint256(keccak256(pub)))) != online) {
             revert Identity_PublicKeyMismatch(online);
         }
+        // The third value (the error's argument) is not needed: any error fails the check.
+        // slither-disable-next-line unused-return
         (address signer, ECDSA.RecoverError err,) =
             ECDSA.tryRecover(keyBindingDigest(offline, online), popSig);
         if (err != ECDSA.RecoverError.NoError || signer != online) {
@@ -307,6 +313,8 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
 
     /// @dev Takes the whole-wei part of `st`'s earned incentive out of the key's pool.
     function _takeEarned(KeyStakes storage ks, Stake storage st) private returns (uint256 amount) {
+        // Whole wei out, the scaled remainder stays: the division before the multiplication is the point.
+        // slither-disable-next-line divide-before-multiply
         amount = st.earnedScaled / ACC_SCALE;
         st.earnedScaled -= amount * ACC_SCALE;
         ks.incentiveHeld -= amount;
@@ -314,6 +322,9 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
 
     /// @dev Sends ether after all state changes (checks-effects-interactions).
     function _send(address to, uint256 amount) private {
+        // `to` is always msg.sender taking what it is owed (pull payment); a low-level call forwards
+        // all gas so contract wallets can receive.
+        // slither-disable-next-line arbitrary-send-eth,low-level-calls
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert Identity_TransferFailed(to);
     }

@@ -169,12 +169,15 @@ contract NameRegistry is INameRegistry {
     }
 
     function _packIp(bytes calldata ip) private pure returns (bytes16 packed, uint8 version) {
+        // forge-lint: disable-next-line(unsafe-typecast) -- length checked: exactly 4 bytes, left-aligned in 16
         if (ip.length == 4) return (bytes16(bytes4(ip)), 4);
+        // forge-lint: disable-next-line(unsafe-typecast) -- length checked: exactly 16 bytes
         if (ip.length == 16) return (bytes16(ip), 6);
         revert Names_InvalidIp();
     }
 
     function _unpackIp(bytes16 ip, uint8 version) private pure returns (bytes memory) {
+        // forge-lint: disable-next-line(unsafe-typecast) -- version 4 keeps its address in the first 4 bytes
         return version == 4 ? abi.encodePacked(bytes4(ip)) : abi.encodePacked(ip);
     }
 }

@@ -145,6 +145,7 @@ contract Reputation is IReputation {
 
     /// @inheritdoc IReputation
     function periodOf(uint256 timestamp) public view returns (uint64) {
+        // forge-lint: disable-next-line(unsafe-typecast) -- timestamp / PERIOD fits uint64 for any real timestamp
         return uint64(timestamp / PERIOD);
     }
 
@@ -184,6 +185,7 @@ contract Reputation is IReputation {
         v.score = score;
         v.castAt = uint64(block.timestamp);
         v.weight = weight;
+        // forge-lint: disable-next-line(unsafe-typecast) -- weight < 2^155 (MAX_DOUBLINGS) fits int256
         t.weightedScore += int256(score) * int256(weight);
         t.totalWeight += weight;
         t.votes += 1;
@@ -194,6 +196,7 @@ contract Reputation is IReputation {
     /// @dev g(Δ) = 2^k · (H + r), k = min(⌊Δ/H⌋, MAX_DOUBLINGS), r = Δ mod H (H once capped).
     function _weight(uint256 age) private view returns (uint256) {
         uint256 k = age / HALF_LIFE;
+        // slither-disable-next-line weak-prng -- a remainder of time, not randomness
         uint256 r = age % HALF_LIFE;
         if (k > MAX_DOUBLINGS) (k, r) = (MAX_DOUBLINGS, HALF_LIFE);
         return (HALF_LIFE + r) << k;
@@ -216,6 +219,9 @@ contract Reputation is IReputation {
     }
 
     function _send(address to, uint256 amount) private {
+        // `to` is always msg.sender taking what it is owed (pull payment); a low-level call forwards
+        // all gas so contract wallets can receive.
+        // slither-disable-next-line arbitrary-send-eth,low-level-calls
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert Reputation_TransferFailed(to);
     }

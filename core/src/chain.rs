@@ -48,8 +48,8 @@ pub fn contract_error(err: alloy::contract::Error) -> Error {
 }
 
 /// Sends a transaction, waits for its receipt, and fails unless it succeeded.
-pub async fn send<D: CallDecoder>(
-    call: CallBuilder<&DynProvider, D>,
+pub async fn send<P: Provider, D: CallDecoder>(
+    call: CallBuilder<P, D>,
 ) -> Result<TransactionReceipt> {
     let pending = call.send().await.map_err(contract_error)?;
     let receipt = pending
@@ -65,7 +65,7 @@ pub async fn send<D: CallDecoder>(
 }
 
 /// Makes a read-only call, decoding reverts.
-pub async fn call<D: CallDecoder>(call: CallBuilder<&DynProvider, D>) -> Result<D::CallOutput> {
+pub async fn call<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<D::CallOutput> {
     call.call().await.map_err(contract_error)
 }
 

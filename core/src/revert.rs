@@ -73,16 +73,15 @@ pub fn decode(data: &[u8]) -> Revert {
     }
     let selector = Selector::from_slice(&data[..4]);
     // Error(string) and Panic(uint256), from require() and checked arithmetic.
-    if selector == Selector::from([0x08, 0xc3, 0x79, 0xa0]) {
-        if let Ok(DynSolValue::String(s)) =
+    if selector == Selector::from([0x08, 0xc3, 0x79, 0xa0])
+        && let Ok(DynSolValue::String(s)) =
             alloy::dyn_abi::DynSolType::String.abi_decode(&data[4..])
-        {
-            return Revert {
-                name: "Error".into(),
-                args: vec![format!("{s:?}")],
-                explanation: String::new(),
-            };
-        }
+    {
+        return Revert {
+            name: "Error".into(),
+            args: vec![format!("{s:?}")],
+            explanation: String::new(),
+        };
     }
     if selector == Selector::from([0x4e, 0x48, 0x7b, 0x71]) {
         let code = data.get(4..).map(hex::encode).unwrap_or_default();

@@ -1,1 +1,247 @@
-//! e2e harness
+//! End-to-end harness: a real Anvil per test (native binary from node_modules), the real
+//! `iotegrity` binary, temporary directories for keys and address books.
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::Address;
+use alloy::providers::{Provider, ProviderBuilder};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// A built binary of the workspace (`make test` builds them before running the tests).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let path = dir.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// The native anvil binary (not the npm wrapper).
+pub fn anvil_path() -> PathBuf {
+    std::env::var_os("IOTEGRITY_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"))
+}
+
+/// Password used for every test keystore.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// One test's world: a fresh chain, a deployment, a temp dir.
+pub struct World {
+    /// The chain (killed on drop).
+    pub anvil: AnvilInstance,
+    /// Scratch space.
+    pub dir: tempfile::TempDir,
+    /// The address book of the deployment.
+    pub book: PathBuf,
+    /// File holding [`PASSWORD`].
+    pub password_file: PathBuf,
+}
+
+/// A registered (or just generated) two-key identity.
+#[derive(Debug, Clone)]
+pub struct Ident {
+    /// Offline address.
+    pub offline: Address,
+    /// Online address.
+    pub online: Address,
+    /// Directory with offline.json and online.json.
+    pub dir: PathBuf,
+}
+
+impl Ident {
+    /// `--keystore <offline> --password-file <pw>` for commands signed by this identity.
+    pub fn wallet(&self, w: &World) -> Vec<String> {
+        vec![
+            "--keystore".into(),
+            self.dir.join("offline.json").display().to_string(),
+            "--password-file".into(),
+            w.password_file.display().to_string(),
+        ]
+    }
+}
+
+/// What a CLI run gave.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and parses stdout as JSON (the run must have used --json).
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts failure with a clean error (no panic) and returns stderr.
+    #[track_caller]
+    pub fn failure(&self) -> &str {
+        assert_ne!(
+            self.code, 0,
+            "command should have failed:\nstdout: {}",
+            self.stdout
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "panic instead of an error: {}",
+            self.stderr
+        );
+        &self.stderr
+    }
+}
+
+impl World {
+    /// Starts Anvil and deploys with `iotegrity deploy` (extra deploy flags in `deploy_args`).
+    pub fn new(deploy_args: &[&str]) -> Self {
+        let anvil = Anvil::new()
+            .path(anvil_path())
+            .try_spawn()
+            .expect("anvil starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let book = dir.path().join("book.json");
+        let password_file = dir.path().join("pw.txt");
+        std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+        let w = Self {
+            anvil,
+            dir,
+            book,
+            password_file,
+        };
+        let key = format!(
+            "0x{}",
+            alloy::primitives::hex::encode(w.anvil.keys()[0].to_bytes())
+        );
+        let mut args = vec!["deploy", "--private-key", &key, "--out"];
+        let out = w.book.display().to_string();
+        args.push(&out);
+        args.extend_from_slice(deploy_args);
+        w.cli(&args).json();
+        w
+    }
+
+    /// Runs `iotegrity --json <args>` against this world's chain and deployment.
+    pub fn cli<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
+        let out = Command::new(bin("iotegrity"))
+            .arg("--json")
+            .args(args)
+            .env("ETH_RPC_URL", self.anvil.endpoint())
+            .env("IOTEGRITY_DEPLOYMENTS", &self.book)
+            .env_remove("ETH_KEYSTORE")
+            .env_remove("ETH_PASSWORD")
+            .env_remove("IOTEGRITY_PRIVATE_KEY")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("iotegrity runs");
+        Run::from(out)
+    }
+
+    /// Runs the CLI with `args` followed by `extra` (e.g. an identity's wallet flags).
+    pub fn cli_as(&self, args: &[&str], extra: &[String]) -> Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend_from_slice(extra);
+        self.cli(&all)
+    }
+
+    /// Generates keys with `identity keygen` and funds the offline address.
+    pub async fn keys(&self, label: &str) -> Ident {
+        let dir = self.dir.path().join(label);
+        let j = self
+            .cli(&[
+                "identity",
+                "keygen",
+                "--dir",
+                &dir.display().to_string(),
+                "--password-file",
+                &self.password_file.display().to_string(),
+            ])
+            .json();
+        let offline: Address = j["offline"].as_str().unwrap().parse().unwrap();
+        let online: Address = j["online"].as_str().unwrap().parse().unwrap();
+        self.fund(offline).await;
+        Ident {
+            offline,
+            online,
+            dir,
+        }
+    }
+
+    /// Generates keys and registers them with `role`.
+    pub async fn identity(&self, label: &str, role: &str) -> Ident {
+        let id = self.keys(label).await;
+        let online_ks = id.dir.join("online.json").display().to_string();
+        self.cli_as(
+            &[
+                "identity",
+                "register",
+                "--role",
+                role,
+                "--online-keystore",
+                &online_ks,
+            ],
+            &id.wallet(self),
+        )
+        .json();
+        id
+    }
+
+    /// Gives `who` 100 ether.
+    pub async fn fund(&self, who: Address) {
+        let p = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
+        let _: Value = p
+            .raw_request("anvil_setBalance".into(), (who, "0x56BC75E2D63100000"))
+            .await
+            .expect("anvil_setBalance");
+    }
+
+    /// Moves chain time forward and mines a block.
+    pub async fn advance(&self, seconds: u64) {
+        let p = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
+        let _: Value = p
+            .raw_request("evm_increaseTime".into(), (seconds,))
+            .await
+            .expect("evm_increaseTime");
+        let _: Value = p
+            .raw_request("evm_mine".into(), ())
+            .await
+            .expect("evm_mine");
+    }
+
+    /// A path inside the world's temp dir, as a string.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}

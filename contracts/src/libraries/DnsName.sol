@@ -16,7 +16,7 @@ library DnsName {
         bytes calldata b = bytes(name);
         uint256 len = b.length;
         if (len == 0 || len > MAX_NAME) return false;
-        uint256 labelLen;
+        uint256 labelLen = 0;
         bytes1 prev = ".";
         for (uint256 i; i < len; ++i) {
             bytes1 c = b[i];

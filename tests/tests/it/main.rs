@@ -1,1 +1,7 @@
-//! e2e
+//! End-to-end tests: the real `iotegrity` binary against a real Anvil per test.
+
+mod certs;
+mod deploy;
+mod identity;
+mod names;
+mod reputation;

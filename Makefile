@@ -1,0 +1,96 @@
+# iotegrity — one entry point for every routine. Each target installs what it needs (idempotent).
+#   make demo    the end-to-end demo on a local chain
+#   make test    every test: contracts (unit, fuzz, invariant, gas), Rust unit and end-to-end
+#   make bench   gas figures (docs/benchmarks.md)
+#   make lint    formatters, forge lint, clippy, slither
+#   make up / make down   a local chain with the contracts deployed, for interactive use
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NM      := node_modules/@foundry-rs
+FORGE   := $(NM)/forge-linux-amd64/bin/forge
+ANVIL   := $(NM)/anvil-linux-amd64/bin/anvil
+CARGO   ?= cargo
+STAMP   := .local/stamps
+
+.PHONY: help deps contracts artifacts check-artifacts build test test-contracts test-rust bench lint demo up down clean
+
+help:
+	@sed -n '2,7p' Makefile | sed 's/^# //'
+
+# ---------------------------------------------------------------- installs
+
+# System packages: openssl (test certificates). Debian's packages only.
+$(STAMP)/apt:
+	@mkdir -p $(STAMP)
+	@if ! command -v openssl >/dev/null; then \
+	  echo "installing openssl"; apt-get update -qq && apt-get install -y -qq openssl >/dev/null; fi
+	@touch $@
+
+# Foundry, solc and OpenZeppelin from the npm registry, pinned by package-lock.json.
+$(STAMP)/npm: package.json package-lock.json
+	@mkdir -p $(STAMP)
+	npm install --no-audit --no-fund --loglevel=error
+	@test -x $(FORGE) && test -x $(ANVIL) || { echo "native foundry binaries missing after npm ci" >&2; exit 1; }
+	@touch $@
+
+deps: $(STAMP)/apt $(STAMP)/npm
+
+# ---------------------------------------------------------------- build
+
+contracts: deps
+	$(FORGE) build
+
+# Regenerates the ABI/bytecode copies the Rust bindings are built from.
+artifacts: contracts
+	node tools/artifacts.js
+
+# Fails if the committed core/artifacts/ do not match the contracts (run `make artifacts`).
+check-artifacts: artifacts
+	@git diff --quiet -- core/artifacts || { git --no-pager diff --stat -- core/artifacts; \
+	  echo "core/artifacts/ is stale: run 'make artifacts' and commit" >&2; exit 1; }
+
+build: deps
+	$(CARGO) build --workspace --locked
+
+# ---------------------------------------------------------------- tests
+
+test-contracts: contracts
+	$(FORGE) test
+	$(FORGE) snapshot --check
+
+test-rust: build
+	$(CARGO) test --workspace --locked
+
+test: check-artifacts test-contracts test-rust
+	@echo "all tests passed"
+
+# ---------------------------------------------------------------- benchmarks, lint
+
+bench: contracts
+	$(FORGE) test --match-contract GasTest --gas-report | tee .local/gas-report.txt
+	@echo "gas per call (contracts/snapshots/GasTest.json):"; cat contracts/snapshots/GasTest.json
+
+lint: deps
+	$(FORGE) fmt --check
+	$(FORGE) lint
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	@command -v slither >/dev/null || pip install -q slither-analyzer
+	PATH="$(CURDIR)/$(NM)/forge-linux-amd64/bin:$$PATH" slither . --config-file slither.config.json
+
+# ---------------------------------------------------------------- local stack and demo
+
+up: deps contracts
+	anvil/chain.sh up
+
+down:
+	anvil/chain.sh stop
+
+demo: deps build
+	scripts/demo.sh
+
+clean:
+	rm -rf out cache target .local

@@ -1,0 +1,87 @@
+//! `iotegrity deploy`: deploy the contracts and write the address book.
+
+use crate::Report;
+use crate::opts::{WalletOpts, parse_amount};
+use clap::{Args, ValueEnum};
+use eyre::Result;
+use iotegrity_core::{AddressBook, chain};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Who may submit names (paper §3.2.1).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NameMode {
+    /// Owners submit their own names; trust comes from vouching.
+    Decentralized,
+    /// Only CA identities submit names, for owners they checked.
+    QuasiCentralized,
+}
+
+/// Deploy IdentityRegistry, NameRegistry and Reputation, then write the address book that every
+/// other command reads.
+#[derive(Debug, Args)]
+#[command(after_help = "Example (local Anvil, its first dev account):\n  \
+    iotegrity deploy --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")]
+pub struct DeployArgs {
+    /// JSON-RPC endpoint of the chain.
+    #[arg(
+        long,
+        env = "ETH_RPC_URL",
+        default_value = "http://127.0.0.1:8545",
+        value_name = "URL"
+    )]
+    pub rpc_url: String,
+    /// Key that sends the transaction.
+    #[command(flatten)]
+    pub wallet: WalletOpts,
+    /// NameRegistry mode.
+    #[arg(long, value_enum, default_value = "decentralized")]
+    pub name_mode: NameMode,
+    /// Deposit posted with every reputation vote.
+    #[arg(long, default_value = "0.01ether", value_name = "AMOUNT")]
+    pub vote_deposit: String,
+    /// Voting period in seconds (one vote per voter per subject per period).
+    #[arg(long, default_value_t = 86_400, value_name = "SECONDS")]
+    pub vote_period: u64,
+    /// Time a notary has to strike a false vote, in seconds.
+    #[arg(long, default_value_t = 7 * 86_400, value_name = "SECONDS")]
+    pub dispute_window: u64,
+    /// Age at which a vote weighs half as much as a new one, in seconds.
+    #[arg(long, default_value_t = 30 * 86_400, value_name = "SECONDS")]
+    pub half_life: u64,
+    /// Where to write the address book [default: anvil/deployments/<chain id>.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+impl DeployArgs {
+    /// Deploys.
+    pub async fn run(self) -> Result<Report> {
+        let params = chain::DeployParams {
+            quasi_centralized: matches!(self.name_mode, NameMode::QuasiCentralized),
+            vote_deposit: parse_amount(&self.vote_deposit)?,
+            vote_period: self.vote_period,
+            dispute_window: self.dispute_window,
+            half_life: self.half_life,
+        };
+        let provider = chain::writer(&self.rpc_url, self.wallet.signer()?)?;
+        let book = chain::deploy(&provider, &params).await?;
+        let path = self
+            .out
+            .unwrap_or_else(|| AddressBook::default_path(book.chain_id));
+        book.save(&path)?;
+        let text = format!(
+            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\naddress book: {}",
+            book.chain_id,
+            book.name_mode,
+            book.identity_registry,
+            book.name_registry,
+            book.reputation,
+            path.display()
+        );
+        Ok(Report::new(
+            text,
+            json!({ "addressBook": path, "deployment": book }),
+        ))
+    }
+}

@@ -1,0 +1,443 @@
+//! `iotegrity identity`: two-key identities (paper §3.2.1) — key generation, registration,
+//! rotation of the online key, irrevocable closing, and the staked web of trust.
+
+use crate::Report;
+use crate::opts::{ChainOpts, Conn, OnlineKeyOpts, WalletOpts, parse_amount, read_password};
+use crate::output::ether;
+use alloy::primitives::{Address, U256};
+use clap::{Args, Subcommand, ValueEnum};
+use eyre::{Result, bail};
+use iotegrity_core::contracts::IdentityRegistry;
+use iotegrity_core::{chain, keys};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Roles of identities, as the IdentityRegistry numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// An IoT device (a sensor, a meter).
+    Device = 1,
+    /// A gateway that countersigns and forwards readings.
+    Gateway = 2,
+    /// An IoT service that stores data and anchors receipts.
+    Service = 3,
+    /// A worker that trains models.
+    Worker = 4,
+    /// A notary that audits votes and stakes.
+    Notary = 5,
+    /// A certificate authority (submits names in quasi-centralized mode).
+    Ca = 6,
+}
+
+/// Name of an on-chain role number.
+pub fn role_name(role: u8) -> &'static str {
+    [
+        "none", "device", "gateway", "service", "worker", "notary", "ca",
+    ]
+    .get(role as usize)
+    .copied()
+    .unwrap_or("unknown")
+}
+
+/// Name of an on-chain status number.
+pub fn status_name(status: u8) -> &'static str {
+    ["none", "active", "closed"]
+        .get(status as usize)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// Identity commands. Transactions are sent by the OFFLINE key (--keystore / --private-key);
+/// the ONLINE key only signs the proof that it agrees to be bound.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCmd {
+    /// Create an offline and an online key as encrypted keystores (offline.json, online.json).
+    Keygen(KeygenArgs),
+    /// Register the offline key's identity with an online key and a role.
+    Register(RegisterArgs),
+    /// Replace the online key (the old one is invalid at once).
+    Update(UpdateArgs),
+    /// Close the identity for good: its names and certificates stop verifying.
+    Close(CloseArgs),
+    /// Show the identity of an offline or online address.
+    Show(ShowArgs),
+    /// Stake ether on another identity's online key (web of trust).
+    Vouch(ValueTargetArgs),
+    /// Add an incentive shared by the vouchers of your online key.
+    Incentive(ValueArgs),
+    /// Withdraw your stake on a key (after the lock, or once the key is inactive), with incentives.
+    Withdraw(TargetArgs),
+    /// Claim the incentives you earned by vouching for a key.
+    Claim(TargetArgs),
+    /// Take back an incentive nobody staked for, once your old key is inactive.
+    Reclaim(TargetArgs),
+    /// (Notary) slash a voucher's stake on a fraudulent key; it is credited to you.
+    Slash(SlashArgs),
+    /// Withdraw ether credited to you (slashed stakes).
+    WithdrawCredit(TxArgs),
+}
+
+/// `identity keygen`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  echo 'correct horse' > pw.txt\n  iotegrity identity keygen --dir keys/gw --password-file pw.txt\n\n\
+    Keep offline.json on a separate, safer machine: it is needed only to register, update or close."
+)]
+pub struct KeygenArgs {
+    /// Directory to write offline.json and online.json into (created; existing files are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// File holding the password that encrypts both keystores.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// The password itself.
+    #[arg(long, env = "ETH_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// A transaction with no further arguments.
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+    /// Key that sends the transaction.
+    #[command(flatten)]
+    pub wallet: WalletOpts,
+}
+
+/// `identity register`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  iotegrity identity register --role gateway --keystore keys/gw/offline.json \\\n    \
+    --online-keystore keys/gw/online.json --password-file pw.txt"
+)]
+pub struct RegisterArgs {
+    /// The entity's role.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The online key to bind.
+    #[command(flatten)]
+    pub online: OnlineKeyOpts,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// `identity update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The online key to bind.
+    #[command(flatten)]
+    pub online: OnlineKeyOpts,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// `identity close`.
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// Confirm: closing is irrevocable; the offline address can never register again.
+    #[arg(long)]
+    pub yes: bool,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// `identity show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// An offline or online address.
+    pub address: Address,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+}
+
+/// A transaction about one online key.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The online address.
+    pub online: Address,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// A payment about one online key.
+#[derive(Debug, Args)]
+pub struct ValueTargetArgs {
+    /// The online address to vouch for.
+    pub online: Address,
+    /// Stake, e.g. 0.1ether.
+    #[arg(long, value_name = "AMOUNT")]
+    pub value: String,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// A payment.
+#[derive(Debug, Args)]
+pub struct ValueArgs {
+    /// Amount, e.g. 0.1ether.
+    #[arg(long, value_name = "AMOUNT")]
+    pub value: String,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// `identity slash`.
+#[derive(Debug, Args)]
+pub struct SlashArgs {
+    /// The key that was vouched for.
+    pub online: Address,
+    /// The voucher whose stake is slashed (an offline address).
+    pub voucher: Address,
+    /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+impl TxArgs {
+    async fn connect(&self) -> Result<Conn> {
+        self.chain.connect_signing(self.wallet.signer()?).await
+    }
+}
+
+fn registry(
+    conn: &Conn,
+) -> IdentityRegistry::IdentityRegistryInstance<&alloy::providers::DynProvider> {
+    IdentityRegistry::new(conn.book.identity_registry, &conn.provider)
+}
+
+fn tx_report(
+    what: String,
+    receipt: &alloy::rpc::types::TransactionReceipt,
+    extra: serde_json::Value,
+) -> Report {
+    let mut j = json!({ "tx": receipt.transaction_hash, "block": receipt.block_number, "gasUsed": receipt.gas_used });
+    if let (Some(obj), Some(more)) = (j.as_object_mut(), extra.as_object()) {
+        obj.extend(more.clone());
+    }
+    Report::new(
+        format!(
+            "{what}\n  tx {} (block {}, gas {})",
+            receipt.transaction_hash,
+            receipt.block_number.unwrap_or_default(),
+            receipt.gas_used
+        ),
+        j,
+    )
+}
+
+impl IdentityCmd {
+    /// Runs the identity subcommand.
+    pub async fn run(self) -> Result<Report> {
+        match self {
+            Self::Keygen(a) => {
+                let password = read_password(a.password_file.as_deref(), a.password.as_deref())?;
+                for f in ["offline.json", "online.json"] {
+                    if a.dir.join(f).exists() {
+                        bail!(
+                            "{} exists; refusing to overwrite a key",
+                            a.dir.join(f).display()
+                        );
+                    }
+                }
+                let offline = keys::new_keystore(&a.dir, "offline.json", &password)?;
+                let online = keys::new_keystore(&a.dir, "online.json", &password)?;
+                let text = format!(
+                    "offline {}  {}\nonline  {}  {}\nKeep offline.json off the device: it only registers, updates and closes.",
+                    offline.address(),
+                    a.dir.join("offline.json").display(),
+                    online.address(),
+                    a.dir.join("online.json").display()
+                );
+                Ok(Report::new(
+                    text,
+                    json!({ "offline": offline.address(), "online": online.address(),
+                            "offlineKeystore": a.dir.join("offline.json"), "onlineKeystore": a.dir.join("online.json") }),
+                ))
+            }
+            Self::Register(a) => {
+                let online = a.online.signer(&a.tx.wallet)?;
+                let conn = a.tx.connect().await?;
+                let offline = a.tx.wallet.signer()?.address();
+                let pop = keys::key_binding_signature(
+                    &online,
+                    offline,
+                    &keys::domain(conn.chain_id, conn.book.identity_registry),
+                )?;
+                let registry = registry(&conn);
+                let receipt = chain::send(registry.submitPublicKey(
+                    online.address(),
+                    keys::public_key(&online),
+                    pop,
+                    a.role as u8,
+                ))
+                .await?;
+                Ok(tx_report(
+                    format!(
+                        "registered {offline} as {} with online key {}",
+                        role_name(a.role as u8),
+                        online.address()
+                    ),
+                    &receipt,
+                    json!({ "offline": offline, "online": online.address(), "role": role_name(a.role as u8) }),
+                ))
+            }
+            Self::Update(a) => {
+                let online = a.online.signer(&a.tx.wallet)?;
+                let conn = a.tx.connect().await?;
+                let offline = a.tx.wallet.signer()?.address();
+                let pop = keys::key_binding_signature(
+                    &online,
+                    offline,
+                    &keys::domain(conn.chain_id, conn.book.identity_registry),
+                )?;
+                let receipt = chain::send(registry(&conn).updatePublicKey(
+                    online.address(),
+                    keys::public_key(&online),
+                    pop,
+                ))
+                .await?;
+                Ok(tx_report(
+                    format!(
+                        "online key of {offline} is now {} (the old key is invalid)",
+                        online.address()
+                    ),
+                    &receipt,
+                    json!({ "offline": offline, "online": online.address() }),
+                ))
+            }
+            Self::Close(a) => {
+                if !a.yes {
+                    bail!(
+                        "closing an identity is irrevocable (its names and certificates stop verifying, the offline key can never register again); pass --yes to confirm"
+                    );
+                }
+                let conn = a.tx.connect().await?;
+                let offline = a.tx.wallet.signer()?.address();
+                let receipt = chain::send(registry(&conn).closePublicKey()).await?;
+                Ok(tx_report(
+                    format!("identity {offline} closed for good"),
+                    &receipt,
+                    json!({ "offline": offline }),
+                ))
+            }
+            Self::Show(a) => show(a).await,
+            Self::Vouch(a) => {
+                let value = parse_amount(&a.value)?;
+                let conn = a.tx.connect().await?;
+                let r = registry(&conn);
+                let receipt = chain::send(r.vouchKey(a.online).value(value)).await?;
+                let trust: U256 = chain::call(r.trustLevel(a.online)).await?;
+                Ok(tx_report(
+                    format!(
+                        "vouched {} ETH for {} (trust level now {} ETH)",
+                        ether(value),
+                        a.online,
+                        ether(trust)
+                    ),
+                    &receipt,
+                    json!({ "online": a.online, "stake": value.to_string(), "trustLevel": trust.to_string() }),
+                ))
+            }
+            Self::Incentive(a) => {
+                let value = parse_amount(&a.value)?;
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).addIncentive().value(value)).await?;
+                Ok(tx_report(
+                    format!("added {} ETH of incentive for your vouchers", ether(value)),
+                    &receipt,
+                    json!({ "incentive": value.to_string() }),
+                ))
+            }
+            Self::Withdraw(a) => {
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).withdrawStake(a.online)).await?;
+                Ok(tx_report(
+                    format!("withdrew your stake on {} and its incentives", a.online),
+                    &receipt,
+                    json!({ "online": a.online }),
+                ))
+            }
+            Self::Claim(a) => {
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).claimIncentive(a.online)).await?;
+                Ok(tx_report(
+                    format!("claimed your incentives on {}", a.online),
+                    &receipt,
+                    json!({ "online": a.online }),
+                ))
+            }
+            Self::Reclaim(a) => {
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).reclaimIncentive(a.online)).await?;
+                Ok(tx_report(
+                    format!("took back the unclaimed incentive of {}", a.online),
+                    &receipt,
+                    json!({ "online": a.online }),
+                ))
+            }
+            Self::Slash(a) => {
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).slashStake(a.online, a.voucher)).await?;
+                Ok(tx_report(
+                    format!("slashed {}'s stake on {}", a.voucher, a.online),
+                    &receipt,
+                    json!({ "online": a.online, "voucher": a.voucher }),
+                ))
+            }
+            Self::WithdrawCredit(a) => {
+                let conn = a.connect().await?;
+                let receipt = chain::send(registry(&conn).withdrawCredit()).await?;
+                Ok(tx_report(
+                    "withdrew your credit".into(),
+                    &receipt,
+                    json!({}),
+                ))
+            }
+        }
+    }
+}
+
+async fn show(a: ShowArgs) -> Result<Report> {
+    let conn = a.chain.connect().await?;
+    let r = registry(&conn);
+    let owner: Address = chain::call(r.offlineOf(a.address)).await?;
+    let offline = if owner.is_zero() { a.address } else { owner };
+    let id = chain::call(r.identityOf(offline)).await?;
+    if id.status == 0 {
+        bail!(
+            "{} has no identity: it is neither a registered offline address nor an online key",
+            a.address
+        );
+    }
+    let active: bool = chain::call(r.isActive(id.online)).await?;
+    let trust: U256 = chain::call(r.trustLevel(id.online)).await?;
+    let superseded = !owner.is_zero() && id.online != a.address;
+    let text = format!(
+        "offline  {offline}\nonline   {}{}\nrole     {}\nstatus   {}\nactive   {active}\ntrust    {} ETH staked\nupdated  {}",
+        id.online,
+        if superseded {
+            format!("  ({} is an old key of this identity: invalid)", a.address)
+        } else {
+            String::new()
+        },
+        role_name(id.role),
+        status_name(id.status),
+        ether(trust),
+        id.updatedAt
+    );
+    Ok(Report::new(
+        text,
+        json!({ "offline": offline, "online": id.online, "role": role_name(id.role), "status": status_name(id.status),
+                "active": active, "trustLevel": trust.to_string(), "updatedAt": id.updatedAt,
+                "queriedKeySuperseded": superseded }),
+    ))
+}

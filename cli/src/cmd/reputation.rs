@@ -1,0 +1,186 @@
+//! `iotegrity reputation`: deposit-backed votes on names and online addresses, and their
+//! age-weighted scores (formula in IReputation.sol and the README).
+
+use crate::Report;
+use crate::opts::{ChainOpts, Conn, WalletOpts};
+use crate::output::ether;
+use alloy::primitives::{Address, B256, I256, U256, keccak256};
+use clap::{Args, Subcommand};
+use eyre::{Context, Result, bail};
+use iotegrity_core::chain;
+use iotegrity_core::contracts::Reputation;
+use iotegrity_core::names::validate_name;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Reputation commands. Votes are sent by the voter's OFFLINE key, which must be an active identity.
+#[derive(Debug, Subcommand)]
+pub enum ReputationCmd {
+    /// Vote on a name (after a secure channel) or an online address (after a job or model).
+    Vote(VoteArgs),
+    /// Show the score of a name or an online address.
+    Show(ShowArgs),
+}
+
+/// The subject of a vote.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Subject {
+    /// A domain name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An online address.
+    #[arg(long)]
+    pub address: Option<Address>,
+}
+
+/// `reputation vote`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  iotegrity reputation vote --name gateway.bit --score 80 --proof-file handshake.json \\\n    \
+    --keystore keys/svc/offline.json --password-file pw.txt\nThe deposit (VOTE_DEPOSIT) is sent automatically and can be reclaimed after the dispute window."
+)]
+pub struct VoteArgs {
+    /// What the vote is about.
+    #[command(flatten)]
+    pub subject: Subject,
+    /// Score from -100 to 100, not 0.
+    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(i8).range(-100..=100))]
+    pub score: i8,
+    /// File whose keccak256 commits to the proof of the secure channel (name votes).
+    #[arg(long, value_name = "FILE", conflicts_with = "address")]
+    pub proof_file: Option<PathBuf>,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+    /// Key that sends the transaction.
+    #[command(flatten)]
+    pub wallet: WalletOpts,
+}
+
+/// `reputation show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// What the vote is about.
+    #[command(flatten)]
+    pub subject: Subject,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+}
+
+fn contract(conn: &Conn) -> Reputation::ReputationInstance<&alloy::providers::DynProvider> {
+    Reputation::new(conn.book.reputation, &conn.provider)
+}
+
+impl Subject {
+    fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.address.map(|a| a.to_string()).unwrap_or_default())
+    }
+}
+
+/// Formats a 1e18-scaled signed score with two decimals.
+fn format_score(score: I256) -> String {
+    let neg = score.is_negative();
+    let abs = score.unsigned_abs();
+    let hundredths =
+        (abs + U256::from(5_000_000_000_000_000u64)) / U256::from(10_000_000_000_000_000u64);
+    let (int, frac) = (hundredths / U256::from(100), hundredths % U256::from(100));
+    format!(
+        "{}{int}.{frac:0>2}",
+        if neg && !hundredths.is_zero() {
+            "-"
+        } else {
+            ""
+        }
+    )
+}
+
+impl ReputationCmd {
+    /// Runs the reputation subcommand.
+    pub async fn run(self) -> Result<Report> {
+        match self {
+            Self::Vote(a) => {
+                if a.score == 0 {
+                    bail!("a score of 0 says nothing: give -100..-1 or 1..100");
+                }
+                if let Some(n) = &a.subject.name {
+                    validate_name(n)?;
+                }
+                let proof = match &a.proof_file {
+                    Some(p) => keccak256(
+                        std::fs::read(p)
+                            .wrap_err_with(|| format!("cannot read {}", p.display()))?,
+                    ),
+                    None => B256::ZERO,
+                };
+                let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
+                let r = contract(&conn);
+                let deposit: U256 = chain::call(r.VOTE_DEPOSIT()).await?;
+                let receipt = match (&a.subject.name, a.subject.address) {
+                    (Some(name), _) => {
+                        chain::send(r.voteDomain(name.clone(), a.score, proof).value(deposit))
+                            .await?
+                    }
+                    (None, Some(addr)) => {
+                        chain::send(r.voteReputation(addr, a.score).value(deposit)).await?
+                    }
+                    (None, None) => bail!("pass --name or --address"),
+                };
+                Ok(Report::new(
+                    format!(
+                        "voted {} on {} (deposit {} ETH, reclaimable after the dispute window)\n  tx {}",
+                        a.score,
+                        a.subject.label(),
+                        ether(deposit),
+                        receipt.transaction_hash
+                    ),
+                    json!({ "subject": a.subject.label(), "score": a.score, "proofHash": proof, "deposit": deposit.to_string(),
+                            "tx": receipt.transaction_hash }),
+                ))
+            }
+            Self::Show(a) => {
+                let conn = a.chain.connect().await?;
+                let r = contract(&conn);
+                let (score, votes) = match (&a.subject.name, a.subject.address) {
+                    (Some(name), _) => {
+                        validate_name(name)?;
+                        let ret = chain::call(r.getReputation_0(name.clone())).await?;
+                        (ret.score, ret.votes)
+                    }
+                    (None, Some(addr)) => {
+                        let ret = chain::call(r.getReputation_1(addr)).await?;
+                        (ret.score, ret.votes)
+                    }
+                    (None, None) => bail!("pass --name or --address"),
+                };
+                Ok(Report::new(
+                    format!(
+                        "{}: score {} from {} vote(s) (newer votes weigh more)",
+                        a.subject.label(),
+                        format_score(score),
+                        votes
+                    ),
+                    json!({ "subject": a.subject.label(), "score": format_score(score), "scoreWad": score.to_string(),
+                            "votes": votes.to::<u64>() }),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_format_with_two_decimals() {
+        let wad = |x: i128| I256::try_from(x).unwrap() * I256::try_from(10i128.pow(16)).unwrap();
+        assert_eq!(format_score(wad(8000)), "80.00");
+        assert_eq!(format_score(wad(-3333)), "-33.33");
+        assert_eq!(format_score(I256::ZERO), "0.00");
+        assert_eq!(format_score(wad(5)), "0.05");
+    }
+}

@@ -1,0 +1,68 @@
+//! The `iotegrity` CLI as a library: argument parsing and one module per subcommand, so the
+//! binary stays thin and the end-to-end tests drive exactly what users run.
+
+pub mod cmd;
+pub mod opts;
+pub mod output;
+
+use clap::{Parser, Subcommand};
+pub use output::Report;
+
+/// iotegrity — keep IoT data honest from sensor to model.
+///
+/// Manage two-key identities, domain names, certificates and reputation on any EVM chain
+/// (a local Anvil by default). Every command takes --json for scripting; reverts are shown
+/// by their contract error name with what it means.
+#[derive(Debug, Parser)]
+#[command(
+    name = "iotegrity",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(after_help = "Quick start on a local chain:\n  \
+    make up                                   # Anvil on 127.0.0.1:8545, contracts deployed\n  \
+    iotegrity identity keygen --dir keys/gw   # offline + online keys, encrypted\n  \
+    iotegrity identity register --role gateway --keystore keys/gw/offline.json \\\n      \
+    --online-keystore keys/gw/online.json --password-file pw.txt\n\n\
+    Environment: ETH_RPC_URL, IOTEGRITY_DEPLOYMENTS, ETH_KEYSTORE, ETH_PASSWORD, IOTEGRITY_LOG.")]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy the contracts and write the address book.
+    Deploy(cmd::deploy::DeployArgs),
+    /// Two-key identities: keys, registration, rotation, closing, vouching.
+    #[command(subcommand)]
+    Identity(cmd::identity::IdentityCmd),
+    /// Domain names: register, resolve, update, backup and recovery.
+    #[command(subcommand)]
+    Name(cmd::name::NameCmd),
+    /// Certificates pinned on chain per name.
+    #[command(subcommand)]
+    Cert(cmd::cert::CertCmd),
+    /// Reputation votes and scores.
+    #[command(subcommand)]
+    Reputation(cmd::reputation::ReputationCmd),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> eyre::Result<Report> {
+        match self.command {
+            Command::Deploy(args) => args.run().await,
+            Command::Identity(cmd) => cmd.run().await,
+            Command::Name(cmd) => cmd.run().await,
+            Command::Cert(cmd) => cmd.run().await,
+            Command::Reputation(cmd) => cmd.run().await,
+        }
+    }
+}
