@@ -15,7 +15,7 @@ ANVIL   := $(NM)/anvil-linux-amd64/bin/anvil
 CARGO   ?= cargo
 STAMP   := .local/stamps
 
-.PHONY: help deps contracts artifacts check-artifacts build test test-contracts test-rust bench lint demo up down clean
+.PHONY: help deps contracts artifacts check-artifacts build fmt-check test test-contracts test-rust bench lint demo up down clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -61,11 +61,17 @@ test-contracts: contracts
 	$(FORGE) test
 	$(FORGE) snapshot --check
 
+# nextest when present (the machine image has it; its summary closes the run), else cargo test.
 test-rust: build
-	$(CARGO) test --workspace --locked
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else $(CARGO) test --workspace --locked; fi
 
-test: check-artifacts test-contracts test-rust
-	@echo "all tests passed"
+fmt-check: deps
+	$(FORGE) fmt --check
+	$(CARGO) fmt --all --check
+
+test: fmt-check check-artifacts test-contracts test-rust
 
 # ---------------------------------------------------------------- benchmarks, lint
 
@@ -73,10 +79,8 @@ bench: contracts
 	$(FORGE) test --match-contract GasTest --gas-report | tee .local/gas-report.txt
 	@echo "gas per call (contracts/snapshots/GasTest.json):"; cat contracts/snapshots/GasTest.json
 
-lint: deps
-	$(FORGE) fmt --check
+lint: fmt-check
 	$(FORGE) lint
-	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	@command -v slither >/dev/null || pip install -q slither-analyzer
 	PATH="$(CURDIR)/$(NM)/forge-linux-amd64/bin:$$PATH" slither . --config-file slither.config.json

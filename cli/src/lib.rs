@@ -14,15 +14,10 @@ pub use output::Report;
 /// (a local Anvil by default). Every command takes --json for scripting; reverts are shown
 /// by their contract error name with what it means.
 #[derive(Debug, Parser)]
-#[command(
-    name = "iotegrity",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "iotegrity", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "Quick start on a local chain:\n  \
     make up                                   # Anvil on 127.0.0.1:8545, contracts deployed\n  \
-    iotegrity identity keygen --dir keys/gw   # offline + online keys, encrypted\n  \
+    iotegrity identity keygen --dir keys/gw --password-file pw.txt   # offline + online keys, encrypted\n  \
     iotegrity identity register --role gateway --keystore keys/gw/offline.json \\\n      \
     --online-keystore keys/gw/online.json --password-file pw.txt\n\n\
     Environment: ETH_RPC_URL, IOTEGRITY_DEPLOYMENTS, ETH_KEYSTORE, ETH_PASSWORD, IOTEGRITY_LOG.")]

@@ -9,17 +9,20 @@ use eyre::{Context, Result, bail, eyre};
 use iotegrity_core::{AddressBook, chain, keys};
 use std::path::{Path, PathBuf};
 
+/// Where the chain is.
+#[derive(Debug, Clone, Args)]
+pub struct RpcOpts {
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "ETH_RPC_URL", default_value = "http://127.0.0.1:8545", value_name = "URL")]
+    pub rpc_url: String,
+}
+
 /// Where the chain is and which deployment to use.
 #[derive(Debug, Clone, Args)]
 pub struct ChainOpts {
-    /// JSON-RPC endpoint of the chain.
-    #[arg(
-        long,
-        env = "ETH_RPC_URL",
-        default_value = "http://127.0.0.1:8545",
-        value_name = "URL"
-    )]
-    pub rpc_url: String,
+    /// The endpoint.
+    #[command(flatten)]
+    pub rpc: RpcOpts,
     /// Address book of the deployment [default: anvil/deployments/<chain id>.json].
     #[arg(long, env = "IOTEGRITY_DEPLOYMENTS", value_name = "FILE")]
     pub deployments: Option<PathBuf>,
@@ -29,12 +32,7 @@ pub struct ChainOpts {
 #[derive(Debug, Clone, Args)]
 pub struct WalletOpts {
     /// Raw private key (hex). Prefer a keystore: command lines end up in shell history.
-    #[arg(
-        long,
-        env = "IOTEGRITY_PRIVATE_KEY",
-        value_name = "HEX",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "IOTEGRITY_PRIVATE_KEY", value_name = "HEX", hide_env_values = true)]
     pub private_key: Option<String>,
     /// Encrypted JSON keystore file.
     #[arg(long, env = "ETH_KEYSTORE", value_name = "FILE")]
@@ -43,12 +41,7 @@ pub struct WalletOpts {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Keystore password.
-    #[arg(
-        long,
-        env = "ETH_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ETH_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 }
 
@@ -56,11 +49,7 @@ pub struct WalletOpts {
 #[derive(Debug, Clone, Args)]
 pub struct OnlineKeyOpts {
     /// Keystore of the online key.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "online_private_key"
-    )]
+    #[arg(long, value_name = "FILE", required_unless_present = "online_private_key")]
     pub online_keystore: Option<PathBuf>,
     /// Password file of the online keystore [default: the same as --password-file/--password].
     #[arg(long, value_name = "FILE")]
@@ -83,28 +72,20 @@ pub struct Conn {
 impl ChainOpts {
     /// Connects read-only.
     pub async fn connect(&self) -> Result<Conn> {
-        self.finish(chain::reader(&self.rpc_url)?).await
+        self.finish(chain::reader(&self.rpc.rpc_url)?).await
     }
 
     /// Connects with a wallet that signs transactions.
     pub async fn connect_signing(&self, signer: PrivateKeySigner) -> Result<Conn> {
-        self.finish(chain::writer(&self.rpc_url, signer)?).await
+        self.finish(chain::writer(&self.rpc.rpc_url, signer)?).await
     }
 
     async fn finish(&self, provider: DynProvider) -> Result<Conn> {
-        let chain_id = chain::chain_id(&provider)
-            .await
-            .wrap_err_with(|| format!("cannot reach {}", self.rpc_url))?;
-        let path = self
-            .deployments
-            .clone()
-            .unwrap_or_else(|| AddressBook::default_path(chain_id));
+        let chain_id =
+            chain::chain_id(&provider).await.wrap_err_with(|| format!("cannot reach {}", self.rpc.rpc_url))?;
+        let path = self.deployments.clone().unwrap_or_else(|| AddressBook::default_path(chain_id));
         let book = AddressBook::load_for_chain(&path, chain_id)?;
-        Ok(Conn {
-            provider,
-            book,
-            chain_id,
-        })
+        Ok(Conn { provider, book, chain_id })
     }
 }
 
@@ -145,12 +126,9 @@ impl OnlineKeyOpts {
             .ok_or_else(|| eyre!("pass --online-keystore FILE or --online-private-key HEX"))?;
         let password = match &self.online_password_file {
             Some(file) => read_password(Some(file), None)?,
-            None => wallet.password()?.ok_or_else(|| {
-                eyre!(
-                    "no password for {}: pass --online-password-file",
-                    path.display()
-                )
-            })?,
+            None => wallet
+                .password()?
+                .ok_or_else(|| eyre!("no password for {}: pass --online-password-file", path.display()))?,
         };
         Ok(keys::open_keystore(path, &password)?)
     }
@@ -158,16 +136,14 @@ impl OnlineKeyOpts {
 
 /// Parses a hex private key, with or without 0x.
 pub fn parse_private_key(hex: &str) -> Result<PrivateKeySigner> {
-    hex.trim()
-        .parse::<PrivateKeySigner>()
-        .map_err(|_| eyre!("malformed private key: expected 32 bytes of hex"))
+    hex.trim().parse::<PrivateKeySigner>().map_err(|_| eyre!("malformed private key: expected 32 bytes of hex"))
 }
 
 /// Reads a password from a file (first line) or takes the given one.
 pub fn read_password(file: Option<&Path>, password: Option<&str>) -> Result<String> {
     if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
-            .wrap_err_with(|| format!("cannot read password file {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).wrap_err_with(|| format!("cannot read password file {}", file.display()))?;
         return Ok(text.lines().next().unwrap_or_default().to_owned());
     }
     password
@@ -193,10 +169,7 @@ mod tests {
     #[test]
     fn amounts() {
         assert_eq!(parse_amount("1ether").unwrap(), U256::from(10u128.pow(18)));
-        assert_eq!(
-            parse_amount("0.5ether").unwrap(),
-            U256::from(5 * 10u128.pow(17))
-        );
+        assert_eq!(parse_amount("0.5ether").unwrap(), U256::from(5 * 10u128.pow(17)));
         assert_eq!(parse_amount("10gwei").unwrap(), U256::from(10u128.pow(10)));
         assert_eq!(parse_amount("42").unwrap(), U256::from(42));
         assert!(parse_amount("lots").is_err());
@@ -205,10 +178,7 @@ mod tests {
 
     #[test]
     fn private_keys() {
-        assert!(
-            parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
-                .is_ok()
-        );
+        assert!(parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").is_ok());
         assert!(parse_private_key("0x1234").is_err());
     }
 }

@@ -18,11 +18,7 @@ pub struct Report {
 impl Report {
     /// A successful report.
     pub fn new(text: impl Into<String>, json: Value) -> Self {
-        Self {
-            text: text.into(),
-            json,
-            ok: true,
-        }
+        Self { text: text.into(), json, ok: true }
     }
 
     /// A report whose answer is negative (exit code 1).

@@ -164,6 +164,27 @@ contract IdentityRegistryTest is Base {
         assertTrue(identity.isActive(k.online), "active");
     }
 
+    function test_domainSeparator_isEip712() public view {
+        bytes32 expected = keccak256(
+            abi.encode(
+                keccak256(
+                    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+                ),
+                keccak256("iotegrity"),
+                keccak256("1"),
+                block.chainid,
+                address(identity)
+            )
+        );
+        assertEq(identity.domainSeparator(), expected, "domain as documented in docs/eip712.md");
+        bytes32 structHash = keccak256(abi.encode(identity.KEY_BINDING_TYPEHASH(), address(1), address(2)));
+        assertEq(
+            identity.keyBindingDigest(address(1), address(2)),
+            keccak256(abi.encodePacked("\x19\x01", expected, structHash)),
+            "digest"
+        );
+    }
+
     // ---------------------------------------------------------------- updatePublicKey
 
     function test_updatePublicKey_oldKeyInvalidAtOnce() public {

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "./Base.t.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {IReputation} from "../src/interfaces/IReputation.sol";
+import {Refuser} from "./IdentityRegistry.t.sol";
 
 contract ReputationTest is Base {
     Keys internal gw;
@@ -193,6 +194,28 @@ contract ReputationTest is Base {
         vm.prank(svc.offline);
         vm.expectRevert(IReputation.Reputation_NothingToWithdraw.selector);
         reputation.withdrawCredit();
+    }
+
+    function test_RevertWhen_DepositPayoutRefused() public {
+        Refuser r = new Refuser();
+        (address online, uint256 pk, bytes memory pub) = onlineKeyOf(9);
+        bytes memory sig = pop(address(r), online, pk);
+        r.call(
+            address(identity),
+            abi.encodeCall(
+                IIdentityRegistry.submitPublicKey, (online, pub, sig, IIdentityRegistry.Role.Service)
+            )
+        );
+        vm.deal(address(this), 1 ether);
+        r.call{value: DEPOSIT}(
+            address(reputation), abi.encodeCall(IReputation.voteReputation, (gw.online, 7))
+        );
+        bytes32 subject = reputation.accountSubject(gw.online);
+        uint64 period = reputation.periodOf(block.timestamp);
+        vm.warp(block.timestamp + DISPUTE + 1);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_TransferFailed.selector, address(r)));
+        r.call(address(reputation), abi.encodeCall(IReputation.reclaimDeposit, (subject, period)));
+        assertEq(address(reputation).balance, DEPOSIT, "deposit kept after a failed payout");
     }
 
     function testFuzz_scoreIsWeightedMean(int8 a, int8 b, uint32 gap) public {

@@ -32,10 +32,7 @@ impl AddressBook {
 
     /// Reads an address book.
     pub fn load(path: &Path) -> Result<Self> {
-        let err = |reason: String| Error::AddressBook {
-            path: path.to_owned(),
-            reason,
-        };
+        let err = |reason: String| Error::AddressBook { path: path.to_owned(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| err(e.to_string()))
     }
@@ -44,21 +41,14 @@ impl AddressBook {
     pub fn load_for_chain(path: &Path, chain_id: u64) -> Result<Self> {
         let book = Self::load(path)?;
         if book.chain_id != chain_id {
-            return Err(Error::WrongChain {
-                path: path.to_owned(),
-                book: book.chain_id,
-                rpc: chain_id,
-            });
+            return Err(Error::WrongChain { path: path.to_owned(), book: book.chain_id, rpc: chain_id });
         }
         Ok(book)
     }
 
     /// Writes the address book, creating its directory.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let err = |reason: String| Error::AddressBook {
-            path: path.to_owned(),
-            reason,
-        };
+        let err = |reason: String| Error::AddressBook { path: path.to_owned(), reason };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
@@ -96,14 +86,7 @@ mod tests {
         };
         book.save(&path).unwrap();
         assert_eq!(AddressBook::load(&path).unwrap(), book);
-        assert!(matches!(
-            AddressBook::load_for_chain(&path, 5),
-            Err(Error::WrongChain {
-                book: 1,
-                rpc: 5,
-                ..
-            })
-        ));
+        assert!(matches!(AddressBook::load_for_chain(&path, 5), Err(Error::WrongChain { book: 1, rpc: 5, .. })));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

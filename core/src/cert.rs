@@ -24,10 +24,7 @@ impl CertInfo {
     pub fn from_pem(pem: &[u8]) -> Result<Self> {
         let cert = Certificate::from_pem(pem).map_err(|e| Error::Certificate(e.to_string()))?;
         let tbs = &cert.tbs_certificate;
-        let spki = tbs
-            .subject_public_key_info
-            .to_der()
-            .map_err(|e| Error::Certificate(e.to_string()))?;
+        let spki = tbs.subject_public_key_info.to_der().map_err(|e| Error::Certificate(e.to_string()))?;
         Ok(Self {
             key_hash: keccak256(spki),
             not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
@@ -43,10 +40,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(
-            CertInfo::from_pem(b"not a certificate"),
-            Err(Error::Certificate(_))
-        ));
+        assert!(matches!(CertInfo::from_pem(b"not a certificate"), Err(Error::Certificate(_))));
         assert!(matches!(
             CertInfo::from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
             Err(Error::Certificate(_))

@@ -12,54 +12,35 @@ use alloy::signers::local::PrivateKeySigner;
 
 /// A read-only provider.
 pub fn reader(rpc_url: &str) -> Result<DynProvider> {
-    let url = rpc_url
-        .parse()
-        .map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
+    let url = rpc_url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
     Ok(ProviderBuilder::new().connect_http(url).erased())
 }
 
 /// A provider that signs and sends transactions from `signer`.
 pub fn writer(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
-    let url = rpc_url
-        .parse()
-        .map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
-    Ok(ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url)
-        .erased())
+    let url = rpc_url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
+    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased())
 }
 
 /// The chain id of the endpoint (also a connectivity check).
 pub async fn chain_id(provider: &DynProvider) -> Result<u64> {
-    provider
-        .get_chain_id()
-        .await
-        .map_err(|e| Error::Rpc(e.to_string()))
+    provider.get_chain_id().await.map_err(|e| Error::Rpc(e.to_string()))
 }
 
 /// Maps a contract error: reverts to their decoded custom error, everything else to `Rpc`.
 pub fn contract_error(err: alloy::contract::Error) -> Error {
     match err.as_revert_data() {
-        Some(data) => Error::Reverted {
-            reason: revert::decode(&data).to_string(),
-        },
+        Some(data) => Error::Reverted { reason: revert::decode(&data).to_string() },
         None => Error::Rpc(err.to_string()),
     }
 }
 
 /// Sends a transaction, waits for its receipt, and fails unless it succeeded.
-pub async fn send<P: Provider, D: CallDecoder>(
-    call: CallBuilder<P, D>,
-) -> Result<TransactionReceipt> {
+pub async fn send<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<TransactionReceipt> {
     let pending = call.send().await.map_err(contract_error)?;
-    let receipt = pending
-        .get_receipt()
-        .await
-        .map_err(|e| Error::Rpc(e.to_string()))?;
+    let receipt = pending.get_receipt().await.map_err(|e| Error::Rpc(e.to_string()))?;
     if !receipt.status() {
-        return Err(Error::Reverted {
-            reason: format!("transaction {} failed on chain", receipt.transaction_hash),
-        });
+        return Err(Error::Reverted { reason: format!("transaction {} failed on chain", receipt.transaction_hash) });
     }
     Ok(receipt)
 }
@@ -99,19 +80,10 @@ impl Default for DeployParams {
 /// Deploys IdentityRegistry, NameRegistry and Reputation from the provider's wallet.
 pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
     let chain_id = chain_id(provider).await?;
-    let block = provider
-        .get_block_number()
-        .await
-        .map_err(|e| Error::Rpc(e.to_string()))?;
-    let identity: Address = *IdentityRegistry::deploy(provider)
-        .await
-        .map_err(contract_error)?
-        .address();
+    let block = provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))?;
+    let identity: Address = *IdentityRegistry::deploy(provider).await.map_err(contract_error)?.address();
     let mode = u8::from(!params.quasi_centralized); // 0 = QuasiCentralized, 1 = Decentralized
-    let names = *NameRegistry::deploy(provider, identity, mode)
-        .await
-        .map_err(contract_error)?
-        .address();
+    let names = *NameRegistry::deploy(provider, identity, mode).await.map_err(contract_error)?.address();
     let reputation = *Reputation::deploy(
         provider,
         identity,
@@ -126,12 +98,7 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
     .address();
     Ok(AddressBook {
         chain_id,
-        name_mode: if params.quasi_centralized {
-            "quasi-centralized"
-        } else {
-            "decentralized"
-        }
-        .into(),
+        name_mode: if params.quasi_centralized { "quasi-centralized" } else { "decentralized" }.into(),
         deployed_block: block,
         identity_registry: identity,
         name_registry: names,

@@ -28,14 +28,8 @@ sol!(
 
 /// The ABI JSON of every contract, for decoding reverts and logs dynamically.
 pub const ABIS: &[(&str, &str)] = &[
-    (
-        "IdentityRegistry",
-        include_str!("../artifacts/IdentityRegistry.json"),
-    ),
-    (
-        "NameRegistry",
-        include_str!("../artifacts/NameRegistry.json"),
-    ),
+    ("IdentityRegistry", include_str!("../artifacts/IdentityRegistry.json")),
+    ("NameRegistry", include_str!("../artifacts/NameRegistry.json")),
     ("Reputation", include_str!("../artifacts/Reputation.json")),
 ];
 

@@ -18,9 +18,7 @@ pub enum Error {
     #[error("RPC error: {0}")]
     Rpc(String),
     /// No address book for this chain, or it cannot be read.
-    #[error(
-        "cannot read the address book {path}: {reason} (deploy first: `iotegrity deploy`, or pass --deployments)"
-    )]
+    #[error("cannot read the address book {path}: {reason} (deploy first: `iotegrity deploy`, or pass --deployments)")]
     AddressBook {
         /// The file tried.
         path: PathBuf,

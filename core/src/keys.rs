@@ -34,19 +34,9 @@ pub fn public_key(signer: &PrivateKeySigner) -> Bytes {
 }
 
 /// The online key's signature of `KeyBinding(offline, online)`: 65 bytes r ‖ s ‖ v.
-pub fn key_binding_signature(
-    online: &PrivateKeySigner,
-    offline: Address,
-    domain: &Eip712Domain,
-) -> Result<Bytes> {
-    let hash = KeyBinding {
-        offline,
-        online: online.address(),
-    }
-    .eip712_signing_hash(domain);
-    let sig = online
-        .sign_hash_sync(&hash)
-        .map_err(|e| Error::Key(e.to_string()))?;
+pub fn key_binding_signature(online: &PrivateKeySigner, offline: Address, domain: &Eip712Domain) -> Result<Bytes> {
+    let hash = KeyBinding { offline, online: online.address() }.eip712_signing_hash(domain);
+    let sig = online.sign_hash_sync(&hash).map_err(|e| Error::Key(e.to_string()))?;
     Ok(Bytes::from(sig.as_bytes().to_vec()))
 }
 
@@ -54,15 +44,11 @@ pub fn key_binding_signature(
 /// `dir/name`. Refuses to overwrite an existing file.
 pub fn new_keystore(dir: &Path, name: &str, password: &str) -> Result<PrivateKeySigner> {
     if dir.join(name).exists() {
-        return Err(Error::Key(format!(
-            "{} exists; refusing to overwrite a key",
-            dir.join(name).display()
-        )));
+        return Err(Error::Key(format!("{} exists; refusing to overwrite a key", dir.join(name).display())));
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::Key(format!("{}: {e}", dir.display())))?;
-    let (signer, _) =
-        PrivateKeySigner::new_keystore(dir, &mut rand::thread_rng(), password, Some(name))
-            .map_err(|e| Error::Key(e.to_string()))?;
+    let (signer, _) = PrivateKeySigner::new_keystore(dir, &mut rand::thread_rng(), password, Some(name))
+        .map_err(|e| Error::Key(e.to_string()))?;
     Ok(signer)
 }
 
@@ -98,38 +84,20 @@ mod tests {
         let d = domain(31337, Address::repeat_byte(1));
         let sig = key_binding_signature(&online, offline, &d).unwrap();
         let parsed = alloy::primitives::Signature::try_from(sig.as_ref()).unwrap();
-        let hash = KeyBinding {
-            offline,
-            online: online.address(),
-        }
-        .eip712_signing_hash(&d);
-        assert_eq!(
-            parsed.recover_address_from_prehash(&hash).unwrap(),
-            online.address()
-        );
+        let hash = KeyBinding { offline, online: online.address() }.eip712_signing_hash(&d);
+        assert_eq!(parsed.recover_address_from_prehash(&hash).unwrap(), online.address());
         // Another chain or registry gives another digest: the proof does not travel.
-        let other = KeyBinding {
-            offline,
-            online: online.address(),
-        }
-        .eip712_signing_hash(&domain(1, Address::repeat_byte(1)));
-        assert_ne!(
-            parsed.recover_address_from_prehash(&other).ok(),
-            Some(online.address())
-        );
+        let other =
+            KeyBinding { offline, online: online.address() }.eip712_signing_hash(&domain(1, Address::repeat_byte(1)));
+        assert_ne!(parsed.recover_address_from_prehash(&other).ok(), Some(online.address()));
     }
 
     #[test]
     fn keystore_round_trip_and_wrong_password() {
         let dir = std::env::temp_dir().join(format!("iotegrity-ks-{}", std::process::id()));
         let s = new_keystore(&dir, "k.json", "pw").unwrap();
-        assert_eq!(
-            open_keystore(&dir.join("k.json"), "pw").unwrap().address(),
-            s.address()
-        );
-        let err = open_keystore(&dir.join("k.json"), "nope")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(open_keystore(&dir.join("k.json"), "pw").unwrap().address(), s.address());
+        let err = open_keystore(&dir.join("k.json"), "nope").unwrap_err().to_string();
         assert!(err.contains("wrong password"), "{err}");
         assert!(new_keystore(&dir, "k.json", "pw").is_err(), "no overwrite");
         std::fs::remove_dir_all(dir).unwrap();

@@ -7,12 +7,7 @@ use std::net::IpAddr;
 /// Checks that `name` is lowercase DNS labels: 1–63 bytes of `[a-z0-9-]` each, not starting or
 /// ending with `-`, dot-separated, at most 253 bytes, no trailing dot.
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |reason| {
-        Err(Error::InvalidName {
-            name: name.to_owned(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(Error::InvalidName { name: name.to_owned(), reason });
     if name.is_empty() {
         return bad("it is empty");
     }
@@ -26,10 +21,7 @@ pub fn validate_name(name: &str) -> Result<()> {
         if label.len() > 63 {
             return bad("a label is longer than 63 bytes");
         }
-        if !label
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        {
+        if !label.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
             return bad("labels may hold only a-z, 0-9 and '-' (lowercase)");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -63,13 +55,7 @@ mod tests {
 
     #[test]
     fn accepts_valid_names() {
-        for n in [
-            "gateway.bit",
-            "a",
-            "0x",
-            "my-gw.iot.bit",
-            &format!("{}.bit", "a".repeat(63)),
-        ] {
+        for n in ["gateway.bit", "a", "0x", "my-gw.iot.bit", &format!("{}.bit", "a".repeat(63))] {
             validate_name(n).unwrap_or_else(|e| panic!("{n}: {e}"));
         }
     }

@@ -40,10 +40,8 @@ fn catalogue() -> &'static Catalogue {
     CATALOGUE.get_or_init(|| {
         let mut errors = HashMap::new();
         for (_, json) in ABIS {
-            let artifact: serde_json::Value =
-                serde_json::from_str(json).expect("artifact JSON is valid");
-            let abi: JsonAbi =
-                serde_json::from_value(artifact["abi"].clone()).expect("artifact ABI is valid");
+            let artifact: serde_json::Value = serde_json::from_str(json).expect("artifact JSON is valid");
+            let abi: JsonAbi = serde_json::from_value(artifact["abi"].clone()).expect("artifact ABI is valid");
             for error in abi.errors() {
                 errors.insert(error.selector(), error.clone());
             }
@@ -55,18 +53,11 @@ fn catalogue() -> &'static Catalogue {
 
 /// Decodes revert data. Unknown selectors come back as `unknown error 0x…`.
 pub fn decode(data: &[u8]) -> Revert {
-    let unknown = || Revert {
-        name: format!("unknown error 0x{}", hex::encode(data)),
-        args: vec![],
-        explanation: String::new(),
-    };
+    let unknown =
+        || Revert { name: format!("unknown error 0x{}", hex::encode(data)), args: vec![], explanation: String::new() };
     if data.len() < 4 {
         return if data.is_empty() {
-            Revert {
-                name: "revert".into(),
-                args: vec![],
-                explanation: "reverted without a reason".into(),
-            }
+            Revert { name: "revert".into(), args: vec![], explanation: "reverted without a reason".into() }
         } else {
             unknown()
         };
@@ -74,14 +65,9 @@ pub fn decode(data: &[u8]) -> Revert {
     let selector = Selector::from_slice(&data[..4]);
     // Error(string) and Panic(uint256), from require() and checked arithmetic.
     if selector == Selector::from([0x08, 0xc3, 0x79, 0xa0])
-        && let Ok(DynSolValue::String(s)) =
-            alloy::dyn_abi::DynSolType::String.abi_decode(&data[4..])
+        && let Ok(DynSolValue::String(s)) = alloy::dyn_abi::DynSolType::String.abi_decode(&data[4..])
     {
-        return Revert {
-            name: "Error".into(),
-            args: vec![format!("{s:?}")],
-            explanation: String::new(),
-        };
+        return Revert { name: "Error".into(), args: vec![format!("{s:?}")], explanation: String::new() };
     }
     if selector == Selector::from([0x4e, 0x48, 0x7b, 0x71]) {
         let code = data.get(4..).map(hex::encode).unwrap_or_default();
@@ -116,10 +102,7 @@ pub fn format_value(value: &DynSolValue) -> String {
         DynSolValue::Bytes(b) => format!("0x{}", hex::encode(b)),
         DynSolValue::String(s) => format!("{s:?}"),
         DynSolValue::Array(v) | DynSolValue::FixedArray(v) | DynSolValue::Tuple(v) => {
-            format!(
-                "[{}]",
-                v.iter().map(format_value).collect::<Vec<_>>().join(", ")
-            )
+            format!("[{}]", v.iter().map(format_value).collect::<Vec<_>>().join(", "))
         }
         other => format!("{other:?}"),
     }
@@ -140,42 +123,24 @@ mod tests {
         assert_eq!(r.name, "Identity_NotActive");
         assert_eq!(r.args, vec![who.to_checksum(None)]);
         assert_eq!(r.explanation, "The sender has no active identity.");
-        assert_eq!(
-            r.to_string(),
-            format!("Identity_NotActive({who}): The sender has no active identity.")
-        );
+        assert_eq!(r.to_string(), format!("Identity_NotActive({who}): The sender has no active identity."));
     }
 
     #[test]
     fn every_iotegrity_error_has_a_notice() {
         let cat = catalogue();
-        assert!(
-            cat.errors.len() >= 40,
-            "all three contracts' errors are known"
-        );
+        assert!(cat.errors.len() >= 40, "all three contracts' errors are known");
         // Library errors (OpenZeppelin's ShortStrings, ECDSA) decode by name only.
         let ours = ["Identity_", "Names_", "Reputation_"];
-        for e in cat
-            .errors
-            .values()
-            .filter(|e| ours.iter().any(|p| e.name.starts_with(p)))
-        {
-            assert!(
-                cat.notices.get(&e.name).is_some_and(|n| !n.is_empty()),
-                "{} has no @notice",
-                e.name
-            );
+        for e in cat.errors.values().filter(|e| ours.iter().any(|p| e.name.starts_with(p))) {
+            assert!(cat.notices.get(&e.name).is_some_and(|n| !n.is_empty()), "{} has no @notice", e.name);
         }
     }
 
     #[test]
     fn unknown_and_empty_data() {
         assert_eq!(decode(&[]).name, "revert");
-        assert!(
-            decode(&[1, 2, 3, 4, 5])
-                .name
-                .starts_with("unknown error 0x0102030405")
-        );
+        assert!(decode(&[1, 2, 3, 4, 5]).name.starts_with("unknown error 0x0102030405"));
         let mut require = vec![0x08, 0xc3, 0x79, 0xa0];
         require.extend(alloy::dyn_abi::DynSolValue::String("NAME_MODE".into()).abi_encode());
         assert_eq!(decode(&require).to_string(), "Error(\"NAME_MODE\")");

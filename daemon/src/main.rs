@@ -27,8 +27,6 @@ fn main() -> ExitCode {
         Role::Service => "service",
         Role::Gateway => "gateway",
     };
-    eprintln!(
-        "Error: the {role} role is not in this release of iotegrityd yet (see README: Roadmap)"
-    );
+    eprintln!("Error: the {role} role is not in this release of iotegrityd yet (see README: Roadmap)");
     ExitCode::from(2)
 }

@@ -10,23 +10,14 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
 }
 
 /// A built binary of the workspace (`make test` builds them before running the tests).
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let path = dir.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` first (make test does)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (make test does)", path.display());
     path
 }
 
@@ -98,28 +89,15 @@ impl Run {
     /// Asserts success and parses stdout as JSON (the run must have used --json).
     #[track_caller]
     pub fn json(&self) -> Value {
-        assert_eq!(
-            self.code, 0,
-            "command failed:\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 
     /// Asserts failure with a clean error (no panic) and returns stderr.
     #[track_caller]
     pub fn failure(&self) -> &str {
-        assert_ne!(
-            self.code, 0,
-            "command should have failed:\nstdout: {}",
-            self.stdout
-        );
-        assert!(
-            !self.stderr.contains("panicked"),
-            "panic instead of an error: {}",
-            self.stderr
-        );
+        assert_ne!(self.code, 0, "command should have failed:\nstdout: {}", self.stdout);
+        assert!(!self.stderr.contains("panicked"), "panic instead of an error: {}", self.stderr);
         &self.stderr
     }
 }
@@ -127,24 +105,13 @@ impl Run {
 impl World {
     /// Starts Anvil and deploys with `iotegrity deploy` (extra deploy flags in `deploy_args`).
     pub fn new(deploy_args: &[&str]) -> Self {
-        let anvil = Anvil::new()
-            .path(anvil_path())
-            .try_spawn()
-            .expect("anvil starts");
+        let anvil = Anvil::new().path(anvil_path()).try_spawn().expect("anvil starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let book = dir.path().join("book.json");
         let password_file = dir.path().join("pw.txt");
         std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-        let w = Self {
-            anvil,
-            dir,
-            book,
-            password_file,
-        };
-        let key = format!(
-            "0x{}",
-            alloy::primitives::hex::encode(w.anvil.keys()[0].to_bytes())
-        );
+        let w = Self { anvil, dir, book, password_file };
+        let key = format!("0x{}", alloy::primitives::hex::encode(w.anvil.keys()[0].to_bytes()));
         let mut args = vec!["deploy", "--private-key", &key, "--out"];
         let out = w.book.display().to_string();
         args.push(&out);
@@ -169,10 +136,10 @@ impl World {
         Run::from(out)
     }
 
-    /// Runs the CLI with `args` followed by `extra` (e.g. an identity's wallet flags).
-    pub fn cli_as(&self, args: &[&str], extra: &[String]) -> Run {
+    /// Runs the CLI with `args`, signing with `id`'s offline keystore.
+    pub fn run_as(&self, id: &Ident, args: &[&str]) -> Run {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.extend_from_slice(extra);
+        all.extend(id.wallet(self));
         self.cli(&all)
     }
 
@@ -192,52 +159,29 @@ impl World {
         let offline: Address = j["offline"].as_str().unwrap().parse().unwrap();
         let online: Address = j["online"].as_str().unwrap().parse().unwrap();
         self.fund(offline).await;
-        Ident {
-            offline,
-            online,
-            dir,
-        }
+        Ident { offline, online, dir }
     }
 
     /// Generates keys and registers them with `role`.
     pub async fn identity(&self, label: &str, role: &str) -> Ident {
         let id = self.keys(label).await;
         let online_ks = id.dir.join("online.json").display().to_string();
-        self.cli_as(
-            &[
-                "identity",
-                "register",
-                "--role",
-                role,
-                "--online-keystore",
-                &online_ks,
-            ],
-            &id.wallet(self),
-        )
-        .json();
+        self.run_as(&id, &["identity", "register", "--role", role, "--online-keystore", &online_ks]).json();
         id
     }
 
     /// Gives `who` 100 ether.
     pub async fn fund(&self, who: Address) {
         let p = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
-        let _: Value = p
-            .raw_request("anvil_setBalance".into(), (who, "0x56BC75E2D63100000"))
-            .await
-            .expect("anvil_setBalance");
+        let _: Value =
+            p.raw_request("anvil_setBalance".into(), (who, "0x56BC75E2D63100000")).await.expect("anvil_setBalance");
     }
 
     /// Moves chain time forward and mines a block.
     pub async fn advance(&self, seconds: u64) {
         let p = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
-        let _: Value = p
-            .raw_request("evm_increaseTime".into(), (seconds,))
-            .await
-            .expect("evm_increaseTime");
-        let _: Value = p
-            .raw_request("evm_mine".into(), ())
-            .await
-            .expect("evm_mine");
+        let _: Value = p.raw_request("evm_increaseTime".into(), (seconds,)).await.expect("evm_increaseTime");
+        let _: Value = p.raw_request("evm_mine".into(), ()).await.expect("evm_mine");
     }
 
     /// A path inside the world's temp dir, as a string.

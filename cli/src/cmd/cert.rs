@@ -93,8 +93,7 @@ pub struct RevokeArgs {
 
 fn read_cert(path: &PathBuf) -> Result<CertInfo> {
     let pem = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-    CertInfo::from_pem(&pem)
-        .wrap_err_with(|| format!("{} is not a PEM certificate", path.display()))
+    CertInfo::from_pem(&pem).wrap_err_with(|| format!("{} is not a PEM certificate", path.display()))
 }
 
 impl WhichCert {
@@ -118,14 +117,9 @@ impl CertCmd {
             Self::Add(a) => {
                 validate_name(&a.name)?;
                 let info = read_cert(&a.cert)?;
-                let (nb, na) = (
-                    a.not_before.unwrap_or(info.not_before),
-                    a.not_after.unwrap_or(info.not_after),
-                );
+                let (nb, na) = (a.not_before.unwrap_or(info.not_before), a.not_after.unwrap_or(info.not_after));
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
-                let receipt =
-                    chain::send(names(&conn).addCertificate(a.name.clone(), info.key_hash, nb, na))
-                        .await?;
+                let receipt = chain::send(names(&conn).addCertificate(a.name.clone(), info.key_hash, nb, na)).await?;
                 Ok(Report::new(
                     format!(
                         "certificate {} ({}) pinned to {}, valid {nb}..{na}\n  tx {}",
@@ -142,11 +136,7 @@ impl CertCmd {
                 let r = names(&conn);
                 let valid: bool = chain::call(r.verifyCertificate(a.name.clone(), hash)).await?;
                 let report = Report::new(
-                    format!(
-                        "{hash} for {}: {}",
-                        a.name,
-                        if valid { "valid" } else { "NOT valid" }
-                    ),
+                    format!("{hash} for {}: {}", a.name, if valid { "valid" } else { "NOT valid" }),
                     json!({ "name": a.name, "keyHash": hash, "valid": valid }),
                 );
                 if valid {
@@ -171,13 +161,9 @@ impl CertCmd {
                 validate_name(&a.name)?;
                 let hash = a.which.key_hash()?;
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
-                let receipt =
-                    chain::send(names(&conn).revokeCertificate(a.name.clone(), hash)).await?;
+                let receipt = chain::send(names(&conn).revokeCertificate(a.name.clone(), hash)).await?;
                 Ok(Report::new(
-                    format!(
-                        "certificate {hash} of {} revoked\n  tx {}",
-                        a.name, receipt.transaction_hash
-                    ),
+                    format!("certificate {hash} of {} revoked\n  tx {}", a.name, receipt.transaction_hash),
                     json!({ "name": a.name, "keyHash": hash, "tx": receipt.transaction_hash }),
                 ))
             }

@@ -1,7 +1,7 @@
 //! `iotegrity deploy`: deploy the contracts and write the address book.
 
 use crate::Report;
-use crate::opts::{WalletOpts, parse_amount};
+use crate::opts::{RpcOpts, WalletOpts, parse_amount};
 use clap::{Args, ValueEnum};
 use eyre::Result;
 use iotegrity_core::{AddressBook, chain};
@@ -23,14 +23,9 @@ pub enum NameMode {
 #[command(after_help = "Example (local Anvil, its first dev account):\n  \
     iotegrity deploy --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")]
 pub struct DeployArgs {
-    /// JSON-RPC endpoint of the chain.
-    #[arg(
-        long,
-        env = "ETH_RPC_URL",
-        default_value = "http://127.0.0.1:8545",
-        value_name = "URL"
-    )]
-    pub rpc_url: String,
+    /// The endpoint.
+    #[command(flatten)]
+    pub rpc: RpcOpts,
     /// Key that sends the transaction.
     #[command(flatten)]
     pub wallet: WalletOpts,
@@ -64,11 +59,9 @@ impl DeployArgs {
             dispute_window: self.dispute_window,
             half_life: self.half_life,
         };
-        let provider = chain::writer(&self.rpc_url, self.wallet.signer()?)?;
+        let provider = chain::writer(&self.rpc.rpc_url, self.wallet.signer()?)?;
         let book = chain::deploy(&provider, &params).await?;
-        let path = self
-            .out
-            .unwrap_or_else(|| AddressBook::default_path(book.chain_id));
+        let path = self.out.unwrap_or_else(|| AddressBook::default_path(book.chain_id));
         book.save(&path)?;
         let text = format!(
             "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\naddress book: {}",
@@ -79,9 +72,6 @@ impl DeployArgs {
             book.reputation,
             path.display()
         );
-        Ok(Report::new(
-            text,
-            json!({ "addressBook": path, "deployment": book }),
-        ))
+        Ok(Report::new(text, json!({ "addressBook": path, "deployment": book })))
     }
 }

@@ -31,20 +31,12 @@ pub enum Role {
 
 /// Name of an on-chain role number.
 pub fn role_name(role: u8) -> &'static str {
-    [
-        "none", "device", "gateway", "service", "worker", "notary", "ca",
-    ]
-    .get(role as usize)
-    .copied()
-    .unwrap_or("unknown")
+    ["none", "device", "gateway", "service", "worker", "notary", "ca"].get(role as usize).copied().unwrap_or("unknown")
 }
 
 /// Name of an on-chain status number.
 pub fn status_name(status: u8) -> &'static str {
-    ["none", "active", "closed"]
-        .get(status as usize)
-        .copied()
-        .unwrap_or("unknown")
+    ["none", "active", "closed"].get(status as usize).copied().unwrap_or("unknown")
 }
 
 /// Identity commands. Transactions are sent by the OFFLINE key (--keystore / --private-key);
@@ -208,17 +200,11 @@ impl TxArgs {
     }
 }
 
-fn registry(
-    conn: &Conn,
-) -> IdentityRegistry::IdentityRegistryInstance<&alloy::providers::DynProvider> {
+fn registry(conn: &Conn) -> IdentityRegistry::IdentityRegistryInstance<&alloy::providers::DynProvider> {
     IdentityRegistry::new(conn.book.identity_registry, &conn.provider)
 }
 
-fn tx_report(
-    what: String,
-    receipt: &alloy::rpc::types::TransactionReceipt,
-    extra: serde_json::Value,
-) -> Report {
+fn tx_report(what: String, receipt: &alloy::rpc::types::TransactionReceipt, extra: serde_json::Value) -> Report {
     let mut j = json!({ "tx": receipt.transaction_hash, "block": receipt.block_number, "gasUsed": receipt.gas_used });
     if let (Some(obj), Some(more)) = (j.as_object_mut(), extra.as_object()) {
         obj.extend(more.clone());
@@ -242,10 +228,7 @@ impl IdentityCmd {
                 let password = read_password(a.password_file.as_deref(), a.password.as_deref())?;
                 for f in ["offline.json", "online.json"] {
                     if a.dir.join(f).exists() {
-                        bail!(
-                            "{} exists; refusing to overwrite a key",
-                            a.dir.join(f).display()
-                        );
+                        bail!("{} exists; refusing to overwrite a key", a.dir.join(f).display());
                     }
                 }
                 let offline = keys::new_keystore(&a.dir, "offline.json", &password)?;
@@ -281,11 +264,7 @@ impl IdentityCmd {
                 ))
                 .await?;
                 Ok(tx_report(
-                    format!(
-                        "registered {offline} as {} with online key {}",
-                        role_name(a.role as u8),
-                        online.address()
-                    ),
+                    format!("registered {offline} as {} with online key {}", role_name(a.role as u8), online.address()),
                     &receipt,
                     json!({ "offline": offline, "online": online.address(), "role": role_name(a.role as u8) }),
                 ))
@@ -299,17 +278,11 @@ impl IdentityCmd {
                     offline,
                     &keys::domain(conn.chain_id, conn.book.identity_registry),
                 )?;
-                let receipt = chain::send(registry(&conn).updatePublicKey(
-                    online.address(),
-                    keys::public_key(&online),
-                    pop,
-                ))
-                .await?;
+                let receipt =
+                    chain::send(registry(&conn).updatePublicKey(online.address(), keys::public_key(&online), pop))
+                        .await?;
                 Ok(tx_report(
-                    format!(
-                        "online key of {offline} is now {} (the old key is invalid)",
-                        online.address()
-                    ),
+                    format!("online key of {offline} is now {} (the old key is invalid)", online.address()),
                     &receipt,
                     json!({ "offline": offline, "online": online.address() }),
                 ))
@@ -323,11 +296,7 @@ impl IdentityCmd {
                 let conn = a.tx.connect().await?;
                 let offline = a.tx.wallet.signer()?.address();
                 let receipt = chain::send(registry(&conn).closePublicKey()).await?;
-                Ok(tx_report(
-                    format!("identity {offline} closed for good"),
-                    &receipt,
-                    json!({ "offline": offline }),
-                ))
+                Ok(tx_report(format!("identity {offline} closed for good"), &receipt, json!({ "offline": offline })))
             }
             Self::Show(a) => show(a).await,
             Self::Vouch(a) => {
@@ -337,12 +306,7 @@ impl IdentityCmd {
                 let receipt = chain::send(r.vouchKey(a.online).value(value)).await?;
                 let trust: U256 = chain::call(r.trustLevel(a.online)).await?;
                 Ok(tx_report(
-                    format!(
-                        "vouched {} ETH for {} (trust level now {} ETH)",
-                        ether(value),
-                        a.online,
-                        ether(trust)
-                    ),
+                    format!("vouched {} ETH for {} (trust level now {} ETH)", ether(value), a.online, ether(trust)),
                     &receipt,
                     json!({ "online": a.online, "stake": value.to_string(), "trustLevel": trust.to_string() }),
                 ))
@@ -396,11 +360,7 @@ impl IdentityCmd {
             Self::WithdrawCredit(a) => {
                 let conn = a.connect().await?;
                 let receipt = chain::send(registry(&conn).withdrawCredit()).await?;
-                Ok(tx_report(
-                    "withdrew your credit".into(),
-                    &receipt,
-                    json!({}),
-                ))
+                Ok(tx_report("withdrew your credit".into(), &receipt, json!({})))
             }
         }
     }
@@ -413,10 +373,7 @@ async fn show(a: ShowArgs) -> Result<Report> {
     let offline = if owner.is_zero() { a.address } else { owner };
     let id = chain::call(r.identityOf(offline)).await?;
     if id.status == 0 {
-        bail!(
-            "{} has no identity: it is neither a registered offline address nor an online key",
-            a.address
-        );
+        bail!("{} has no identity: it is neither a registered offline address nor an online key", a.address);
     }
     let active: bool = chain::call(r.isActive(id.online)).await?;
     let trust: U256 = chain::call(r.trustLevel(id.online)).await?;
@@ -424,11 +381,7 @@ async fn show(a: ShowArgs) -> Result<Report> {
     let text = format!(
         "offline  {offline}\nonline   {}{}\nrole     {}\nstatus   {}\nactive   {active}\ntrust    {} ETH staked\nupdated  {}",
         id.online,
-        if superseded {
-            format!("  ({} is an old key of this identity: invalid)", a.address)
-        } else {
-            String::new()
-        },
+        if superseded { format!("  ({} is an old key of this identity: invalid)", a.address) } else { String::new() },
         role_name(id.role),
         status_name(id.status),
         ether(trust),

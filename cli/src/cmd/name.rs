@@ -121,13 +121,9 @@ impl NameCmd {
                 let owner = a.owner.unwrap_or(signer.address());
                 let conn = a.chain.connect_signing(signer).await?;
                 let ip = Bytes::from(encode_ip(a.ip));
-                let receipt =
-                    chain::send(names(&conn).submitDomainName(owner, a.name.clone(), ip)).await?;
+                let receipt = chain::send(names(&conn).submitDomainName(owner, a.name.clone(), ip)).await?;
                 Ok(Report::new(
-                    format!(
-                        "{} → {} registered for {owner}\n  tx {}",
-                        a.name, a.ip, receipt.transaction_hash
-                    ),
+                    format!("{} → {} registered for {owner}\n  tx {}", a.name, a.ip, receipt.transaction_hash),
                     json!({ "name": a.name, "ip": a.ip, "owner": owner, "tx": receipt.transaction_hash }),
                 ))
             }
@@ -136,15 +132,9 @@ impl NameCmd {
                 let conn = a.chain.connect().await?;
                 let bytes: Bytes = chain::call(names(&conn).resolveAddress(a.name.clone())).await?;
                 let Some(ip) = decode_ip(&bytes) else {
-                    bail!(
-                        "{} does not resolve: it is not registered, or its owner's identity is closed",
-                        a.name
-                    )
+                    bail!("{} does not resolve: it is not registered, or its owner's identity is closed", a.name)
                 };
-                Ok(Report::new(
-                    ip.to_string(),
-                    json!({ "name": a.name, "ip": ip }),
-                ))
+                Ok(Report::new(ip.to_string(), json!({ "name": a.name, "ip": ip })))
             }
             Self::Show(a) => {
                 validate_name(&a.name)?;
@@ -155,22 +145,14 @@ impl NameCmd {
                     bail!("{} is not registered", a.name);
                 }
                 let resolved: Bytes = chain::call(r.resolveAddress(a.name.clone())).await?;
-                let ip = if rec.ipVersion == 4 {
-                    decode_ip(&rec.ip[..4])
-                } else {
-                    decode_ip(&rec.ip[..])
-                };
+                let ip = if rec.ipVersion == 4 { decode_ip(&rec.ip[..4]) } else { decode_ip(&rec.ip[..]) };
                 let resolves = !resolved.is_empty();
                 let text = format!(
                     "name        {}\nowner       {}\nip          {}\nbackup      {}\nregistered  {}\nresolves    {}",
                     a.name,
                     rec.owner,
                     ip.map(|i| i.to_string()).unwrap_or_default(),
-                    if rec.backup.is_zero() {
-                        "-".to_string()
-                    } else {
-                        rec.backup.to_string()
-                    },
+                    if rec.backup.is_zero() { "-".to_string() } else { rec.backup.to_string() },
                     rec.registeredAt,
                     if resolves { "yes" } else { "no (owner closed)" }
                 );
@@ -183,10 +165,8 @@ impl NameCmd {
             Self::UpdateIp(a) => {
                 validate_name(&a.name)?;
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
-                let receipt = chain::send(
-                    names(&conn).updateAddress(a.name.clone(), Bytes::from(encode_ip(a.ip))),
-                )
-                .await?;
+                let receipt =
+                    chain::send(names(&conn).updateAddress(a.name.clone(), Bytes::from(encode_ip(a.ip)))).await?;
                 Ok(Report::new(
                     format!("{} → {}\n  tx {}", a.name, a.ip, receipt.transaction_hash),
                     json!({ "name": a.name, "ip": a.ip, "tx": receipt.transaction_hash }),
@@ -197,10 +177,7 @@ impl NameCmd {
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let receipt = chain::send(names(&conn).setBackup(a.name.clone(), a.backup)).await?;
                 Ok(Report::new(
-                    format!(
-                        "backup of {} is {}\n  tx {}",
-                        a.name, a.backup, receipt.transaction_hash
-                    ),
+                    format!("backup of {} is {}\n  tx {}", a.name, a.backup, receipt.transaction_hash),
                     json!({ "name": a.name, "backup": a.backup, "tx": receipt.transaction_hash }),
                 ))
             }
@@ -211,10 +188,7 @@ impl NameCmd {
                 let conn = a.chain.connect_signing(signer).await?;
                 let receipt = chain::send(names(&conn).recoverName(a.name.clone())).await?;
                 Ok(Report::new(
-                    format!(
-                        "{} now belongs to {me}\n  tx {}",
-                        a.name, receipt.transaction_hash
-                    ),
+                    format!("{} now belongs to {me}\n  tx {}", a.name, receipt.transaction_hash),
                     json!({ "name": a.name, "owner": me, "tx": receipt.transaction_hash }),
                 ))
             }

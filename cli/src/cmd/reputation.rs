@@ -75,9 +75,7 @@ fn contract(conn: &Conn) -> Reputation::ReputationInstance<&alloy::providers::Dy
 
 impl Subject {
     fn label(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| self.address.map(|a| a.to_string()).unwrap_or_default())
+        self.name.clone().unwrap_or_else(|| self.address.map(|a| a.to_string()).unwrap_or_default())
     }
 }
 
@@ -85,17 +83,9 @@ impl Subject {
 fn format_score(score: I256) -> String {
     let neg = score.is_negative();
     let abs = score.unsigned_abs();
-    let hundredths =
-        (abs + U256::from(5_000_000_000_000_000u64)) / U256::from(10_000_000_000_000_000u64);
+    let hundredths = (abs + U256::from(5_000_000_000_000_000u64)) / U256::from(10_000_000_000_000_000u64);
     let (int, frac) = (hundredths / U256::from(100), hundredths % U256::from(100));
-    format!(
-        "{}{int}.{frac:0>2}",
-        if neg && !hundredths.is_zero() {
-            "-"
-        } else {
-            ""
-        }
-    )
+    format!("{}{int}.{frac:0>2}", if neg && !hundredths.is_zero() { "-" } else { "" })
 }
 
 impl ReputationCmd {
@@ -110,23 +100,15 @@ impl ReputationCmd {
                     validate_name(n)?;
                 }
                 let proof = match &a.proof_file {
-                    Some(p) => keccak256(
-                        std::fs::read(p)
-                            .wrap_err_with(|| format!("cannot read {}", p.display()))?,
-                    ),
+                    Some(p) => keccak256(std::fs::read(p).wrap_err_with(|| format!("cannot read {}", p.display()))?),
                     None => B256::ZERO,
                 };
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let r = contract(&conn);
                 let deposit: U256 = chain::call(r.VOTE_DEPOSIT()).await?;
                 let receipt = match (&a.subject.name, a.subject.address) {
-                    (Some(name), _) => {
-                        chain::send(r.voteDomain(name.clone(), a.score, proof).value(deposit))
-                            .await?
-                    }
-                    (None, Some(addr)) => {
-                        chain::send(r.voteReputation(addr, a.score).value(deposit)).await?
-                    }
+                    (Some(name), _) => chain::send(r.voteDomain(name.clone(), a.score, proof).value(deposit)).await?,
+                    (None, Some(addr)) => chain::send(r.voteReputation(addr, a.score).value(deposit)).await?,
                     (None, None) => bail!("pass --name or --address"),
                 };
                 Ok(Report::new(

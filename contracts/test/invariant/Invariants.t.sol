@@ -15,6 +15,32 @@ contract InvariantsTest is Base {
         targetContract(address(handler));
     }
 
+    /// The handler's actions really change state (its try/catch must not hide a broken setup).
+    function test_handlerDrivesRealStateChanges() public {
+        handler.register(0, 1);
+        handler.register(1, 4); // a notary
+        handler.register(2, 2);
+        assertEq(handler.onlineKeyCount(), 3, "registered");
+        handler.vouch(1, 0, 1 ether);
+        assertTrue(handler.ghostIdentityIn() > 0, "vouched");
+        handler.addIncentive(0, 1 ether);
+        handler.claimIncentive(1, 0);
+        assertTrue(handler.ghostIdentityOut() > 0, "claimed");
+        handler.submitName(0, 3);
+        assertEq(handler.nameCount(), 1, "named");
+        handler.vote(2, 0, 50);
+        assertEq(handler.ghostCountedVotes(), 1, "voted");
+        handler.strike(1, 0, 2);
+        assertEq(handler.ghostCountedVotes(), 0, "struck by the notary");
+        handler.update(0);
+        assertEq(handler.onlineKeyCount(), 4, "rotated");
+        handler.close(0);
+        assertTrue(handler.everClosed(handler.offline(0)), "closed");
+        invariant_identityBalanceEqualsOwed();
+        invariant_reputationBalanceEqualsOwed();
+        invariant_nameResolvesOnlyWhileOwnerOpen();
+    }
+
     /// Identity: the ether held is exactly what is owed, and what came in minus what went out.
     function invariant_identityBalanceEqualsOwed() public view {
         assertEq(address(identity).balance, identity.totalOwed(), "balance == owed");

@@ -6,8 +6,7 @@ use std::process::Command;
 #[tokio::test]
 async fn deploy_writes_an_address_book_the_other_commands_use() {
     let w = World::new(&[]);
-    let book: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&w.book).unwrap()).unwrap();
+    let book: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&w.book).unwrap()).unwrap();
     assert_eq!(book["chainId"], 31337);
     assert_eq!(book["nameMode"], "decentralized");
     for key in ["identityRegistry", "nameRegistry", "reputation"] {
@@ -15,10 +14,7 @@ async fn deploy_writes_an_address_book_the_other_commands_use() {
         assert!(addr.starts_with("0x") && addr.len() == 42, "{key}: {addr}");
     }
     // A read goes through the book: an unknown name is reported as such (not as a missing book).
-    let err = w
-        .cli(&["name", "resolve", "nobody.bit"])
-        .failure()
-        .to_owned();
+    let err = w.cli(&["name", "resolve", "nobody.bit"]).failure().to_owned();
     assert!(err.contains("does not resolve"), "{err}");
 }
 
@@ -32,10 +28,7 @@ async fn unreachable_rpc_and_missing_book_are_clear_errors() {
             .env_remove("ETH_RPC_URL")
             .output()
             .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     // Nothing listens on port 1.
     let (code, err) = run(&[
@@ -50,31 +43,16 @@ async fn unreachable_rpc_and_missing_book_are_clear_errors() {
     assert_eq!(code, Some(1));
     assert!(err.contains("cannot reach http://127.0.0.1:1"), "{err}");
     // Chain is up, but no address book for it in the default place.
-    let (code, err) = run(&[
-        "name",
-        "resolve",
-        "gw.bit",
-        "--rpc-url",
-        &w.anvil.endpoint(),
-    ]);
+    let (code, err) = run(&["name", "resolve", "gw.bit", "--rpc-url", &w.anvil.endpoint()]);
     assert_eq!(code, Some(1));
-    assert!(
-        err.contains("anvil/deployments/31337.json") && err.contains("deploy first"),
-        "{err}"
-    );
+    assert!(err.contains("anvil/deployments/31337.json") && err.contains("deploy first"), "{err}");
 }
 
 #[tokio::test]
 async fn deploy_without_a_key_lists_the_ways_to_give_one() {
     let w = World::new(&[]);
     let err = w.cli(&["deploy"]).failure().to_owned();
-    assert!(
-        err.contains("--keystore") && err.contains("--private-key"),
-        "{err}"
-    );
-    let err = w
-        .cli(&["deploy", "--private-key", "0x1234"])
-        .failure()
-        .to_owned();
+    assert!(err.contains("--keystore") && err.contains("--private-key"), "{err}");
+    let err = w.cli(&["deploy", "--private-key", "0x1234"]).failure().to_owned();
     assert!(err.contains("malformed private key"), "{err}");
 }

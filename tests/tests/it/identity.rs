@@ -12,10 +12,7 @@ async fn register_show_update_close() {
     assert_eq!(shown["role"], "gateway");
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["active"], true);
-    assert_eq!(
-        shown["online"].as_str().unwrap().to_lowercase(),
-        gw.online.to_string().to_lowercase()
-    );
+    assert_eq!(shown["online"].as_str().unwrap().to_lowercase(), gw.online.to_string().to_lowercase());
     // Looking up by the online key finds the same identity.
     let by_online = w.cli(&["identity", "show", &gw.online.to_string()]).json();
     assert_eq!(by_online["offline"], shown["offline"]);
@@ -23,80 +20,33 @@ async fn register_show_update_close() {
     // Registering again is refused by the contract, decoded by name.
     let online_ks = gw.dir.join("online.json").display().to_string();
     let err = w
-        .cli_as(
-            &[
-                "identity",
-                "register",
-                "--role",
-                "gateway",
-                "--online-keystore",
-                &online_ks,
-            ],
-            &gw.wallet(&w),
-        )
+        .run_as(&gw, &["identity", "register", "--role", "gateway", "--online-keystore", &online_ks])
         .failure()
         .to_owned();
-    assert!(
-        err.contains("Identity_AlreadyRegistered")
-            && err.contains("already has (or had) an identity"),
-        "{err}"
-    );
+    assert!(err.contains("Identity_AlreadyRegistered") && err.contains("already has (or had) an identity"), "{err}");
 
     // Rotate the online key: the old one is superseded at once.
     let fresh = w.keys("gw-new").await;
     let new_ks = fresh.dir.join("online.json").display().to_string();
-    let upd = w
-        .cli_as(
-            &["identity", "update", "--online-keystore", &new_ks],
-            &gw.wallet(&w),
-        )
-        .json();
-    assert_eq!(
-        upd["online"].as_str().unwrap().to_lowercase(),
-        fresh.online.to_string().to_lowercase()
-    );
+    let upd = w.run_as(&gw, &["identity", "update", "--online-keystore", &new_ks]).json();
+    assert_eq!(upd["online"].as_str().unwrap().to_lowercase(), fresh.online.to_string().to_lowercase());
     let old = w.cli(&["identity", "show", &gw.online.to_string()]).json();
     assert_eq!(old["queriedKeySuperseded"], true);
-    assert_eq!(
-        old["active"], true,
-        "the identity stays active with its new key"
-    );
+    assert_eq!(old["active"], true, "the identity stays active with its new key");
     // The old key can never come back.
-    let err = w
-        .cli_as(
-            &["identity", "update", "--online-keystore", &online_ks],
-            &gw.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&gw, &["identity", "update", "--online-keystore", &online_ks]).failure().to_owned();
     assert!(err.contains("Identity_KeyAlreadyUsed"), "{err}");
 
     // Close needs --yes, then is final.
-    let err = w
-        .cli_as(&["identity", "close"], &gw.wallet(&w))
-        .failure()
-        .to_owned();
-    assert!(
-        err.contains("irrevocable") && err.contains("--yes"),
-        "{err}"
-    );
-    w.cli_as(&["identity", "close", "--yes"], &gw.wallet(&w))
-        .json();
+    let err = w.run_as(&gw, &["identity", "close"]).failure().to_owned();
+    assert!(err.contains("irrevocable") && err.contains("--yes"), "{err}");
+    w.run_as(&gw, &["identity", "close", "--yes"]).json();
     let closed = w.cli(&["identity", "show", &gw.offline.to_string()]).json();
     assert_eq!(closed["status"], "closed");
     assert_eq!(closed["active"], false);
-    let err = w
-        .cli_as(
-            &["identity", "update", "--online-keystore", &new_ks],
-            &gw.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&gw, &["identity", "update", "--online-keystore", &new_ks]).failure().to_owned();
     assert!(err.contains("Identity_NotActive"), "{err}");
-    let err = w
-        .cli_as(&["identity", "close", "--yes"], &gw.wallet(&w))
-        .failure()
-        .to_owned();
+    let err = w.run_as(&gw, &["identity", "close", "--yes"]).failure().to_owned();
     assert!(err.contains("Identity_NotActive"), "{err}");
 }
 
@@ -143,40 +93,13 @@ async fn bad_keys_and_input_are_clear_errors() {
     let run = w.cli(&["identity", "show", "0xnot-an-address"]);
     assert_eq!(run.code, 2, "usage error: {}", run.stderr);
     // Unknown role.
-    assert_eq!(
-        w.cli(&[
-            "identity",
-            "register",
-            "--role",
-            "king",
-            "--online-keystore",
-            &online_ks
-        ])
-        .code,
-        2
-    );
+    assert_eq!(w.cli(&["identity", "register", "--role", "king", "--online-keystore", &online_ks]).code, 2);
     // Unknown identity.
-    let err = w
-        .cli(&[
-            "identity",
-            "show",
-            "0x0000000000000000000000000000000000000001",
-        ])
-        .failure()
-        .to_owned();
+    let err = w.cli(&["identity", "show", "0x0000000000000000000000000000000000000001"]).failure().to_owned();
     assert!(err.contains("has no identity"), "{err}");
     // Keygen never overwrites.
-    let err = w
-        .cli(&[
-            "identity",
-            "keygen",
-            "--dir",
-            &id.dir.display().to_string(),
-            "--password",
-            "x",
-        ])
-        .failure()
-        .to_owned();
+    let err =
+        w.cli(&["identity", "keygen", "--dir", &id.dir.display().to_string(), "--password", "x"]).failure().to_owned();
     assert!(err.contains("refusing to overwrite"), "{err}");
     // A key that is not a keystore.
     std::fs::write(w.dir.path().join("junk.json"), "{}").unwrap();
@@ -199,7 +122,8 @@ async fn bad_keys_and_input_are_clear_errors() {
     assert!(err.contains("junk.json"), "{err}");
     // Someone else's online key: the proof of possession cannot be forged.
     let other = w.identity("other", "device").await;
-    let err = w.cli_as(
+    let err = w.run_as(
+        &id,
         &[
             "identity",
             "register",
@@ -208,23 +132,12 @@ async fn bad_keys_and_input_are_clear_errors() {
             "--online-private-key",
             "0x0000000000000000000000000000000000000000000000000000000000000001",
         ],
-        &id.wallet(&w),
     );
     assert_eq!(err.code, 0, "a fresh key registers: {}", err.stderr);
     let other_online = other.dir.join("online.json").display().to_string();
     let thief = w.keys("thief").await;
     let err = w
-        .cli_as(
-            &[
-                "identity",
-                "register",
-                "--role",
-                "device",
-                "--online-keystore",
-                &other_online,
-            ],
-            &thief.wallet(&w),
-        )
+        .run_as(&thief, &["identity", "register", "--role", "device", "--online-keystore", &other_online])
         .failure()
         .to_owned();
     assert!(err.contains("Identity_KeyAlreadyUsed"), "{err}");
@@ -238,81 +151,34 @@ async fn vouch_incentive_withdraw_slash() {
     let notary = w.identity("notary", "notary").await;
     let target = gw.online.to_string();
 
-    let v = w
-        .cli_as(
-            &["identity", "vouch", &target, "--value", "2ether"],
-            &svc.wallet(&w),
-        )
-        .json();
+    let v = w.run_as(&svc, &["identity", "vouch", &target, "--value", "2ether"]).json();
     assert_eq!(v["trustLevel"], "2000000000000000000");
     // Self-vouching is refused.
-    let err = w
-        .cli_as(
-            &["identity", "vouch", &target, "--value", "1ether"],
-            &gw.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&gw, &["identity", "vouch", &target, "--value", "1ether"]).failure().to_owned();
     assert!(err.contains("Identity_SelfVouch"), "{err}");
     // Bad amount.
-    let err = w
-        .cli_as(
-            &["identity", "vouch", &target, "--value", "lots"],
-            &svc.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&svc, &["identity", "vouch", &target, "--value", "lots"]).failure().to_owned();
     assert!(err.contains("bad amount"), "{err}");
 
-    w.cli_as(
-        &["identity", "incentive", "--value", "1ether"],
-        &gw.wallet(&w),
-    )
-    .json();
-    w.cli_as(&["identity", "claim", &target], &svc.wallet(&w))
-        .json();
-    let err = w
-        .cli_as(&["identity", "claim", &target], &svc.wallet(&w))
-        .failure()
-        .to_owned();
+    w.run_as(&gw, &["identity", "incentive", "--value", "1ether"]).json();
+    w.run_as(&svc, &["identity", "claim", &target]).json();
+    let err = w.run_as(&svc, &["identity", "claim", &target]).failure().to_owned();
     assert!(err.contains("Identity_NothingToWithdraw"), "{err}");
 
     // Locked for 30 days while the key is active.
-    let err = w
-        .cli_as(&["identity", "withdraw", &target], &svc.wallet(&w))
-        .failure()
-        .to_owned();
+    let err = w.run_as(&svc, &["identity", "withdraw", &target]).failure().to_owned();
     assert!(err.contains("Identity_StakeLocked"), "{err}");
     w.advance(30 * 86_400 + 1).await;
-    w.cli_as(&["identity", "withdraw", &target], &svc.wallet(&w))
-        .json();
+    w.run_as(&svc, &["identity", "withdraw", &target]).json();
     let shown = w.cli(&["identity", "show", &target]).json();
     assert_eq!(shown["trustLevel"], "0");
 
     // Slashing: only notaries.
-    w.cli_as(
-        &["identity", "vouch", &target, "--value", "1ether"],
-        &svc.wallet(&w),
-    )
-    .json();
-    let err = w
-        .cli_as(
-            &["identity", "slash", &target, &svc.offline.to_string()],
-            &svc.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    w.run_as(&svc, &["identity", "vouch", &target, "--value", "1ether"]).json();
+    let err = w.run_as(&svc, &["identity", "slash", &target, &svc.offline.to_string()]).failure().to_owned();
     assert!(err.contains("Identity_NotNotary"), "{err}");
-    w.cli_as(
-        &["identity", "slash", &target, &svc.offline.to_string()],
-        &notary.wallet(&w),
-    )
-    .json();
-    w.cli_as(&["identity", "withdraw-credit"], &notary.wallet(&w))
-        .json();
-    let err = w
-        .cli_as(&["identity", "withdraw-credit"], &notary.wallet(&w))
-        .failure()
-        .to_owned();
+    w.run_as(&notary, &["identity", "slash", &target, &svc.offline.to_string()]).json();
+    w.run_as(&notary, &["identity", "withdraw-credit"]).json();
+    let err = w.run_as(&notary, &["identity", "withdraw-credit"]).failure().to_owned();
     assert!(err.contains("Identity_NothingToWithdraw"), "{err}");
 }

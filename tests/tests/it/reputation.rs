@@ -8,80 +8,30 @@ async fn votes_and_scores() {
     let gw = w.identity("gw", "gateway").await;
     let svc = w.identity("svc", "service").await;
     let svc2 = w.identity("svc2", "service").await;
-    w.cli_as(
-        &["name", "register", "gateway.bit", "--ip", "10.0.0.7"],
-        &gw.wallet(&w),
-    )
-    .json();
-    std::fs::write(
-        w.dir.path().join("proof.json"),
-        r#"{"clientRandom":"..","serverRandom":".."}"#,
-    )
-    .unwrap();
+    w.run_as(&gw, &["name", "register", "gateway.bit", "--ip", "10.0.0.7"]).json();
+    std::fs::write(w.dir.path().join("proof.json"), r#"{"clientRandom":"..","serverRandom":".."}"#).unwrap();
 
     let v = w
-        .cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "gateway.bit",
-                "--score",
-                "80",
-                "--proof-file",
-                &w.path("proof.json"),
-            ],
-            &svc.wallet(&w),
+        .run_as(
+            &svc,
+            &["reputation", "vote", "--name", "gateway.bit", "--score", "80", "--proof-file", &w.path("proof.json")],
         )
         .json();
-    assert_ne!(
-        v["proofHash"],
-        "0x0000000000000000000000000000000000000000000000000000000000000000"
-    );
-    let shown = w
-        .cli(&["reputation", "show", "--name", "gateway.bit"])
-        .json();
+    assert_ne!(v["proofHash"], "0x0000000000000000000000000000000000000000000000000000000000000000");
+    let shown = w.cli(&["reputation", "show", "--name", "gateway.bit"]).json();
     assert_eq!(shown["score"], "80.00");
     assert_eq!(shown["votes"], 1);
 
     // A half-life later a negative vote weighs twice as much: (80 - 2*40) / 3 = 0.
     w.advance(30 * 86_400).await;
-    w.cli_as(
-        &[
-            "reputation",
-            "vote",
-            "--name",
-            "gateway.bit",
-            "--score",
-            "-40",
-        ],
-        &svc2.wallet(&w),
-    )
-    .json();
-    let shown = w
-        .cli(&["reputation", "show", "--name", "gateway.bit"])
-        .json();
+    w.run_as(&svc2, &["reputation", "vote", "--name", "gateway.bit", "--score", "-40"]).json();
+    let shown = w.cli(&["reputation", "show", "--name", "gateway.bit"]).json();
     assert_eq!(shown["score"], "0.00");
     assert_eq!(shown["votes"], 2);
 
     // Address votes.
-    w.cli_as(
-        &[
-            "reputation",
-            "vote",
-            "--address",
-            &gw.online.to_string(),
-            "--score",
-            "-5",
-        ],
-        &svc.wallet(&w),
-    )
-    .json();
-    assert_eq!(
-        w.cli(&["reputation", "show", "--address", &gw.online.to_string()])
-            .json()["score"],
-        "-5.00"
-    );
+    w.run_as(&svc, &["reputation", "vote", "--address", &gw.online.to_string(), "--score", "-5"]).json();
+    assert_eq!(w.cli(&["reputation", "show", "--address", &gw.online.to_string()]).json()["score"], "-5.00");
 }
 
 #[tokio::test]
@@ -90,117 +40,20 @@ async fn vote_errors() {
     let gw = w.identity("gw", "gateway").await;
     let svc = w.identity("svc", "service").await;
     let stranger = w.keys("stranger").await; // funded, never registered
-    w.cli_as(
-        &["name", "register", "gateway.bit", "--ip", "10.0.0.7"],
-        &gw.wallet(&w),
-    )
-    .json();
+    w.run_as(&gw, &["name", "register", "gateway.bit", "--ip", "10.0.0.7"]).json();
 
-    w.cli_as(
-        &[
-            "reputation",
-            "vote",
-            "--name",
-            "gateway.bit",
-            "--score",
-            "10",
-        ],
-        &svc.wallet(&w),
-    )
-    .json();
-    let err = w
-        .cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "gateway.bit",
-                "--score",
-                "10",
-            ],
-            &svc.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    w.run_as(&svc, &["reputation", "vote", "--name", "gateway.bit", "--score", "10"]).json();
+    let err = w.run_as(&svc, &["reputation", "vote", "--name", "gateway.bit", "--score", "10"]).failure().to_owned();
     assert!(err.contains("Reputation_AlreadyVoted"), "{err}");
-    let err = w
-        .cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "gateway.bit",
-                "--score",
-                "10",
-            ],
-            &stranger.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err =
+        w.run_as(&stranger, &["reputation", "vote", "--name", "gateway.bit", "--score", "10"]).failure().to_owned();
     assert!(err.contains("Reputation_VoterNotActive"), "{err}");
-    let err = w
-        .cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "nowhere.bit",
-                "--score",
-                "10",
-            ],
-            &svc.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&svc, &["reputation", "vote", "--name", "nowhere.bit", "--score", "10"]).failure().to_owned();
     assert!(err.contains("Reputation_UnknownName"), "{err}");
-    let err = w
-        .cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "gateway.bit",
-                "--score",
-                "10",
-            ],
-            &gw.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&gw, &["reputation", "vote", "--name", "gateway.bit", "--score", "10"]).failure().to_owned();
     assert!(err.contains("Reputation_SelfVote"), "{err}");
-    let err = w
-        .cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "gateway.bit",
-                "--score",
-                "0",
-            ],
-            &svc.wallet(&w),
-        )
-        .failure()
-        .to_owned();
+    let err = w.run_as(&svc, &["reputation", "vote", "--name", "gateway.bit", "--score", "0"]).failure().to_owned();
     assert!(err.contains("score of 0"), "{err}");
-    assert_eq!(
-        w.cli_as(
-            &[
-                "reputation",
-                "vote",
-                "--name",
-                "gateway.bit",
-                "--score",
-                "101"
-            ],
-            &svc.wallet(&w)
-        )
-        .code,
-        2
-    );
-    assert_eq!(
-        w.cli(&["reputation", "show"]).code,
-        2,
-        "a subject is required"
-    );
+    assert_eq!(w.run_as(&svc, &["reputation", "vote", "--name", "gateway.bit", "--score", "101"]).code, 2);
+    assert_eq!(w.cli(&["reputation", "show"]).code, 2, "a subject is required");
 }
