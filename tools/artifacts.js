@@ -9,7 +9,7 @@ const fs = require('fs');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
-const contracts = ['IdentityRegistry', 'NameRegistry', 'Reputation'];
+const contracts = ['IdentityRegistry', 'NameRegistry', 'Reputation', 'ReceiptAnchor'];
 const outDir = path.join(root, 'core', 'artifacts');
 fs.mkdirSync(outDir, { recursive: true });
 

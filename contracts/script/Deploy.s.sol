@@ -5,9 +5,10 @@ import {Vm} from "../test/utils/Test.sol";
 import {IdentityRegistry} from "../src/IdentityRegistry.sol";
 import {NameRegistry} from "../src/NameRegistry.sol";
 import {Reputation} from "../src/Reputation.sol";
+import {ReceiptAnchor} from "../src/ReceiptAnchor.sol";
 import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
 
-/// @notice Deploys IdentityRegistry, NameRegistry and Reputation, and writes the address book
+/// @notice Deploys IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor, and writes the address book
 /// `anvil/deployments/<chainId>.json` that the CLI and the daemon read (docs/address-book.md).
 ///
 /// Environment (all optional): PRIVATE_KEY (deployer; default Anvil account 0),
@@ -20,7 +21,10 @@ contract Deploy {
     /// @dev Anvil's first account from the standard test mnemonic: local chains only.
     uint256 private constant ANVIL_KEY_0 = 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
 
-    function run() external returns (IdentityRegistry identity, NameRegistry names, Reputation reputation) {
+    function run()
+        external
+        returns (IdentityRegistry identity, NameRegistry names, Reputation reputation, ReceiptAnchor anchor)
+    {
         uint256 key = vm.envOr("PRIVATE_KEY", ANVIL_KEY_0);
         string memory modeName = vm.envOr("NAME_MODE", string("decentralized"));
         bool quasi = keccak256(bytes(modeName)) == keccak256("quasi-centralized");
@@ -39,6 +43,7 @@ contract Deploy {
             vm.envOr("DISPUTE_WINDOW", uint256(7 days)),
             vm.envOr("HALF_LIFE", uint256(30 days))
         );
+        anchor = new ReceiptAnchor(identity);
         vm.stopBroadcast();
 
         string memory book = "book";
@@ -47,7 +52,8 @@ contract Deploy {
         vm.serializeUint(book, "deployedBlock", block.number);
         vm.serializeAddress(book, "identityRegistry", address(identity));
         vm.serializeAddress(book, "nameRegistry", address(names));
-        string memory json = vm.serializeAddress(book, "reputation", address(reputation));
+        vm.serializeAddress(book, "reputation", address(reputation));
+        string memory json = vm.serializeAddress(book, "receiptAnchor", address(anchor));
         vm.writeJson(json, string.concat("anvil/deployments/", vm.toString(block.chainid), ".json"));
     }
 }

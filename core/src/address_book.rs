@@ -22,6 +22,8 @@ pub struct AddressBook {
     pub name_registry: Address,
     /// Reputation address.
     pub reputation: Address,
+    /// ReceiptAnchor address.
+    pub receipt_anchor: Address,
 }
 
 impl AddressBook {
@@ -66,6 +68,7 @@ mod tests {
         // Key order and number formatting as `vm.serializeX` produces them.
         let json = r#"{"chainId":31337,"deployedBlock":1,"identityRegistry":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
             "nameMode":"decentralized","nameRegistry":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+            "receiptAnchor":"0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
             "reputation":"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"}"#;
         let book: AddressBook = serde_json::from_str(json).unwrap();
         assert_eq!(book.chain_id, 31337);
@@ -83,6 +86,7 @@ mod tests {
             identity_registry: Address::ZERO,
             name_registry: Address::ZERO,
             reputation: Address::ZERO,
+            receipt_anchor: Address::ZERO,
         };
         book.save(&path).unwrap();
         assert_eq!(AddressBook::load(&path).unwrap(), book);

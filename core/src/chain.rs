@@ -1,7 +1,7 @@
 //! Talking to a chain: providers (built here once), sending transactions with reverts decoded,
 //! and deploying the contracts.
 
-use crate::contracts::{IdentityRegistry, NameRegistry, Reputation};
+use crate::contracts::{IdentityRegistry, NameRegistry, ReceiptAnchor, Reputation};
 use crate::{AddressBook, Error, Result, revert};
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::EthereumWallet;
@@ -77,7 +77,7 @@ impl Default for DeployParams {
     }
 }
 
-/// Deploys IdentityRegistry, NameRegistry and Reputation from the provider's wallet.
+/// Deploys IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor from the provider's wallet.
 pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
     let chain_id = chain_id(provider).await?;
     let block = provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))?;
@@ -96,6 +96,7 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
     .await
     .map_err(contract_error)?
     .address();
+    let receipt_anchor = *ReceiptAnchor::deploy(provider, identity).await.map_err(contract_error)?.address();
     Ok(AddressBook {
         chain_id,
         name_mode: if params.quasi_centralized { "quasi-centralized" } else { "decentralized" }.into(),
@@ -103,5 +104,6 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
         identity_registry: identity,
         name_registry: names,
         reputation,
+        receipt_anchor,
     })
 }

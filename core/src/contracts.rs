@@ -26,11 +26,19 @@ sol!(
     "artifacts/Reputation.json"
 );
 
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    ReceiptAnchor,
+    "artifacts/ReceiptAnchor.json"
+);
+
 /// The ABI JSON of every contract, for decoding reverts and logs dynamically.
 pub const ABIS: &[(&str, &str)] = &[
     ("IdentityRegistry", include_str!("../artifacts/IdentityRegistry.json")),
     ("NameRegistry", include_str!("../artifacts/NameRegistry.json")),
     ("Reputation", include_str!("../artifacts/Reputation.json")),
+    ("ReceiptAnchor", include_str!("../artifacts/ReceiptAnchor.json")),
 ];
 
 /// `@notice` text of every custom error, by error name (from the interface sources).

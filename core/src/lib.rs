@@ -7,6 +7,7 @@ pub mod chain;
 pub mod contracts;
 pub mod error;
 pub mod keys;
+pub mod merkle;
 pub mod names;
 pub mod revert;
 

@@ -64,12 +64,13 @@ impl DeployArgs {
         let path = self.out.unwrap_or_else(|| AddressBook::default_path(book.chain_id));
         book.save(&path)?;
         let text = format!(
-            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\naddress book: {}",
+            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\naddress book: {}",
             book.chain_id,
             book.name_mode,
             book.identity_registry,
             book.name_registry,
             book.reputation,
+            book.receipt_anchor,
             path.display()
         );
         Ok(Report::new(text, json!({ "addressBook": path, "deployment": book })))

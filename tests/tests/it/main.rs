@@ -3,5 +3,6 @@
 mod certs;
 mod deploy;
 mod identity;
+mod merkle;
 mod names;
 mod reputation;
