@@ -9,7 +9,9 @@ pub mod error;
 pub mod keys;
 pub mod merkle;
 pub mod names;
+pub mod registry_cache;
 pub mod revert;
+pub mod signatures;
 
 pub use address_book::AddressBook;
 pub use error::{Error, Result};

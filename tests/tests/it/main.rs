@@ -6,3 +6,4 @@ mod identity;
 mod merkle;
 mod names;
 mod reputation;
+mod signatures;
