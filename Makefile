@@ -76,8 +76,10 @@ test: fmt-check check-artifacts test-contracts test-rust
 # ---------------------------------------------------------------- benchmarks, lint
 
 bench: contracts
-	$(FORGE) test --match-contract GasTest --gas-report | tee .local/gas-report.txt
-	@echo "gas per call (contracts/snapshots/GasTest.json):"; cat contracts/snapshots/GasTest.json
+	@mkdir -p .local
+	$(FORGE) test --match-contract "GasTest|ReceiptAnchorTest" --gas-report | tee .local/gas-report.txt
+	@echo "gas per call (contracts/snapshots/):"; cat contracts/snapshots/*.json
+	$(CARGO) bench -p iotegrity-core --bench hot_paths --locked
 
 lint: fmt-check
 	$(FORGE) lint

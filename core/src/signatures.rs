@@ -14,7 +14,7 @@
 
 use crate::keys::domain;
 use alloy::dyn_abi::TypedData;
-use alloy::primitives::{Address, B256, Bytes, Signature};
+use alloy::primitives::{Address, B256, Bytes};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct};
@@ -236,9 +236,30 @@ pub fn recover<S: SolStruct>(
     domain: &Eip712Domain,
     step: &Step,
 ) -> Result<Address, VerifyError> {
-    let malformed = || VerifyError::Malformed { step: step.clone() };
-    let sig = Signature::try_from(signature).map_err(|_| malformed())?;
-    sig.recover_address_from_prehash(&value.eip712_signing_hash(domain)).map_err(|_| malformed())
+    recover_prehash(&value.eip712_signing_hash(domain), signature)
+        .ok_or_else(|| VerifyError::Malformed { step: step.clone() })
+}
+
+/// secp256k1n / 2: larger `s` values are the malleable twin of a valid signature.
+const HALF_ORDER: [u8; 32] =
+    alloy::primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
+
+/// Recovers the address that signed `hash` with a 65-byte `r ‖ s ‖ v` signature (v ∈ {0, 1, 27, 28}),
+/// with libsecp256k1. Rejects high-s signatures, as OpenZeppelin's ECDSA does, so every
+/// signature has one encoding.
+pub fn recover_prehash(hash: &B256, signature: &[u8]) -> Option<Address> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    if signature.len() != 65 || signature[32..64] > HALF_ORDER[..] {
+        return None;
+    }
+    let id = match signature[64] {
+        v @ (0 | 1) => v,
+        v @ (27 | 28) => v - 27,
+        _ => return None,
+    };
+    let sig = RecoverableSignature::from_compact(&signature[..64], RecoveryId::try_from(i32::from(id)).ok()?).ok()?;
+    let key = secp256k1::SECP256K1.recover_ecdsa(secp256k1::Message::from_digest(hash.0), &sig).ok()?;
+    Some(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
 }
 
 fn check_key(dir: &impl KeyDirectory, signer: Address, roles: &[u8], step: &Step) -> Result<(), VerifyError> {
@@ -565,6 +586,28 @@ mod tests {
     }
 
     #[test]
+    fn libsecp256k1_recovery_agrees_with_k256_and_rejects_malleable_twins() {
+        use alloy::primitives::{Signature, U256, keccak256};
+        let signer = PrivateKeySigner::random();
+        for i in 0..50u64 {
+            let hash = keccak256(i.to_be_bytes());
+            let sig = signer.sign_hash_sync(&hash).unwrap();
+            let k256 = sig.recover_address_from_prehash(&hash).unwrap();
+            assert_eq!(recover_prehash(&hash, &sig.as_bytes()), Some(k256));
+            // The high-s twin (n - s, flipped v) recovers the same key in plain ECDSA: refused here.
+            let n = U256::from_be_bytes(alloy::primitives::hex!(
+                "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+            ));
+            let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());
+            assert_eq!(recover_prehash(&hash, &twin.as_bytes()), None, "malleable twin refused");
+        }
+        assert_eq!(recover_prehash(&B256::ZERO, &[0u8; 64]), None, "short");
+        let mut bad_v = PrivateKeySigner::random().sign_hash_sync(&B256::ZERO).unwrap().as_bytes();
+        bad_v[64] = 5;
+        assert_eq!(recover_prehash(&B256::ZERO, &bad_v), None, "bad v");
+    }
+
+    #[test]
     fn exported_typed_data_hashes_like_the_typed_struct() {
         let w = world();
         let r = two_hops(&w);
@@ -573,9 +616,9 @@ mod tests {
             // Round-trip through JSON, as another tool would read it, and recover from its hash.
             let typed: TypedData = serde_json::from_value(step["typedData"].clone()).unwrap();
             let hash = typed.eip712_signing_hash().unwrap();
-            let sig = Signature::try_from(r.signatures[k].as_ref()).unwrap();
+            let sig = alloy::primitives::Signature::try_from(r.signatures[k].as_ref()).unwrap();
             let expected = [w.dev.address(), w.gw1.address(), w.gw2.address()][k];
-            assert_eq!(sig.recover_address_from_prehash(&hash).unwrap(), expected, "step {k}");
+            assert_eq!(sig.recover_address_from_prehash(&hash).unwrap(), expected, "step {k} (k256, independent)");
         }
         assert_eq!(steps[1]["typedData"]["primaryType"], "Countersign");
     }
