@@ -22,11 +22,13 @@ help:
 
 # ---------------------------------------------------------------- installs
 
-# System packages: openssl (test certificates). Debian's packages only.
+# System packages from Debian: openssl (test certificates), PostgreSQL (the receipts daemon's
+# database in tests and the demo; servers are started per test, never as a system service).
 $(STAMP)/apt:
 	@mkdir -p $(STAMP)
-	@if ! command -v openssl >/dev/null; then \
-	  echo "installing openssl"; apt-get update -qq && apt-get install -y -qq openssl >/dev/null; fi
+	@if ! command -v openssl >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing openssl and postgresql"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl postgresql >/dev/null; fi
 	@touch $@
 
 # Foundry, solc and OpenZeppelin from the npm registry, pinned by package-lock.json.

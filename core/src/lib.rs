@@ -9,6 +9,9 @@ pub mod error;
 pub mod keys;
 pub mod merkle;
 pub mod names;
+#[cfg(feature = "postgres")]
+pub mod pg;
+pub mod receipt;
 pub mod registry_cache;
 pub mod revert;
 pub mod signatures;

@@ -1,5 +1,8 @@
-//! End-to-end harness: a real Anvil per test (native binary from node_modules), the real
-//! `iotegrity` binary, temporary directories for keys and address books.
+//! End-to-end harness: a real Anvil per test (native binary from node_modules), a real
+//! PostgreSQL cluster where needed ([`pg`]), the real `iotegrity` and `iotegrityd` binaries,
+//! temporary directories for keys and address books.
+
+pub mod pg;
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::Address;
@@ -187,5 +190,118 @@ impl World {
     /// A path inside the world's temp dir, as a string.
     pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// A service world: chain + deployment + Postgres + a registered service identity whose online
+/// key anchors, and a daemon config watching `public.readings`.
+pub struct ServiceWorld {
+    /// The chain world.
+    pub w: World,
+    /// The database.
+    pub pg: pg::Postgres,
+    /// The service identity.
+    pub svc: Ident,
+    /// The daemon's config file.
+    pub config: PathBuf,
+}
+
+impl ServiceWorld {
+    /// Sets everything up; `table_toml` is the `[[tables]]` body (name, m, n, max_wait_secs…).
+    pub async fn new(table_toml: &str) -> Self {
+        let w = World::new(&[]);
+        let pg = pg::Postgres::start();
+        pg.psql("postgres", "CREATE TABLE readings (id bigserial PRIMARY KEY, device text NOT NULL, value double precision, at timestamptz NOT NULL DEFAULT now())");
+        let svc = w.identity("svc", "service").await;
+        w.fund(svc.online).await; // the online key pays for anchoring
+        let config = w.dir.path().join("iotegrityd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[database]\nurl = \"{}\"\n[chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\nkeystore = \"{}\"\npassword_file = \"{}\"\n\
+                 [receipts]\npoll_interval_ms = 100\n[[tables]]\n{table_toml}\n",
+                pg.url("postgres"),
+                w.anvil.endpoint(),
+                w.book.display(),
+                svc.dir.join("online.json").display(),
+                w.password_file.display()
+            ),
+        )
+        .unwrap();
+        Self { w, pg, svc, config }
+    }
+
+    /// Starts `iotegrityd service` (logs to `daemon-<n>.log` in the temp dir).
+    pub fn spawn_daemon(&self, n: usize) -> Daemon {
+        let log = std::fs::File::create(self.w.dir.path().join(format!("daemon-{n}.log"))).unwrap();
+        Daemon(
+            Command::new(bin("iotegrityd"))
+                .args(["service", "--config"])
+                .arg(&self.config)
+                .env("IOTEGRITY_LOG", "info,sqlx=warn")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("iotegrityd starts"),
+        )
+    }
+
+    /// Waits until daemon `n` logs that it is active (lock held, triggers installed).
+    pub fn wait_active(&self, n: usize) {
+        let path = self.w.dir.path().join(format!("daemon-{n}.log"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&path).unwrap_or_default().contains("active: watching") {
+            assert!(std::time::Instant::now() < deadline, "daemon {n} not active after 30s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Inserts `count` readings.
+    pub fn insert(&self, count: usize) {
+        self.pg.psql(
+            "postgres",
+            &format!("INSERT INTO readings (device, value) SELECT 'dev-' || (g % 3), g * 0.5 FROM generate_series(1, {count}) g"),
+        );
+    }
+
+    /// Every receipt, in key order.
+    pub fn receipts(&self) -> Vec<iotegrity_core::receipt::Receipt> {
+        if self.pg.psql("postgres", "SELECT to_regclass('iotegrity.receipts') IS NOT NULL") != "t" {
+            return vec![]; // the daemon has not migrated yet
+        }
+        let text = self.pg.psql("postgres", "SELECT receipt::text FROM iotegrity.receipts ORDER BY first_key");
+        text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).expect("receipt JSON")).collect()
+    }
+
+    /// Waits until receipts cover `rows` rows (panics after `secs`), returns them.
+    pub fn wait_for_rows(&self, rows: usize, secs: u64) -> Vec<iotegrity_core::receipt::Receipt> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let receipts = self.receipts();
+            let covered: usize = receipts.iter().map(|r| r.rows.len()).sum();
+            if covered >= rows {
+                return receipts;
+            }
+            assert!(std::time::Instant::now() < deadline, "only {covered} of {rows} rows have receipts after {secs}s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running `iotegrityd`; killed (SIGKILL) and reaped on drop, so no test leaves one behind.
+pub struct Daemon(std::process::Child);
+
+impl Daemon {
+    /// Sends a signal (`"-9"`, `"-TERM"`, …) and waits for the exit status.
+    pub fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
+        Command::new("kill").args([sig, &self.0.id().to_string()]).status().expect("kill runs");
+        self.0.wait().expect("daemon reaped")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -6,4 +6,5 @@ mod identity;
 mod merkle;
 mod names;
 mod reputation;
+mod service;
 mod signatures;

@@ -1,0 +1,178 @@
+//! Postgres access shared by the service daemon and the auditor (feature `postgres`): session
+//! settings that make the canonical row encoding stable, the canonical row query for any table
+//! with an increasing integer key, and the receipts store's migrations.
+//!
+//! Canonical row encoding: the UTF-8 text of `to_jsonb(row)::text`, with `TimeZone=UTC`,
+//! `DateStyle=ISO, YMD`, `IntervalStyle=iso_8601`, `extra_float_digits=1` and
+//! `bytea_output=hex`. jsonb orders keys deterministically and renders values from their stored
+//! form, so the encoding survives `pg_dump` and restore (docs/receipts.md).
+
+use crate::receipt::{RowHash, row_hash};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Executor, Postgres, Row};
+use std::str::FromStr;
+
+/// The session settings the canonical encoding depends on.
+pub const SESSION_SETTINGS: &[(&str, &str)] = &[
+    ("TimeZone", "UTC"),
+    ("DateStyle", "ISO, YMD"),
+    ("IntervalStyle", "iso_8601"),
+    ("extra_float_digits", "1"),
+    ("bytea_output", "hex"),
+];
+
+/// The receipts store's schema migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connection options for `url` with the canonical session settings.
+pub fn options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(PgConnectOptions::from_str(url)?.options(SESSION_SETTINGS.iter().copied()).application_name("iotegrity"))
+}
+
+/// A pool with the canonical session settings.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options(url)?)
+        .await
+}
+
+/// A watched table: a qualified name and its increasing integer key column, both validated as
+/// plain lowercase identifiers so they can be quoted into SQL safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    schema: String,
+    table: String,
+    key: String,
+}
+
+impl TableRef {
+    /// `name` is `schema.table` (or `table`, meaning `public.table`); `key` a column.
+    pub fn new(name: &str, key: &str) -> Result<Self, String> {
+        let (schema, table) = name.split_once('.').unwrap_or(("public", name));
+        for part in [schema, table, key] {
+            let ok = !part.is_empty()
+                && part.len() <= 63
+                && part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(format!("{part:?} is not a plain lowercase SQL identifier ([a-z_][a-z0-9_]*)"));
+            }
+        }
+        Ok(Self { schema: schema.into(), table: table.into(), key: key.into() })
+    }
+
+    /// `schema.table`, as receipts name it.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+
+    fn quoted(&self) -> String {
+        format!("\"{}\".\"{}\"", self.schema, self.table)
+    }
+
+    /// Rows with `after < key <= upto`, in key order, at most `limit`, as (key, hash of canonical bytes).
+    /// (The identifiers in the dynamic SQL were validated by [`TableRef::new`].)
+    pub async fn rows<'e, E: Executor<'e, Database = Postgres>>(
+        &self,
+        db: E,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<RowHash>, sqlx::Error> {
+        let sql = format!(
+            "SELECT t.\"{k}\"::bigint AS key, to_jsonb(t)::text AS canonical FROM {tbl} t \
+             WHERE t.\"{k}\" > $1 AND t.\"{k}\" <= $2 ORDER BY t.\"{k}\" LIMIT $3",
+            k = self.key,
+            tbl = self.quoted()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(upto).bind(limit).fetch_all(db).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RowHash { key: r.try_get("key")?, hash: row_hash(r.try_get::<String, _>("canonical")?.as_bytes()) })
+            })
+            .collect()
+    }
+
+    /// The transaction snapshot's `xmax` and the largest key, read in one statement (one snapshot).
+    pub async fn snapshot_and_max_key<'e, E: Executor<'e, Database = Postgres>>(
+        &self,
+        db: E,
+    ) -> Result<(i64, Option<i64>), sqlx::Error> {
+        let sql = format!(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax, \
+             (SELECT max(\"{k}\")::bigint FROM {tbl}) AS max_key",
+            k = self.key,
+            tbl = self.quoted()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(db).await?;
+        Ok((row.try_get("xmax")?, row.try_get("max_key")?))
+    }
+
+    /// SQL that makes the table notify `iotegrity_rows` on insert (LISTEN/NOTIFY wake-up).
+    pub fn notify_trigger_sql(&self) -> String {
+        let trig = format!("iotegrity_notify_{}_{}", self.schema, self.table);
+        format!(
+            "CREATE OR REPLACE FUNCTION iotegrity.notify_rows() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_notify('iotegrity_rows', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME); RETURN NULL; END $$; \
+             DROP TRIGGER IF EXISTS \"{trig}\" ON {tbl}; \
+             CREATE TRIGGER \"{trig}\" AFTER INSERT ON {tbl} FOR EACH STATEMENT EXECUTE FUNCTION iotegrity.notify_rows();",
+            tbl = self.quoted()
+        )
+    }
+}
+
+/// The oldest transaction still running (`xmin` of a fresh snapshot).
+pub async fn current_xmin<'e, E: Executor<'e, Database = Postgres>>(db: E) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(db).await
+}
+
+/// Packs row hashes as stored in `iotegrity.batches.rows`: (key i64 BE ‖ hash) per row.
+pub fn pack_rows(rows: &[RowHash]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 40);
+    for r in rows {
+        out.extend_from_slice(&r.key.to_be_bytes());
+        out.extend_from_slice(r.hash.as_slice());
+    }
+    out
+}
+
+/// Unpacks [`pack_rows`]; `None` if the length is not a multiple of 40.
+pub fn unpack_rows(bytes: &[u8]) -> Option<Vec<RowHash>> {
+    if !bytes.len().is_multiple_of(40) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(40)
+            .map(|c| RowHash {
+                key: i64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
+                hash: alloy::primitives::B256::from_slice(&c[8..]),
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_validated() {
+        assert_eq!(TableRef::new("readings", "id").unwrap().name(), "public.readings");
+        assert_eq!(TableRef::new("iot.meter_2", "seq").unwrap().name(), "iot.meter_2");
+        for (t, k) in
+            [("public.\"x\"", "id"), ("Readings", "id"), ("a.b.c", "id"), ("r", "id; drop"), ("", "id"), ("r", "")]
+        {
+            assert!(TableRef::new(t, k).is_err(), "{t} {k}");
+        }
+    }
+
+    #[test]
+    fn packing_round_trips() {
+        let rows = vec![RowHash { key: -5, hash: row_hash(b"a") }, RowHash { key: 7, hash: row_hash(b"b") }];
+        assert_eq!(unpack_rows(&pack_rows(&rows)).unwrap(), rows);
+        assert!(unpack_rows(&[0u8; 41]).is_none());
+    }
+}

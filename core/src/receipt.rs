@@ -1,0 +1,239 @@
+//! Blockchain receipts (paper §4, Figure 6): how a batch of rows becomes sub-tables, leaves, a
+//! Merkle root and one receipt per sub-table — defined once, used by the daemon that makes them
+//! and by the auditor that checks them. Format: docs/receipts.md.
+//!
+//! A row's hash is keccak256 of its canonical encoding (the daemon's `to_jsonb(row)::text` under
+//! pinned session settings). A sub-table's bytes are, for each row in key order,
+//! `key as i64 big-endian ‖ row hash` (40 bytes a row), and its leaf is
+//! keccak256(keccak256(bytes)). Because the leaf covers the row hashes, the stored row hashes are
+//! proven by the anchored root, and an audit can name each altered, deleted or inserted row.
+
+use crate::merkle::{MerkleTree, ProofStep, leaf_of, process_proof};
+use alloy::primitives::{Address, B256, keccak256};
+use serde::{Deserialize, Serialize};
+
+/// Identifier of a watched table on chain: keccak256 of its qualified name (`schema.table`).
+pub fn table_id(qualified_name: &str) -> B256 {
+    keccak256(qualified_name.as_bytes())
+}
+
+/// The hash of one row's canonical bytes.
+pub fn row_hash(canonical: &[u8]) -> B256 {
+    keccak256(canonical)
+}
+
+/// A row as receipts see it: its key and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowHash {
+    /// The row's integer key.
+    pub key: i64,
+    /// keccak256 of its canonical encoding.
+    pub hash: B256,
+}
+
+/// The leaf of a sub-table (rows in key order).
+pub fn sub_table_leaf(rows: &[RowHash]) -> B256 {
+    let mut bytes = Vec::with_capacity(rows.len() * 40);
+    for r in rows {
+        bytes.extend_from_slice(&r.key.to_be_bytes());
+        bytes.extend_from_slice(r.hash.as_slice());
+    }
+    leaf_of(&bytes)
+}
+
+/// Sizes of the `n` sub-tables of `m` rows: the first `m mod n` get one row more.
+pub fn split_sizes(m: usize, n: usize) -> Vec<usize> {
+    assert!(n >= 1 && n <= m, "need 1 <= n <= m");
+    (0..n).map(|i| m / n + usize::from(i < m % n)).collect()
+}
+
+/// A batch cut into sub-tables, with its tree.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The rows, in key order.
+    pub rows: Vec<RowHash>,
+    /// Sub-table boundaries: `rows[ranges[i].0 .. ranges[i].1]`.
+    pub ranges: Vec<(usize, usize)>,
+    /// The tree over the sub-table leaves.
+    pub tree: MerkleTree,
+}
+
+impl Batch {
+    /// Builds a batch of `rows` (key order, at least one) in `n` sub-tables (capped at the row count).
+    pub fn new(rows: Vec<RowHash>, n: usize) -> Self {
+        let n = n.clamp(1, rows.len());
+        let mut ranges = Vec::with_capacity(n);
+        let mut start = 0;
+        for size in split_sizes(rows.len(), n) {
+            ranges.push((start, start + size));
+            start += size;
+        }
+        let leaves: Vec<B256> = ranges.iter().map(|&(a, b)| sub_table_leaf(&rows[a..b])).collect();
+        Self { tree: MerkleTree::new(&leaves), rows, ranges }
+    }
+
+    /// The batch root.
+    pub fn root(&self) -> B256 {
+        self.tree.root()
+    }
+
+    /// First and last key.
+    pub fn key_range(&self) -> (i64, i64) {
+        (self.rows[0].key, self.rows[self.rows.len() - 1].key)
+    }
+}
+
+/// Where and how a root was anchored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnchorRef {
+    /// Chain id.
+    pub chain_id: u64,
+    /// ReceiptAnchor address.
+    pub contract: Address,
+    /// Transaction hash.
+    pub tx: B256,
+    /// Block number.
+    pub block: u64,
+    /// The root stored on chain (the batch root, or the tree over several batch roots).
+    pub anchored_root: B256,
+}
+
+/// One receipt: proof that a sub-table's rows were anchored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// Format version (1).
+    pub version: u32,
+    /// Qualified table name.
+    pub table: String,
+    /// keccak256 of the table name.
+    pub table_id: B256,
+    /// Rows in the batch.
+    pub m: u32,
+    /// Sub-tables in the batch.
+    pub n: u32,
+    /// This sub-table's index (0-based).
+    pub index: u32,
+    /// First key of the batch.
+    pub batch_first_key: i64,
+    /// Last key of the batch.
+    pub batch_last_key: i64,
+    /// First key of this sub-table.
+    pub first_key: i64,
+    /// Last key of this sub-table.
+    pub last_key: i64,
+    /// The rows (key and hash) of this sub-table, in key order.
+    pub rows: Vec<RowHash>,
+    /// The sub-table's leaf.
+    pub leaf: B256,
+    /// The batch root.
+    pub batch_root: B256,
+    /// Proof from the leaf to the anchored root (through the batch root).
+    pub proof: Vec<ProofStep>,
+    /// The anchor.
+    pub anchor: AnchorRef,
+}
+
+/// What is wrong with a receipt, checked offline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// The rows do not hash to the leaf.
+    #[error("its rows do not hash to its leaf")]
+    RowsMismatch,
+    /// The proof does not lead from the leaf to the anchored root.
+    #[error("its proof does not lead to the anchored root")]
+    BadProof,
+    /// The rows are not in increasing key order, or the range does not match.
+    #[error("its rows are out of order or outside its key range")]
+    BadRange,
+}
+
+impl Receipt {
+    /// Offline checks: rows → leaf → proof → anchored root. (Whether that root is on chain is the
+    /// caller's question: `ReceiptAnchor.verifyRootHash`.)
+    pub fn check(&self) -> Result<(), ReceiptError> {
+        if self.rows.is_empty()
+            || self.rows.windows(2).any(|w| w[0].key >= w[1].key)
+            || self.rows[0].key != self.first_key
+            || self.rows[self.rows.len() - 1].key != self.last_key
+        {
+            return Err(ReceiptError::BadRange);
+        }
+        if sub_table_leaf(&self.rows) != self.leaf {
+            return Err(ReceiptError::RowsMismatch);
+        }
+        if process_proof(self.leaf, &self.proof) != self.anchor.anchored_root {
+            return Err(ReceiptError::BadProof);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(keys: std::ops::Range<i64>) -> Vec<RowHash> {
+        keys.map(|k| RowHash { key: k, hash: row_hash(format!("{{\"id\": {k}}}").as_bytes()) }).collect()
+    }
+
+    #[test]
+    fn split_is_as_even_as_possible() {
+        assert_eq!(split_sizes(10, 4), vec![3, 3, 2, 2]);
+        assert_eq!(split_sizes(8, 4), vec![2, 2, 2, 2]);
+        assert_eq!(split_sizes(5, 1), vec![5]);
+        assert_eq!(split_sizes(3, 3), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn batch_receipts_check_and_tampering_is_caught() {
+        let b = Batch::new(rows(1..11), 4);
+        assert_eq!(b.ranges, vec![(0, 3), (3, 6), (6, 8), (8, 10)]);
+        assert_eq!(b.key_range(), (1, 10));
+        let receipt = |i: usize| {
+            let (a, z) = b.ranges[i];
+            Receipt {
+                version: 1,
+                table: "public.t".into(),
+                table_id: table_id("public.t"),
+                m: 10,
+                n: 4,
+                index: i as u32,
+                batch_first_key: 1,
+                batch_last_key: 10,
+                first_key: b.rows[a].key,
+                last_key: b.rows[z - 1].key,
+                rows: b.rows[a..z].to_vec(),
+                leaf: b.tree.leaf(i),
+                batch_root: b.root(),
+                proof: b.tree.proof(i),
+                anchor: AnchorRef {
+                    chain_id: 1,
+                    contract: Address::ZERO,
+                    tx: B256::ZERO,
+                    block: 1,
+                    anchored_root: b.root(),
+                },
+            }
+        };
+        for i in 0..4 {
+            receipt(i).check().unwrap();
+        }
+        let mut altered = receipt(1);
+        altered.rows[0].hash = row_hash(b"changed");
+        assert_eq!(altered.check(), Err(ReceiptError::RowsMismatch));
+        let mut reordered = receipt(1);
+        reordered.rows.swap(0, 1);
+        assert_eq!(reordered.check(), Err(ReceiptError::BadRange));
+        let mut other_root = receipt(2);
+        other_root.anchor.anchored_root = B256::repeat_byte(1);
+        assert_eq!(other_root.check(), Err(ReceiptError::BadProof));
+    }
+
+    #[test]
+    fn n_is_capped_by_the_row_count() {
+        let b = Batch::new(rows(1..3), 16);
+        assert_eq!(b.ranges.len(), 2);
+    }
+}

@@ -1,0 +1,195 @@
+//! The service daemon's configuration: a TOML file (docs/daemon.md, `iotegrityd.example.toml`),
+//! every field with a documented default; secrets may come from the environment instead.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// `iotegrityd service` configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Postgres.
+    pub database: DatabaseConfig,
+    /// The chain and the anchoring key.
+    pub chain: ChainConfig,
+    /// Receipt making.
+    #[serde(default)]
+    pub receipts: ReceiptsConfig,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// The tables to watch (at least one).
+    pub tables: Vec<TableConfig>,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL, e.g. `postgres://postgres@127.0.0.1:5432/iot` (env `IOTEGRITYD_DATABASE_URL` wins).
+    pub url: String,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint. Default `http://127.0.0.1:8545`.
+    #[serde(default = "default_rpc")]
+    pub rpc_url: String,
+    /// Address book of the deployment (ReceiptAnchor address, chain id, deployment block).
+    pub deployments: PathBuf,
+    /// Keystore of the service's ONLINE key, which sends the anchoring transactions
+    /// (or env `IOTEGRITYD_PRIVATE_KEY`).
+    pub keystore: Option<PathBuf>,
+    /// File holding the keystore password (or env `IOTEGRITYD_PASSWORD`).
+    pub password_file: Option<PathBuf>,
+    /// Blocks to wait after the anchoring block before receipts are written. Default 1.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+}
+
+/// `[receipts]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsConfig {
+    /// Fallback polling interval when no NOTIFY arrives, ms. Default 1000.
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    /// Most batches anchored in one transaction. Default 16 (contract maximum 256).
+    #[serde(default = "default_max_batches")]
+    pub max_batches_per_anchor: usize,
+    /// Create an AFTER INSERT trigger on each table that wakes the daemon via NOTIFY. Default true.
+    #[serde(default = "default_true")]
+    pub install_triggers: bool,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address for the Prometheus text endpoint (`GET /metrics`), e.g. `127.0.0.1:9187`. Default: off.
+    pub listen: Option<String>,
+}
+
+/// `[[tables]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// `schema.table` (or `table` for `public.table`).
+    pub name: String,
+    /// Increasing integer key column. Default `id`.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// Rows per batch (the paper's m). Default 100.
+    #[serde(default = "default_m")]
+    pub m: usize,
+    /// Sub-tables per batch (the paper's n). Default 4.
+    #[serde(default = "default_n")]
+    pub n: usize,
+    /// Anchor a shorter batch when rows have waited this long, seconds. Default 60.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+}
+
+fn default_rpc() -> String {
+    "http://127.0.0.1:8545".into()
+}
+fn default_confirmations() -> u64 {
+    1
+}
+fn default_poll() -> u64 {
+    1000
+}
+fn default_max_batches() -> usize {
+    16
+}
+fn default_true() -> bool {
+    true
+}
+fn default_key() -> String {
+    "id".into()
+}
+fn default_m() -> usize {
+    100
+}
+fn default_n() -> usize {
+    4
+}
+fn default_max_wait() -> u64 {
+    60
+}
+
+impl Default for ReceiptsConfig {
+    fn default() -> Self {
+        Self { poll_interval_ms: default_poll(), max_batches_per_anchor: default_max_batches(), install_triggers: true }
+    }
+}
+
+impl ServiceConfig {
+    /// Reads and checks a config file; `IOTEGRITYD_DATABASE_URL` overrides the database URL.
+    pub fn load(path: &Path) -> eyre::Result<Self> {
+        use eyre::WrapErr;
+        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+        let mut cfg: Self = toml::from_str(&text).wrap_err_with(|| format!("invalid config {}", path.display()))?;
+        if let Ok(url) = std::env::var("IOTEGRITYD_DATABASE_URL") {
+            cfg.database.url = url;
+        }
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values that TOML types cannot.
+    pub fn check(&self) -> eyre::Result<()> {
+        eyre::ensure!(!self.tables.is_empty(), "configure at least one [[tables]] entry");
+        for t in &self.tables {
+            iotegrity_core::pg::TableRef::new(&t.name, &t.key).map_err(|e| eyre::eyre!("table {}: {e}", t.name))?;
+            eyre::ensure!(
+                t.m >= 1 && t.n >= 1 && t.n <= t.m,
+                "table {}: need 1 <= n <= m (m = {}, n = {})",
+                t.name,
+                t.m,
+                t.n
+            );
+            eyre::ensure!(t.m <= 1_000_000, "table {}: m = {} is more than 1 000 000 rows per batch", t.name, t.m);
+        }
+        let max = self.receipts.max_batches_per_anchor;
+        eyre::ensure!((1..=256).contains(&max), "max_batches_per_anchor must be 1..=256, not {max}");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [database]
+        url = "postgres://postgres@127.0.0.1/x"
+        [chain]
+        deployments = "anvil/deployments/31337.json"
+        [[tables]]
+        name = "public.readings"
+    "#;
+
+    #[test]
+    fn defaults_fill_in() {
+        let cfg: ServiceConfig = toml::from_str(MINIMAL).unwrap();
+        cfg.check().unwrap();
+        assert_eq!(cfg.chain.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(cfg.chain.confirmations, 1);
+        assert_eq!((cfg.tables[0].key.as_str(), cfg.tables[0].m, cfg.tables[0].n), ("id", 100, 4));
+        assert_eq!(cfg.receipts.poll_interval_ms, 1000);
+        assert!(cfg.metrics.listen.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let bad_n = MINIMAL.replace("name = \"public.readings\"", "name = \"public.readings\"\nm = 2\nn = 3");
+        assert!(toml::from_str::<ServiceConfig>(&bad_n).unwrap().check().is_err());
+        let bad_name = MINIMAL.replace("public.readings", "Readings; drop");
+        assert!(toml::from_str::<ServiceConfig>(&bad_name).unwrap().check().is_err());
+        let unknown = format!("{MINIMAL}\n[extra]\nx = 1");
+        assert!(toml::from_str::<ServiceConfig>(&unknown).is_err(), "unknown sections are errors, not ignored");
+    }
+}

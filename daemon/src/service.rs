@@ -1,0 +1,462 @@
+//! `iotegrityd service`: watches Postgres tables, cuts every `m` new rows into a batch of `n`
+//! sub-tables, anchors batch roots on chain through ReceiptAnchor, and writes one receipt per
+//! sub-table (paper §4, Figure 6). Every step is persisted before the next, so a crash or
+//! restart at any point resumes without skipping a row or anchoring one twice:
+//!
+//! 1. **cut** — rows past the table's watermark become final once every transaction that was
+//!    running when they were read has ended (so rows committed out of key order are never
+//!    skipped); a batch and the new watermark are written in one transaction;
+//! 2. **plan** — unanchored batches get an anchor row (their anchored root) before anything is
+//!    sent, so a restart re-checks the same plan instead of making a new one;
+//! 3. **anchor** — a planned root not yet on chain is sent; one already on chain is found;
+//! 4. **confirm** — after `confirmations` blocks, receipts are written and the plan is confirmed.
+//!
+//! One daemon works at a time per database (a Postgres advisory lock); others wait as standbys.
+
+use crate::config::{ServiceConfig, TableConfig};
+use crate::metrics::Metrics;
+use alloy::primitives::B256;
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::Filter;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use eyre::{Result, WrapErr, bail, eyre};
+use iotegrity_core::contracts::{IReceiptAnchor, ReceiptAnchor};
+use iotegrity_core::merkle::MerkleTree;
+use iotegrity_core::pg::{self, TableRef};
+use iotegrity_core::receipt::{AnchorRef, Batch, Receipt, table_id};
+use iotegrity_core::{AddressBook, chain, keys};
+use sqlx::postgres::{PgListener, PgPool};
+use sqlx::{Connection, Row};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// Advisory lock key held by the active daemon ("iotegrit" in ASCII).
+const LOCK_KEY: i64 = 0x696f_7465_6772_6974;
+/// How long a cut waits for older transactions to end before trying again next cycle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Blocks per `eth_getLogs` page when looking for an anchor after a crash.
+const LOG_PAGE: u64 = 5_000;
+
+struct Watched {
+    table: TableRef,
+    cfg: TableConfig,
+    waiting_since: Option<Instant>,
+}
+
+/// The running service.
+pub struct Service {
+    cfg: ServiceConfig,
+    pool: PgPool,
+    provider: DynProvider,
+    book: AddressBook,
+    tables: Vec<Watched>,
+    metrics: Arc<Metrics>,
+}
+
+/// Reads the anchoring key from the config or the environment.
+pub fn load_signer(cfg: &ServiceConfig) -> Result<PrivateKeySigner> {
+    if let Ok(hex) = std::env::var("IOTEGRITYD_PRIVATE_KEY") {
+        return hex.trim().parse().map_err(|_| eyre!("IOTEGRITYD_PRIVATE_KEY is not a 32-byte hex key"));
+    }
+    let path = cfg.chain.keystore.as_ref().ok_or_else(|| {
+        eyre!("no anchoring key: set chain.keystore (the service's online key) or IOTEGRITYD_PRIVATE_KEY")
+    })?;
+    let password = match (&cfg.chain.password_file, std::env::var("IOTEGRITYD_PASSWORD")) {
+        (_, Ok(pw)) => pw,
+        (Some(file), Err(_)) => std::fs::read_to_string(file)
+            .wrap_err_with(|| format!("cannot read {}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        (None, Err(_)) => bail!("no password for {}: set chain.password_file or IOTEGRITYD_PASSWORD", path.display()),
+    };
+    Ok(keys::open_keystore(path, &password)?)
+}
+
+impl Service {
+    /// Connects to Postgres (running migrations) and the chain.
+    pub async fn connect(cfg: ServiceConfig, metrics: Arc<Metrics>) -> Result<Self> {
+        let signer = load_signer(&cfg)?;
+        let book = AddressBook::load(&cfg.chain.deployments)?;
+        let provider = chain::writer(&cfg.chain.rpc_url, signer)?;
+        let pool = pg::connect(&cfg.database.url, 4).await.wrap_err("cannot connect to Postgres")?;
+        pg::MIGRATOR.run(&pool).await.wrap_err("cannot migrate the receipts schema")?;
+        let tables = cfg
+            .tables
+            .iter()
+            .map(|t| {
+                Ok(Watched {
+                    table: TableRef::new(&t.name, &t.key).map_err(|e| eyre!(e))?,
+                    cfg: t.clone(),
+                    waiting_since: None,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { cfg, pool, provider, book, tables, metrics })
+    }
+
+    /// Runs until `shutdown` resolves: takes the advisory lock (waiting as a standby while another
+    /// daemon holds it), then cuts, plans, anchors and confirms on every NOTIFY or poll tick.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
+        let mut lock = sqlx::PgConnection::connect_with(&pg::options(&self.cfg.database.url)?).await?;
+        loop {
+            let got: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut lock).await?;
+            if got {
+                break;
+            }
+            info!("another iotegrityd holds the lock; standing by");
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        if self.cfg.receipts.install_triggers {
+            for t in &self.tables {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(t.table.notify_trigger_sql()))
+                    .execute(&self.pool)
+                    .await
+                    .wrap_err_with(|| format!("cannot install the NOTIFY trigger on {}", t.table.name()))?;
+            }
+        }
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("iotegrity_rows").await?;
+        info!(tables = self.tables.len(), "active: watching");
+        loop {
+            if let Err(err) = self.cycle().await {
+                self.metrics.errors.inc();
+                warn!(error = %format!("{err:#}"), "cycle failed; retrying");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                n = listener.try_recv() => if let Err(e) = n { debug!(error = %e, "listener reconnecting") },
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        info!("shutting down");
+        drop(lock); // releases the advisory lock
+        Ok(())
+    }
+
+    /// One pass: cut every table, then plan, anchor and confirm.
+    pub async fn cycle(&mut self) -> Result<()> {
+        for i in 0..self.tables.len() {
+            self.cut(i).await?;
+        }
+        self.anchor_planned().await?;
+        while self.plan().await? {
+            self.anchor_planned().await?;
+        }
+        Ok(())
+    }
+
+    async fn watermark(&self, table: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT last_key FROM iotegrity.watermarks WHERE table_name = $1")
+            .bind(table)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Cuts every final batch of one table.
+    async fn cut(&mut self, i: usize) -> Result<()> {
+        let name = self.tables[i].table.name();
+        let mark = self.watermark(&name).await?;
+        let after = mark.unwrap_or(i64::MIN);
+        let (xmax, max_key) = self.tables[i].table.snapshot_and_max_key(&self.pool).await?;
+        let Some(upto) = max_key.filter(|k| *k > after) else {
+            self.tables[i].waiting_since = None;
+            return Ok(());
+        };
+        // Rows with keys <= upto are final once every transaction running at that snapshot has
+        // ended: any of them could still commit a smaller key (sequences hand out keys before
+        // commit), and later transactions can only take larger keys.
+        let settle = Instant::now();
+        while pg::current_xmin(&self.pool).await? < xmax {
+            if settle.elapsed() > SETTLE_TIMEOUT {
+                debug!(table = %name, "older transactions still running; cutting next cycle");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (m, n, max_wait) = {
+            let c = &self.tables[i].cfg;
+            (c.m, c.n, Duration::from_secs(c.max_wait_secs))
+        };
+        let mut after = after;
+        let mut mark = mark;
+        loop {
+            let rows = self.tables[i].table.rows(&self.pool, after, upto, m as i64).await?;
+            if rows.is_empty() {
+                self.tables[i].waiting_since = None;
+                return Ok(());
+            }
+            let since = *self.tables[i].waiting_since.get_or_insert_with(Instant::now);
+            if rows.len() < m && since.elapsed() < max_wait {
+                return Ok(()); // a short batch waits for more rows or for max_wait
+            }
+            let count = rows.len();
+            let batch = Batch::new(rows, n);
+            let (first, last) = batch.key_range();
+            let mut tx = self.pool.begin().await?;
+            let moved = match mark {
+                Some(old) => {
+                    sqlx::query("UPDATE iotegrity.watermarks SET last_key = $1 WHERE table_name = $2 AND last_key = $3")
+                        .bind(last)
+                        .bind(&name)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                }
+                None => sqlx::query(
+                    "INSERT INTO iotegrity.watermarks (table_name, last_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(&name)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            };
+            if moved != 1 {
+                bail!("the watermark of {name} moved under us: is another daemon writing without the lock?");
+            }
+            sqlx::query("INSERT INTO iotegrity.batches (table_name, first_key, last_key, m, n, root, rows) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&name)
+                .bind(first)
+                .bind(last)
+                .bind(count as i32)
+                .bind(batch.ranges.len() as i32)
+                .bind(batch.root().as_slice())
+                .bind(pg::pack_rows(&batch.rows))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            self.metrics.rows_batched.add(count as u64);
+            self.metrics.batches_cut.inc();
+            info!(table = %name, first, last, rows = count, root = %batch.root(), "batch cut");
+            after = last;
+            mark = Some(last);
+            self.tables[i].waiting_since = None;
+        }
+    }
+
+    /// Plans one anchor over unanchored batches; false if there were none.
+    async fn plan(&self) -> Result<bool> {
+        let rows = sqlx::query("SELECT id, root FROM iotegrity.batches WHERE anchor_id IS NULL ORDER BY id LIMIT $1")
+            .bind(self.cfg.receipts.max_batches_per_anchor as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
+        let roots: Vec<B256> = rows.iter().map(|r| B256::from_slice(r.get::<&[u8], _>("root"))).collect();
+        let anchored_root = MerkleTree::new(&roots).root();
+        let mut tx = self.pool.begin().await?;
+        let anchor_id: i64 = sqlx::query_scalar(
+            "INSERT INTO iotegrity.anchors (anchored_root, chain_id, contract, status) VALUES ($1, $2, $3, 'planned') RETURNING id",
+        )
+        .bind(anchored_root.as_slice())
+        .bind(self.book.chain_id as i64)
+        .bind(self.book.receipt_anchor.as_slice())
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE iotegrity.batches SET anchor_id = $1 WHERE id = ANY($2)")
+            .bind(anchor_id)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        info!(anchor = anchor_id, batches = ids.len(), root = %anchored_root, "anchor planned");
+        Ok(true)
+    }
+
+    /// Sends or finds every planned anchor, then writes its receipts once confirmed.
+    async fn anchor_planned(&self) -> Result<()> {
+        let planned = sqlx::query(
+            "SELECT id, anchored_root, tx_hash FROM iotegrity.anchors WHERE status = 'planned' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in planned {
+            let id: i64 = row.get("id");
+            let root = B256::from_slice(row.get::<&[u8], _>("anchored_root"));
+            let sent: Option<Vec<u8>> = row.get("tx_hash");
+            self.anchor_one(id, root, sent.map(|h| B256::from_slice(&h))).await?;
+        }
+        Ok(())
+    }
+
+    async fn anchor_one(&self, id: i64, root: B256, sent: Option<B256>) -> Result<()> {
+        let batches = self.batches_of(id).await?;
+        let contract = ReceiptAnchor::new(self.book.receipt_anchor, &self.provider);
+        let on_chain: bool = chain::call(contract.verifyRootHash(root)).await?;
+        let (tx_hash, block) = if on_chain {
+            self.find_anchor(root, sent).await?
+        } else {
+            let call_batches: Vec<_> = batches
+                .iter()
+                .map(|b| {
+                    let (first, last) = b.batch.key_range();
+                    IReceiptAnchor::Batch {
+                        root: b.batch.root(),
+                        tableId: table_id(&b.table),
+                        firstKey: first,
+                        lastKey: last,
+                        m: b.batch.rows.len() as u32,
+                        n: b.batch.ranges.len() as u32,
+                    }
+                })
+                .collect();
+            let pending = contract.storeRootHashes(call_batches).send().await.map_err(chain::contract_error)?;
+            let hash = *pending.tx_hash();
+            sqlx::query("UPDATE iotegrity.anchors SET tx_hash = $1 WHERE id = $2")
+                .bind(hash.as_slice())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            info!(anchor = id, tx = %hash, "anchor sent");
+            let receipt = pending.get_receipt().await.wrap_err("waiting for the anchoring transaction")?;
+            if !receipt.status() {
+                bail!("anchoring transaction {hash} failed on chain");
+            }
+            (hash, receipt.block_number.ok_or_else(|| eyre!("receipt without a block number"))?)
+        };
+        let confirmations = self.cfg.chain.confirmations.max(1);
+        let latest = self.provider.get_block_number().await?;
+        if latest + 1 < block + confirmations {
+            debug!(anchor = id, block, latest, "waiting for confirmations");
+            return Ok(()); // the next cycle finishes it
+        }
+        self.confirm(id, root, tx_hash, block, &batches).await
+    }
+
+    /// Finds the transaction that anchored `root` (after a crash): by its hash if it was recorded,
+    /// else by scanning `RootHashStored` logs.
+    async fn find_anchor(&self, root: B256, sent: Option<B256>) -> Result<(B256, u64)> {
+        if let Some(hash) = sent
+            && let Some(r) = self.provider.get_transaction_receipt(hash).await?
+            && r.status()
+            && let Some(block) = r.block_number
+        {
+            return Ok((hash, block));
+        }
+        let latest = self.provider.get_block_number().await?;
+        let mut from = self.book.deployed_block;
+        while from <= latest {
+            let to = (from + LOG_PAGE - 1).min(latest);
+            let filter = Filter::new()
+                .address(self.book.receipt_anchor)
+                .event_signature(ReceiptAnchor::RootHashStored::SIGNATURE_HASH)
+                .topic2(root)
+                .from_block(from)
+                .to_block(to);
+            if let Some(log) = self.provider.get_logs(&filter).await?.first() {
+                let hash = log.transaction_hash.ok_or_else(|| eyre!("log without a transaction hash"))?;
+                let block = log.block_number.ok_or_else(|| eyre!("log without a block number"))?;
+                return Ok((hash, block));
+            }
+            from = to + 1;
+        }
+        bail!("root {root} is anchored but no RootHashStored event was found for it")
+    }
+
+    async fn batches_of(&self, anchor_id: i64) -> Result<Vec<StoredBatch>> {
+        let rows =
+            sqlx::query("SELECT id, table_name, root, rows, n FROM iotegrity.batches WHERE anchor_id = $1 ORDER BY id")
+                .bind(anchor_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get("id");
+                let packed: Vec<u8> = r.get("rows");
+                let rows = pg::unpack_rows(&packed).ok_or_else(|| eyre!("batch {id}: corrupt row list"))?;
+                let batch = Batch::new(rows, r.get::<i32, _>("n") as usize);
+                let stored = B256::from_slice(r.get::<&[u8], _>("root"));
+                if batch.root() != stored {
+                    bail!("batch {id}: its rows no longer give its stored root (receipts store altered?)");
+                }
+                Ok(StoredBatch { id, table: r.get("table_name"), batch })
+            })
+            .collect()
+    }
+
+    async fn confirm(&self, id: i64, root: B256, tx_hash: B256, block: u64, batches: &[StoredBatch]) -> Result<()> {
+        let roots: Vec<B256> = batches.iter().map(|b| b.batch.root()).collect();
+        let upper = MerkleTree::new(&roots);
+        if upper.root() != root {
+            bail!("anchor {id}: its batches no longer give its anchored root");
+        }
+        let anchor = AnchorRef {
+            chain_id: self.book.chain_id,
+            contract: self.book.receipt_anchor,
+            tx: tx_hash,
+            block,
+            anchored_root: root,
+        };
+        let mut tx = self.pool.begin().await?;
+        for (k, b) in batches.iter().enumerate() {
+            let (bf, bl) = b.batch.key_range();
+            for (i, &(lo, hi)) in b.batch.ranges.iter().enumerate() {
+                let mut proof = b.batch.tree.proof(i);
+                proof.extend(upper.proof(k));
+                let rows = b.batch.rows[lo..hi].to_vec();
+                let receipt = Receipt {
+                    version: 1,
+                    table: b.table.clone(),
+                    table_id: table_id(&b.table),
+                    m: b.batch.rows.len() as u32,
+                    n: b.batch.ranges.len() as u32,
+                    index: i as u32,
+                    batch_first_key: bf,
+                    batch_last_key: bl,
+                    first_key: rows[0].key,
+                    last_key: rows[rows.len() - 1].key,
+                    rows,
+                    leaf: b.batch.tree.leaf(i),
+                    batch_root: b.batch.root(),
+                    proof,
+                    anchor: anchor.clone(),
+                };
+                receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {i}: {e}", b.id))?;
+                sqlx::query(
+                    "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt) \
+                     VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+                )
+                .bind(b.id)
+                .bind(i as i32)
+                .bind(&b.table)
+                .bind(receipt.first_key)
+                .bind(receipt.last_key)
+                .bind(serde_json::to_string(&receipt)?)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "UPDATE iotegrity.anchors SET status = 'confirmed', tx_hash = $1, block_number = $2, confirmed_at = now() WHERE id = $3",
+        )
+        .bind(tx_hash.as_slice())
+        .bind(block as i64)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.metrics.anchors_confirmed.inc();
+        info!(anchor = id, tx = %tx_hash, block, batches = batches.len(), "anchor confirmed; receipts written");
+        Ok(())
+    }
+}
+
+struct StoredBatch {
+    id: i64,
+    table: String,
+    batch: Batch,
+}

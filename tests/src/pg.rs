@@ -1,0 +1,89 @@
+//! A throwaway PostgreSQL cluster per test (Debian's packages; initdb refuses root, so the server
+//! runs as `postgres`), on a free port with its socket in the cluster's own directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running cluster; stopped (immediate) and deleted on drop.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// TCP port on 127.0.0.1.
+    pub port: u16,
+}
+
+fn pg_bin() -> PathBuf {
+    let base = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<_> = std::fs::read_dir(base)
+        .expect("PostgreSQL is installed (make test installs it)")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL version").join("bin")
+}
+
+fn as_postgres(bin: &Path, tool: &str, args: &[&str]) {
+    let out = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(bin.join(tool))
+        .args(args)
+        .output()
+        .expect("runuser runs");
+    assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Postgres {
+    /// initdb + start; ready when this returns.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new().prefix("iotegrity-pg").tempdir().unwrap();
+        let bin = pg_bin();
+        let d = dir.path().display().to_string();
+        Command::new("chown").args(["-R", "postgres:postgres", &d]).status().unwrap();
+        let data = format!("{d}/data");
+        as_postgres(
+            &bin,
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+        );
+        let port = free_port();
+        let opts = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50");
+        as_postgres(&bin, "pg_ctl", &["-D", &data, "-w", "-l", &format!("{d}/log"), "-o", &opts, "start"]);
+        Self { dir, bin, port }
+    }
+
+    /// URL of database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs SQL through psql (as the superuser) and returns its output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", &self.url(db), "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A PostgreSQL client tool (pg_dump, pg_restore, …).
+    pub fn tool(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data").display().to_string();
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
