@@ -11,7 +11,7 @@ pub use output::Report;
 /// iotegrity — keep IoT data honest from sensor to model.
 ///
 /// Manage two-key identities, domain names, certificates and reputation on any EVM chain
-/// (a local Anvil by default). Every command takes --json for scripting; reverts are shown
+/// (a local Anvil by default), and audit IoT tables against their blockchain receipts. Every command takes --json for scripting; reverts are shown
 /// by their contract error name with what it means.
 #[derive(Debug, Parser)]
 #[command(name = "iotegrity", version, propagate_version = true, max_term_width = 100)]
@@ -47,6 +47,11 @@ pub enum Command {
     /// Reputation votes and scores.
     #[command(subcommand)]
     Reputation(cmd::reputation::ReputationCmd),
+    /// Blockchain receipts of table rows: show one, verify one.
+    #[command(subcommand)]
+    Receipt(cmd::receipt::ReceiptCmd),
+    /// Audit a table against its receipts and the chain; names every altered, deleted or inserted row.
+    Audit(cmd::audit::AuditArgs),
 }
 
 impl Cli {
@@ -58,6 +63,8 @@ impl Cli {
             Command::Name(cmd) => cmd.run().await,
             Command::Cert(cmd) => cmd.run().await,
             Command::Reputation(cmd) => cmd.run().await,
+            Command::Receipt(cmd) => cmd.run().await,
+            Command::Audit(args) => args.run(self.json).await,
         }
     }
 }

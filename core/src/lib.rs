@@ -2,6 +2,7 @@
 //! key binding, name/IP/certificate encodings and revert decoding shared by the CLI and daemon.
 
 pub mod address_book;
+pub mod audit;
 pub mod cert;
 pub mod chain;
 pub mod contracts;

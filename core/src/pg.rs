@@ -33,7 +33,7 @@ pub fn options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_with(options(url)?)
         .await
 }
@@ -93,6 +93,11 @@ impl TableRef {
                 Ok(RowHash { key: r.try_get("key")?, hash: row_hash(r.try_get::<String, _>("canonical")?.as_bytes()) })
             })
             .collect()
+    }
+
+    /// Number of rows in the table.
+    pub async fn count<'e, E: Executor<'e, Database = Postgres>>(&self, db: E) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {}", self.quoted()))).fetch_one(db).await
     }
 
     /// The transaction snapshot's `xmax` and the largest key, read in one statement (one snapshot).
@@ -175,4 +180,32 @@ mod tests {
         assert_eq!(unpack_rows(&pack_rows(&rows)).unwrap(), rows);
         assert!(unpack_rows(&[0u8; 41]).is_none());
     }
+}
+
+/// Every receipt of `table` in key order (empty if the receipts store does not exist yet).
+pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<crate::receipt::Receipt>, sqlx::Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('iotegrity.receipts') IS NOT NULL").fetch_one(pool).await?;
+    if !exists {
+        return Ok(vec![]);
+    }
+    let texts: Vec<String> =
+        sqlx::query_scalar("SELECT receipt::text FROM iotegrity.receipts WHERE table_name = $1 ORDER BY first_key")
+            .bind(table)
+            .fetch_all(pool)
+            .await?;
+    texts.iter().map(|t| serde_json::from_str(t).map_err(|e| sqlx::Error::Decode(Box::new(e)))).collect()
+}
+
+/// The last key of `table` cut into a batch (None if none, or no receipts store).
+pub async fn watermark(pool: &PgPool, table: &str) -> Result<Option<i64>, sqlx::Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('iotegrity.watermarks') IS NOT NULL").fetch_one(pool).await?;
+    if !exists {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT last_key FROM iotegrity.watermarks WHERE table_name = $1")
+        .bind(table)
+        .fetch_optional(pool)
+        .await
 }

@@ -211,7 +211,12 @@ impl ServiceWorld {
     pub async fn new(table_toml: &str) -> Self {
         let w = World::new(&[]);
         let pg = pg::Postgres::start();
-        pg.psql("postgres", "CREATE TABLE readings (id bigserial PRIMARY KEY, device text NOT NULL, value double precision, at timestamptz NOT NULL DEFAULT now())");
+        // Several column types, so the canonical encoding is exercised (and must survive pg_dump).
+        pg.psql(
+            "postgres",
+            "CREATE TABLE readings (id bigserial PRIMARY KEY, device text NOT NULL, value double precision, \
+             amount numeric(12,3), payload jsonb, raw bytea, at timestamptz NOT NULL DEFAULT now())",
+        );
         let svc = w.identity("svc", "service").await;
         w.fund(svc.online).await; // the online key pays for anchoring
         let config = w.dir.path().join("iotegrityd.toml");
@@ -260,7 +265,10 @@ impl ServiceWorld {
     pub fn insert(&self, count: usize) {
         self.pg.psql(
             "postgres",
-            &format!("INSERT INTO readings (device, value) SELECT 'dev-' || (g % 3), g * 0.5 FROM generate_series(1, {count}) g"),
+            &format!(
+                "INSERT INTO readings (device, value, amount, payload, raw) SELECT 'dev-' || (g % 3), g * 0.1, g * 1.005, \
+                 jsonb_build_object('t', g, 'ok', g % 2 = 0), decode(md5(g::text), 'hex') FROM generate_series(1, {count}) g"
+            ),
         );
     }
 

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod cert;
 pub mod deploy;
 pub mod identity;
 pub mod name;
+pub mod receipt;
 pub mod reputation;

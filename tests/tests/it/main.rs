@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `iotegrity` binary against a real Anvil per test.
 
+mod audit;
 mod certs;
 mod deploy;
 mod identity;

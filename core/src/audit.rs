@@ -1,0 +1,229 @@
+//! The audit: compares a table's live rows with its receipts and names every row that differs.
+//! Pure logic; the CLI feeds it rows from Postgres and roots checked on chain.
+//!
+//! Each receipt is first checked on its own (its rows hash to its leaf, its proof reaches its
+//! anchored root — [`Receipt::check`]) and its root against the chain; then the receipts' rows and
+//! the live rows are merged in key order:
+//! - in both with different hashes → **altered**;
+//! - only in a receipt → **deleted**;
+//! - live, inside a receipt's key range, but not in it → **inserted**;
+//! - live, not covered by any receipt → **awaiting anchor** (already cut into a batch: key at or
+//!   below the watermark) or **unanchored** (not yet batched) — information, not tampering.
+
+use crate::receipt::{Receipt, RowHash};
+use alloy::primitives::B256;
+use serde::Serialize;
+
+/// What is wrong (or pending) with a row or receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Finding {
+    /// The row's content differs from what was anchored.
+    Altered {
+        /// Row key.
+        key: i64,
+    },
+    /// An anchored row is gone.
+    Deleted {
+        /// Row key.
+        key: i64,
+    },
+    /// A row appeared inside an anchored range.
+    Inserted {
+        /// Row key.
+        key: i64,
+    },
+    /// A receipt fails its own checks (its rows, leaf or proof were changed).
+    ReceiptTampered {
+        /// First key of the sub-table.
+        first_key: i64,
+        /// Last key of the sub-table.
+        last_key: i64,
+        /// Which check failed.
+        reason: String,
+    },
+    /// A receipt's anchored root is not on chain.
+    RootNotOnChain {
+        /// First key of the sub-table.
+        first_key: i64,
+        /// Last key of the sub-table.
+        last_key: i64,
+        /// The root.
+        root: B256,
+    },
+    /// Cut into a batch, anchor not confirmed yet.
+    AwaitingAnchor {
+        /// Row key.
+        key: i64,
+    },
+    /// Not yet cut into a batch.
+    Unanchored {
+        /// Row key.
+        key: i64,
+    },
+}
+
+impl Finding {
+    /// True for evidence of tampering (not for rows that are merely not anchored yet).
+    pub fn is_integrity_failure(&self) -> bool {
+        !matches!(self, Self::AwaitingAnchor { .. } | Self::Unanchored { .. })
+    }
+}
+
+/// Checks receipts on their own; `on_chain(root)` answers `ReceiptAnchor.verifyRootHash`.
+pub fn check_receipts(receipts: &[Receipt], mut on_chain: impl FnMut(B256) -> bool) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for r in receipts {
+        if let Err(e) = r.check() {
+            findings.push(Finding::ReceiptTampered {
+                first_key: r.first_key,
+                last_key: r.last_key,
+                reason: e.to_string(),
+            });
+        } else if !on_chain(r.anchor.anchored_root) {
+            findings.push(Finding::RootNotOnChain {
+                first_key: r.first_key,
+                last_key: r.last_key,
+                root: r.anchor.anchored_root,
+            });
+        }
+    }
+    findings
+}
+
+/// Merges receipts (sorted by key, non-overlapping) with live rows (sorted by key).
+/// `watermark` is the last key cut into a batch (None if none).
+pub fn compare_rows(
+    receipts: &[Receipt],
+    live: impl IntoIterator<Item = RowHash>,
+    watermark: Option<i64>,
+) -> Vec<Finding> {
+    let anchored: Vec<(RowHash, usize)> =
+        receipts.iter().enumerate().flat_map(|(i, r)| r.rows.iter().map(move |row| (*row, i))).collect();
+    let covered = |key: i64| receipts.iter().any(|r| r.first_key <= key && key <= r.last_key);
+    let mut findings = Vec::new();
+    let mut a = anchored.iter().peekable();
+    let missing_live = |key: i64, findings: &mut Vec<Finding>| {
+        findings.push(if covered(key) {
+            Finding::Inserted { key }
+        } else if watermark.is_some_and(|w| key <= w) {
+            Finding::AwaitingAnchor { key }
+        } else {
+            Finding::Unanchored { key }
+        });
+    };
+    for row in live {
+        while let Some((anchored_row, _)) = a.peek().filter(|(r, _)| r.key < row.key) {
+            findings.push(Finding::Deleted { key: anchored_row.key });
+            a.next();
+        }
+        match a.peek() {
+            Some((anchored_row, _)) if anchored_row.key == row.key => {
+                if anchored_row.hash != row.hash {
+                    findings.push(Finding::Altered { key: row.key });
+                }
+                a.next();
+            }
+            _ => missing_live(row.key, &mut findings),
+        }
+    }
+    findings.extend(a.map(|(r, _)| Finding::Deleted { key: r.key }));
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receipt::{AnchorRef, Batch, row_hash, table_id};
+    use alloy::primitives::Address;
+
+    fn row(key: i64, content: &str) -> RowHash {
+        RowHash { key, hash: row_hash(content.as_bytes()) }
+    }
+
+    fn receipts_for(rows: Vec<RowHash>, n: usize) -> Vec<Receipt> {
+        let b = Batch::new(rows, n);
+        b.ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &(lo, hi))| Receipt {
+                version: 1,
+                table: "public.t".into(),
+                table_id: table_id("public.t"),
+                m: b.rows.len() as u32,
+                n: b.ranges.len() as u32,
+                index: i as u32,
+                batch_first_key: b.key_range().0,
+                batch_last_key: b.key_range().1,
+                first_key: b.rows[lo].key,
+                last_key: b.rows[hi - 1].key,
+                rows: b.rows[lo..hi].to_vec(),
+                leaf: b.tree.leaf(i),
+                batch_root: b.root(),
+                proof: b.tree.proof(i),
+                anchor: AnchorRef {
+                    chain_id: 1,
+                    contract: Address::ZERO,
+                    tx: B256::ZERO,
+                    block: 1,
+                    anchored_root: b.root(),
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clean_table_has_no_findings() {
+        let rows: Vec<_> = (1..=10).map(|k| row(k * 10, &format!("r{k}"))).collect();
+        let receipts = receipts_for(rows.clone(), 3);
+        assert!(check_receipts(&receipts, |_| true).is_empty());
+        assert!(compare_rows(&receipts, rows, Some(100)).is_empty());
+    }
+
+    #[test]
+    fn each_kind_of_change_is_named_by_key() {
+        let rows: Vec<_> = (1..=10).map(|k| row(k * 10, &format!("r{k}"))).collect();
+        let receipts = receipts_for(rows.clone(), 3);
+        let mut live = rows.clone();
+        live[2] = row(30, "changed"); // altered 30
+        live.remove(5); // deleted 60
+        live.insert(1, row(15, "injected")); // inserted 15
+        live.push(row(110, "new")); // not batched yet
+        live.push(row(120, "new")); // not batched yet
+        let findings = compare_rows(&receipts, live, Some(110));
+        assert_eq!(
+            findings,
+            vec![
+                Finding::Inserted { key: 15 },
+                Finding::Altered { key: 30 },
+                Finding::Deleted { key: 60 },
+                Finding::AwaitingAnchor { key: 110 },
+                Finding::Unanchored { key: 120 },
+            ]
+        );
+        assert_eq!(findings.iter().filter(|f| f.is_integrity_failure()).count(), 3);
+    }
+
+    #[test]
+    fn trailing_deletions_and_swapped_contents() {
+        let rows: Vec<_> = (1..=4).map(|k| row(k, &format!("r{k}"))).collect();
+        let receipts = receipts_for(rows.clone(), 2);
+        // Rows 1 and 2 swapped their contents (a reorder); 4 deleted.
+        let live = vec![row(1, "r2"), row(2, "r1"), row(3, "r3")];
+        assert_eq!(
+            compare_rows(&receipts, live, Some(4)),
+            vec![Finding::Altered { key: 1 }, Finding::Altered { key: 2 }, Finding::Deleted { key: 4 }]
+        );
+    }
+
+    #[test]
+    fn tampered_receipts_and_missing_roots() {
+        let rows: Vec<_> = (1..=6).map(|k| row(k, "x")).collect();
+        let mut receipts = receipts_for(rows, 2);
+        receipts[0].rows[1].hash = row_hash(b"forged");
+        let root = receipts[1].anchor.anchored_root;
+        let findings = check_receipts(&receipts, |_| false);
+        assert!(matches!(findings[0], Finding::ReceiptTampered { first_key: 1, last_key: 3, .. }));
+        assert_eq!(findings[1], Finding::RootNotOnChain { first_key: 4, last_key: 6, root });
+    }
+}
