@@ -159,29 +159,6 @@ pub fn unpack_rows(bytes: &[u8]) -> Option<Vec<RowHash>> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_validated() {
-        assert_eq!(TableRef::new("readings", "id").unwrap().name(), "public.readings");
-        assert_eq!(TableRef::new("iot.meter_2", "seq").unwrap().name(), "iot.meter_2");
-        for (t, k) in
-            [("public.\"x\"", "id"), ("Readings", "id"), ("a.b.c", "id"), ("r", "id; drop"), ("", "id"), ("r", "")]
-        {
-            assert!(TableRef::new(t, k).is_err(), "{t} {k}");
-        }
-    }
-
-    #[test]
-    fn packing_round_trips() {
-        let rows = vec![RowHash { key: -5, hash: row_hash(b"a") }, RowHash { key: 7, hash: row_hash(b"b") }];
-        assert_eq!(unpack_rows(&pack_rows(&rows)).unwrap(), rows);
-        assert!(unpack_rows(&[0u8; 41]).is_none());
-    }
-}
-
 /// Every receipt of `table` in key order (empty if the receipts store does not exist yet).
 pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<crate::receipt::Receipt>, sqlx::Error> {
     let exists: bool =
@@ -208,4 +185,27 @@ pub async fn watermark(pool: &PgPool, table: &str) -> Result<Option<i64>, sqlx::
         .bind(table)
         .fetch_optional(pool)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_validated() {
+        assert_eq!(TableRef::new("readings", "id").unwrap().name(), "public.readings");
+        assert_eq!(TableRef::new("iot.meter_2", "seq").unwrap().name(), "iot.meter_2");
+        for (t, k) in
+            [("public.\"x\"", "id"), ("Readings", "id"), ("a.b.c", "id"), ("r", "id; drop"), ("", "id"), ("r", "")]
+        {
+            assert!(TableRef::new(t, k).is_err(), "{t} {k}");
+        }
+    }
+
+    #[test]
+    fn packing_round_trips() {
+        let rows = vec![RowHash { key: -5, hash: row_hash(b"a") }, RowHash { key: 7, hash: row_hash(b"b") }];
+        assert_eq!(unpack_rows(&pack_rows(&rows)).unwrap(), rows);
+        assert!(unpack_rows(&[0u8; 41]).is_none());
+    }
 }

@@ -54,8 +54,8 @@ impl AuditArgs {
         let mut on_chain: HashMap<B256, bool> = HashMap::new();
         for r in &receipts {
             let root = r.anchor.anchored_root;
-            if !on_chain.contains_key(&root) {
-                on_chain.insert(root, chain::call(anchor.verifyRootHash(root)).await?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = on_chain.entry(root) {
+                slot.insert(chain::call(anchor.verifyRootHash(root)).await?);
             }
         }
         let mut findings = check_receipts(&receipts, |root| on_chain.get(&root).copied().unwrap_or(false));
