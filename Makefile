@@ -15,7 +15,7 @@ ANVIL   := $(NM)/anvil-linux-amd64/bin/anvil
 CARGO   ?= cargo
 STAMP   := .local/stamps
 
-.PHONY: help deps contracts artifacts check-artifacts build fmt-check test test-contracts test-rust bench lint demo up down clean
+.PHONY: help deps contracts artifacts check-artifacts build fmt-check clippy test test-contracts test-rust bench lint demo up down clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -73,7 +73,10 @@ fmt-check: deps
 	$(FORGE) fmt --check
 	$(CARGO) fmt --all --check
 
-test: fmt-check check-artifacts test-contracts test-rust
+clippy: deps
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test: fmt-check clippy check-artifacts test-contracts test-rust
 
 # ---------------------------------------------------------------- benchmarks, lint
 
@@ -83,19 +86,22 @@ bench: contracts
 	@echo "gas per call (contracts/snapshots/):"; cat contracts/snapshots/*.json
 	$(CARGO) bench -p iotegrity-core --bench hot_paths --locked
 
-lint: fmt-check
+lint: fmt-check clippy
 	$(FORGE) lint
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	@command -v slither >/dev/null || pip install -q slither-analyzer
 	PATH="$(CURDIR)/$(NM)/forge-linux-amd64/bin:$$PATH" slither . --config-file slither.config.json
 
 # ---------------------------------------------------------------- local stack and demo
 
-up: deps contracts
+# A local chain with the contracts deployed and a PostgreSQL on 127.0.0.1:5433 (data in .local/pg).
+up: deps contracts build
 	anvil/chain.sh up
+	scripts/postgres.sh start .local/pg 5433
+	@echo "next: register a service identity, then iotegrityd service --config iotegrityd.toml (see iotegrityd.example.toml)"
 
 down:
 	anvil/chain.sh stop
+	scripts/postgres.sh stop .local/pg
 
 demo: deps build
 	scripts/demo.sh

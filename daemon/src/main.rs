@@ -71,7 +71,11 @@ async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IOTEGRITY_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let result = match args.role {
         Role::Service { config, check_config } => service(config, check_config).await,
         Role::Gateway => {
