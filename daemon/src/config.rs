@@ -18,7 +18,11 @@ pub struct ServiceConfig {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
-    /// The tables to watch (at least one).
+    /// The HTTP ingest API for signed readings.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// The tables to watch.
+    #[serde(default)]
     pub tables: Vec<TableConfig>,
 }
 
@@ -70,6 +74,44 @@ pub struct ReceiptsConfig {
 pub struct MetricsConfig {
     /// Address for the Prometheus text endpoint (`GET /metrics`), e.g. `127.0.0.1:9187`. Default: off.
     pub listen: Option<String>,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Address of the ingest API, e.g. `127.0.0.1:8080`. Default: off.
+    pub listen: Option<String>,
+    /// Largest request body accepted, bytes. Default 262 144.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest reading payload accepted, bytes. Default 16 384.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
+    /// Most gateway hops in one chain. Default 8.
+    #[serde(default = "default_max_hops")]
+    pub max_hops: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_body_bytes: default_max_body(),
+            max_payload_bytes: default_max_payload(),
+            max_hops: default_max_hops(),
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    262_144
+}
+fn default_max_payload() -> usize {
+    16_384
+}
+fn default_max_hops() -> usize {
+    8
 }
 
 /// `[[tables]]`.
@@ -141,7 +183,10 @@ impl ServiceConfig {
 
     /// Checks the values that TOML types cannot.
     pub fn check(&self) -> eyre::Result<()> {
-        eyre::ensure!(!self.tables.is_empty(), "configure at least one [[tables]] entry");
+        eyre::ensure!(
+            !self.tables.is_empty() || self.ingest.listen.is_some(),
+            "configure at least one [[tables]] entry or [ingest] listen"
+        );
         for t in &self.tables {
             iotegrity_core::pg::TableRef::new(&t.name, &t.key).map_err(|e| eyre::eyre!("table {}: {e}", t.name))?;
             eyre::ensure!(

@@ -2,5 +2,6 @@
 //! metrics; `main.rs` only parses arguments, sets up logging and passes a shutdown signal.
 
 pub mod config;
+pub mod ingest;
 pub mod metrics;
 pub mod service;

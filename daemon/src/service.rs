@@ -14,6 +14,7 @@
 //! One daemon works at a time per database (a Postgres advisory lock); others wait as standbys.
 
 use crate::config::{ServiceConfig, TableConfig};
+use crate::ingest::{self, Ingest};
 use crate::metrics::Metrics;
 use alloy::primitives::B256;
 use alloy::providers::{DynProvider, Provider};
@@ -99,10 +100,60 @@ impl Service {
         Ok(Self { cfg, pool, provider, book, tables, metrics })
     }
 
-    /// Runs until `shutdown` resolves: takes the advisory lock (waiting as a standby while another
-    /// daemon holds it), then cuts, plans, anchors and confirms on every NOTIFY or poll tick.
+    /// Runs until `shutdown` resolves: serves the ingest API (if configured, also while standing
+    /// by), takes the advisory lock (waiting as a standby while another daemon holds it), then cuts,
+    /// plans, anchors and confirms on every NOTIFY or poll tick.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let ingest = self.start_ingest(stopped).await?;
+        let result = self.watch(&mut shutdown).await;
+        let _ = stop.send(true);
+        if let Some(task) = ingest {
+            let _ = task.await;
+        }
+        info!("shut down");
+        result
+    }
+
+    /// Starts the ingest API and its registry sync, if `[ingest] listen` is set.
+    async fn start_ingest(
+        &self,
+        stopped: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(addr) = &self.cfg.ingest.listen else { return Ok(None) };
+        let api = Ingest::new(
+            self.pool.clone(),
+            chain::reader(&self.cfg.chain.rpc_url)?,
+            &self.book,
+            self.cfg.ingest.clone(),
+        )
+        .await?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
+        info!(%addr, "ingest API listening");
+        let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
+        let (sync_api, mut sync_stop) = (api.clone(), stopped.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = sync_stop.changed() => break,
+                    _ = tokio::time::sleep(poll) => if let Err(e) = sync_api.sync().await { warn!(error = %e, "registry sync failed; retrying") },
+                }
+            }
+        });
+        let mut serve_stop = stopped;
+        Ok(Some(tokio::spawn(async move {
+            let graceful = async move {
+                let _ = serve_stop.changed().await;
+            };
+            if let Err(e) = axum::serve(listener, ingest::router(api)).with_graceful_shutdown(graceful).await {
+                warn!(error = %e, "ingest API stopped");
+            }
+        })))
+    }
+
+    async fn watch(&mut self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<()> {
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         let mut lock = sqlx::PgConnection::connect_with(&pg::options(&self.cfg.database.url)?).await?;
         loop {
@@ -113,7 +164,7 @@ impl Service {
             }
             info!("another iotegrityd holds the lock; standing by");
             tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = shutdown.as_mut() => return Ok(()),
                 _ = tokio::time::sleep(poll) => {}
             }
         }
@@ -134,12 +185,11 @@ impl Service {
                 warn!(error = %format!("{err:#}"), "cycle failed; retrying");
             }
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = shutdown.as_mut() => break,
                 n = listener.try_recv() => if let Err(e) = n { debug!(error = %e, "listener reconnecting") },
                 _ = tokio::time::sleep(poll) => {}
             }
         }
-        info!("shutting down");
         drop(lock); // releases the advisory lock
         Ok(())
     }

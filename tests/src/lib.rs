@@ -209,6 +209,11 @@ pub struct ServiceWorld {
 impl ServiceWorld {
     /// Sets everything up; `table_toml` is the `[[tables]]` body (name, m, n, max_wait_secs…).
     pub async fn new(table_toml: &str) -> Self {
+        Self::with_extra(table_toml, "").await
+    }
+
+    /// As [`ServiceWorld::new`], with extra TOML appended to the config (e.g. an `[ingest]` section).
+    pub async fn with_extra(table_toml: &str, extra_toml: &str) -> Self {
         let w = World::new(&[]);
         let pg = pg::Postgres::start();
         // Several column types, so the canonical encoding is exercised (and must survive pg_dump).
@@ -224,7 +229,7 @@ impl ServiceWorld {
             &config,
             format!(
                 "[database]\nurl = \"{}\"\n[chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\nkeystore = \"{}\"\npassword_file = \"{}\"\n\
-                 [receipts]\npoll_interval_ms = 100\n[[tables]]\n{table_toml}\n",
+                 [receipts]\npoll_interval_ms = 100\n{extra_toml}\n[[tables]]\n{table_toml}\n",
                 pg.url("postgres"),
                 w.anvil.endpoint(),
                 w.book.display(),

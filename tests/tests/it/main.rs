@@ -4,6 +4,7 @@ mod audit;
 mod certs;
 mod deploy;
 mod identity;
+mod ingest;
 mod merkle;
 mod names;
 mod reputation;

@@ -1,0 +1,278 @@
+//! The ingest API of `iotegrityd service` (docs/ingest.md): gateways POST signed readings and
+//! aggregates as JSON; the whole chain of signatures is verified (every signer an active key with
+//! the right role, per the IdentityRegistry's events) before anything is stored, and nothing of a
+//! rejected item is stored. Replays are refused by the unique (device, sequence) of `iot.readings`.
+//!
+//! | status | when |
+//! |---|---|
+//! | 201 | stored |
+//! | 400 | not JSON, or missing/mistyped fields |
+//! | 413 | body larger than `max_body_bytes` |
+//! | 422 | payload does not match its hash, too large, too many hops, a signature that is malformed, by the wrong signer, or an inconsistent aggregate |
+//! | 403 | a signer that is unknown, rotated out, closed, or has the wrong role |
+//! | 409 | a (device, sequence) already stored: a replay |
+//! | 503 | the database is unreachable (nothing stored; retry) |
+
+use crate::config::IngestConfig;
+use alloy::primitives::{Address, Bytes, keccak256};
+use alloy::providers::DynProvider;
+use alloy::sol_types::Eip712Domain;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use iotegrity_core::registry_cache::RegistryCache;
+use iotegrity_core::signatures::{Aggregate, SignedAggregate, SignedReading, VerifyError};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, RwLock};
+use tracing::{info, warn};
+
+/// A reading as a gateway submits it: the signed chain and the payload bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingSubmission {
+    /// The device's signed fields.
+    pub reading: iotegrity_core::signatures::Reading,
+    /// Device signature, then one per gateway hop.
+    pub signatures: Vec<Bytes>,
+    /// The payload; keccak256(payload) must equal `reading.payloadHash`.
+    pub payload: Bytes,
+}
+
+/// An aggregate as a gateway submits it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateSubmission {
+    /// The signed aggregate.
+    pub aggregate: Aggregate,
+    /// The members, with their payloads.
+    pub members: Vec<ReadingSubmission>,
+    /// The aggregating gateway's signature.
+    pub signature: Bytes,
+}
+
+/// Shared state of the API.
+pub struct Ingest {
+    pool: PgPool,
+    domain: Eip712Domain,
+    provider: DynProvider,
+    cache: RwLock<RegistryCache>,
+    last_sync: Mutex<Instant>,
+    cfg: IngestConfig,
+}
+
+/// An API error: status and a JSON body `{ "error": …, "step": … }`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    step: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), step: None }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        let step = match &e {
+            VerifyError::Malformed { step }
+            | VerifyError::WrongSigner { step, .. }
+            | VerifyError::UnknownKey { step, .. }
+            | VerifyError::InactiveKey { step, .. }
+            | VerifyError::WrongRole { step, .. }
+            | VerifyError::Inconsistent { step, .. } => step.to_string(),
+        };
+        let status = if is_key_problem(&e) { StatusCode::FORBIDDEN } else { StatusCode::UNPROCESSABLE_ENTITY };
+        Self { status, message: e.to_string(), step: Some(step) }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let status = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::new(status, r.body_text())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if let Some(db) = e.as_database_error()
+            && db.code().as_deref() == Some("23505")
+        {
+            return Self::new(StatusCode::CONFLICT, "replay: this (device, sequence) is already stored");
+        }
+        warn!(error = %e, "ingest: database error");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "database unavailable; nothing was stored, retry later")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message, "step": self.step }))).into_response()
+    }
+}
+
+fn is_key_problem(e: &VerifyError) -> bool {
+    matches!(e, VerifyError::UnknownKey { .. } | VerifyError::InactiveKey { .. } | VerifyError::WrongRole { .. })
+}
+
+impl Ingest {
+    /// Builds the API state; the cache starts from the deployment block and is synced now.
+    pub async fn new(
+        pool: PgPool,
+        provider: DynProvider,
+        book: &iotegrity_core::AddressBook,
+        cfg: IngestConfig,
+    ) -> eyre::Result<Arc<Self>> {
+        let mut cache = RegistryCache::new(book.identity_registry, book.deployed_block);
+        cache.sync(&provider).await?;
+        Ok(Arc::new(Self {
+            pool,
+            domain: iotegrity_core::signatures::domain_of(book),
+            provider,
+            cache: RwLock::new(cache),
+            last_sync: Mutex::new(Instant::now()),
+            cfg,
+        }))
+    }
+
+    /// Applies new registry events (called periodically, so rotations and closings take effect).
+    pub async fn sync(&self) -> eyre::Result<()> {
+        let mut cache = self.cache.write().await;
+        cache.sync(&self.provider).await?;
+        *self.last_sync.lock().await = Instant::now();
+        Ok(())
+    }
+
+    /// Runs `check` against the cache; on a key problem, syncs once (at most once a second) and retries.
+    async fn verify<T>(&self, check: impl Fn(&RegistryCache) -> Result<T, VerifyError>) -> Result<T, ApiError> {
+        let first = check(&*self.cache.read().await);
+        match first {
+            Err(e) if is_key_problem(&e) => {
+                let due = self.last_sync.lock().await.elapsed() > Duration::from_secs(1);
+                if due && self.sync().await.is_ok() {
+                    return check(&*self.cache.read().await).map_err(ApiError::from);
+                }
+                Err(e.into())
+            }
+            other => other.map_err(ApiError::from),
+        }
+    }
+
+    fn check_submission(&self, s: &ReadingSubmission) -> Result<SignedReading, ApiError> {
+        if s.payload.len() > self.cfg.max_payload_bytes {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("payload larger than {} bytes", self.cfg.max_payload_bytes),
+            ));
+        }
+        if s.signatures.is_empty() || s.signatures.len() > 1 + self.cfg.max_hops {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("a chain has 1 to {} signatures", 1 + self.cfg.max_hops),
+            ));
+        }
+        if keccak256(&s.payload) != s.reading.payloadHash {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "payload does not match reading.payloadHash"));
+        }
+        if s.reading.sequence > i64::MAX as u64 || s.reading.timestamp > i64::MAX as u64 {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "sequence or timestamp out of range"));
+        }
+        Ok(SignedReading { reading: s.reading.clone(), signatures: s.signatures.clone() })
+    }
+}
+
+async fn insert_reading(
+    tx: &mut sqlx::PgConnection,
+    s: &ReadingSubmission,
+    signers: &[Address],
+    aggregate: Option<i64>,
+) -> Result<i64, sqlx::Error> {
+    let sigs: Vec<Vec<u8>> = s.signatures.iter().map(|b| b.to_vec()).collect();
+    let signers: Vec<Vec<u8>> = signers.iter().map(|a| a.to_vec()).collect();
+    sqlx::query_scalar(
+        "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers, aggregate_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(s.reading.device.as_slice())
+    .bind(s.reading.sequence as i64)
+    .bind(s.reading.timestamp as i64)
+    .bind(s.payload.as_ref())
+    .bind(s.reading.payloadHash.as_slice())
+    .bind(sigs)
+    .bind(signers)
+    .bind(aggregate)
+    .fetch_one(tx)
+    .await
+}
+
+async fn submit_reading(
+    State(api): State<Arc<Ingest>>,
+    body: Result<Json<ReadingSubmission>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(s) = body?;
+    let signed = api.check_submission(&s)?;
+    let signers = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
+    let mut conn = api.pool.acquire().await?;
+    let id = insert_reading(&mut conn, &s, &signers, None).await?;
+    info!(id, device = %s.reading.device, sequence = s.reading.sequence, hops = signers.len() - 1, "reading stored");
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "signers": signers }))).into_response())
+}
+
+async fn submit_aggregate(
+    State(api): State<Arc<Ingest>>,
+    body: Result<Json<AggregateSubmission>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(a) = body?;
+    if a.members.is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "an aggregate needs members"));
+    }
+    let members = a.members.iter().map(|m| api.check_submission(m)).collect::<Result<Vec<_>, _>>()?;
+    let signed = SignedAggregate { aggregate: a.aggregate.clone(), members, signature: a.signature.clone() };
+    let gateway = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
+    let member_signers = {
+        let cache = api.cache.read().await;
+        signed.members.iter().map(|m| m.verify(&api.domain, &*cache)).collect::<Result<Vec<_>, _>>()?
+    };
+    let mut tx = api.pool.begin().await?;
+    let aggregate_id: i64 = sqlx::query_scalar(
+        "INSERT INTO iot.aggregates (group_id, aggregate_hash, gateway, signature) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(a.aggregate.groupId.as_slice())
+    .bind(a.aggregate.aggregateHash.as_slice())
+    .bind(gateway.as_slice())
+    .bind(a.signature.as_ref())
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut ids = Vec::with_capacity(a.members.len());
+    for (m, signers) in a.members.iter().zip(&member_signers) {
+        ids.push(insert_reading(&mut tx, m, signers, Some(aggregate_id)).await?);
+    }
+    tx.commit().await?;
+    info!(aggregate_id, members = ids.len(), gateway = %gateway, "aggregate stored");
+    Ok((StatusCode::CREATED, Json(json!({ "aggregateId": aggregate_id, "readingIds": ids }))).into_response())
+}
+
+/// The API's routes, with the body limit applied.
+pub fn router(api: Arc<Ingest>) -> Router {
+    let limit = api.cfg.max_body_bytes;
+    Router::new()
+        .route("/v1/readings", post(submit_reading))
+        .route("/v1/aggregates", post(submit_aggregate))
+        .route("/health", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(api)
+}

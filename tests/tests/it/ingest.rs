@@ -1,0 +1,119 @@
+//! The ingest API end to end: gateways' signed readings and aggregates are verified against the
+//! chain before anything is stored, each rejection has its status and stores nothing, and what is
+//! stored gets receipts and audits clean.
+
+use alloy::primitives::{B256, Bytes, keccak256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest;
+use iotegrity_core::AddressBook;
+use iotegrity_core::keys::open_keystore;
+use iotegrity_core::signatures::{SignedAggregate, SignedReading, domain_of};
+use iotegrity_e2e::pg::free_port;
+use iotegrity_e2e::{Ident, PASSWORD, ServiceWorld};
+use serde_json::{Value, json};
+
+async fn post(url: &str, body: String) -> (u16, Value) {
+    let resp =
+        reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn submission(r: &SignedReading, payload: &[u8]) -> Value {
+    json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::copy_from_slice(payload) })
+}
+
+fn key(id: &Ident) -> PrivateKeySigner {
+    open_keystore(&id.dir.join("online.json"), PASSWORD).unwrap()
+}
+
+#[tokio::test]
+async fn readings_and_aggregates_are_verified_before_storing() {
+    let port = free_port();
+    let s = ServiceWorld::with_extra(
+        "name = \"iot.readings\"\nm = 4\nn = 2\nmax_wait_secs = 1",
+        &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 8192"),
+    )
+    .await;
+    let dev = s.w.identity("dev", "device").await;
+    let gw = s.w.identity("gw", "gateway").await;
+    let daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let book = AddressBook::load(&s.w.book).unwrap();
+    let d = domain_of(&book);
+    let (dev_key, gw_key) = (key(&dev), key(&gw));
+    let url = format!("http://127.0.0.1:{port}/v1/readings");
+    let count = || s.pg.psql("postgres", "SELECT count(*) FROM iot.readings");
+    let reading = |seq: u64, payload: &[u8]| {
+        let mut r = SignedReading::new(&dev_key, seq, 1_700_000_000 + seq, keccak256(payload), &d);
+        r.countersign(&gw_key, &d);
+        r
+    };
+
+    for seq in 1..=5u64 {
+        let payload = format!("{{\"kwh\": {seq}}}");
+        let (status, body) =
+            post(&url, submission(&reading(seq, payload.as_bytes()), payload.as_bytes()).to_string()).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["signers"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(count(), "5");
+
+    // Replay of sequence 1.
+    let (status, body) = post(&url, submission(&reading(1, b"{\"kwh\": 1}"), b"{\"kwh\": 1}").to_string()).await;
+    assert_eq!((status, body["error"].as_str().unwrap().contains("replay")), (409, true), "{body}");
+    // Payload that does not match its hash.
+    let (status, _) = post(&url, submission(&reading(6, b"real"), b"forged").to_string()).await;
+    assert_eq!(status, 422);
+    // Hash changed after signing: the device signature no longer matches.
+    let mut forged = reading(7, b"x");
+    forged.reading.payloadHash = keccak256(b"y");
+    let (status, body) = post(&url, submission(&forged, b"y").to_string()).await;
+    assert_eq!((status, body["step"].as_str()), (422, Some("device signature")), "{body}");
+    // A device nobody registered.
+    let stranger = PrivateKeySigner::random();
+    let mut unknown = SignedReading::new(&stranger, 1, 1, keccak256(b"z"), &d);
+    unknown.countersign(&gw_key, &d);
+    let (status, body) = post(&url, submission(&unknown, b"z").to_string()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not a registered online key"), "{body}");
+    // Not JSON, missing fields, too large.
+    assert_eq!(post(&url, "{not json".into()).await.0, 400);
+    assert_eq!(post(&url, json!({ "reading": {} }).to_string()).await.0, 400);
+    let big = vec![b'a'; 9000];
+    assert_eq!(post(&url, submission(&reading(8, &big), &big).to_string()).await.0, 413);
+    assert_eq!(count(), "5", "nothing of a rejected item is stored");
+
+    // An aggregate of two readings; then one whose signed member list does not match.
+    let members: Vec<SignedReading> = (10..12).map(|q| reading(q, b"agg")).collect();
+    let agg = SignedAggregate::new(&gw_key, keccak256(b"sum"), B256::repeat_byte(1), members.clone(), &d);
+    let body = json!({ "aggregate": agg.aggregate, "members": members.iter().map(|m| submission(m, b"agg")).collect::<Vec<_>>(), "signature": agg.signature });
+    let agg_url = format!("http://127.0.0.1:{port}/v1/aggregates");
+    let (status, resp) = post(&agg_url, body.to_string()).await;
+    assert_eq!(status, 201, "{resp}");
+    assert_eq!(count(), "7");
+    let swapped: Vec<Value> = members.iter().rev().map(|m| submission(m, b"agg")).collect();
+    let body = json!({ "aggregate": agg.aggregate, "members": swapped, "signature": agg.signature });
+    assert_eq!(post(&agg_url, body.to_string()).await.0, 422);
+    assert_eq!(count(), "7");
+
+    // The gateway rotates its key on chain: its old key is refused from the next registry sync on.
+    let fresh = s.w.keys("gw-new").await;
+    s.w.run_as(&gw, &["identity", "update", "--online-keystore", &fresh.dir.join("online.json").display().to_string()])
+        .json();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let (status, body) = post(&url, submission(&reading(20, b"late"), b"late").to_string()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no longer an active key"), "{body}");
+    let mut with_new = SignedReading::new(&dev_key, 20, 1, keccak256(b"late"), &d);
+    with_new.countersign(&key(&fresh), &d);
+    assert_eq!(post(&url, submission(&with_new, b"late").to_string()).await.0, 201);
+
+    // Everything stored gets receipts, and the table audits clean.
+    s.wait_for_rows(8, 60);
+    drop(daemon);
+    let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]).json();
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(report["anchoredRows"], 8);
+}
