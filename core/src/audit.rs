@@ -61,13 +61,89 @@ pub enum Finding {
         /// Row key.
         key: i64,
     },
+    /// A stored reading's chain of signatures does not verify (now): forged, or signed by a key
+    /// that was rotated out or closed on chain.
+    BadSignature {
+        /// Row key.
+        key: i64,
+        /// Why, naming the step.
+        reason: String,
+    },
+    /// A stored payload no longer hashes to its signed payload hash.
+    PayloadMismatch {
+        /// Row key.
+        key: i64,
+    },
+    /// The same (device, sequence) is stored twice: a replay.
+    Replayed {
+        /// Row key of the second copy.
+        key: i64,
+        /// The device.
+        device: alloy::primitives::Address,
+        /// Its sequence number.
+        sequence: u64,
+    },
+    /// Sequence numbers of a device skip: readings were dropped (or never sent).
+    SequenceGap {
+        /// The device.
+        device: alloy::primitives::Address,
+        /// Last sequence seen before the gap.
+        after: u64,
+        /// Next sequence seen.
+        next: u64,
+    },
 }
 
 impl Finding {
-    /// True for evidence of tampering (not for rows that are merely not anchored yet).
+    /// True for evidence of tampering or loss (not for rows that are merely not anchored yet).
     pub fn is_integrity_failure(&self) -> bool {
         !matches!(self, Self::AwaitingAnchor { .. } | Self::Unanchored { .. })
     }
+}
+
+/// A stored reading as the audit reads it back from `iot.readings`.
+#[derive(Debug, Clone)]
+pub struct StoredReading {
+    /// Row key.
+    pub key: i64,
+    /// The signed chain as stored.
+    pub signed: crate::signatures::SignedReading,
+    /// The stored payload.
+    pub payload: Vec<u8>,
+}
+
+/// Checks stored readings: each chain of signatures against `dir_for(row key)` — the registry as it
+/// was when the row was anchored, or now if it is not anchored yet — each payload against its
+/// signed hash, replays of a (device, sequence), and per-device sequence gaps.
+pub fn check_readings<D: crate::signatures::KeyDirectory>(
+    readings: &[StoredReading],
+    domain: &alloy::sol_types::Eip712Domain,
+    dir_for: impl Fn(i64) -> D,
+) -> Vec<Finding> {
+    use std::collections::BTreeMap;
+    let mut findings = Vec::new();
+    let mut sequences: BTreeMap<alloy::primitives::Address, Vec<(u64, i64)>> = BTreeMap::new();
+    for r in readings {
+        if alloy::primitives::keccak256(&r.payload) != r.signed.reading.payloadHash {
+            findings.push(Finding::PayloadMismatch { key: r.key });
+        }
+        if let Err(e) = r.signed.verify(domain, &dir_for(r.key)) {
+            findings.push(Finding::BadSignature { key: r.key, reason: e.to_string() });
+        }
+        sequences.entry(r.signed.reading.device).or_default().push((r.signed.reading.sequence, r.key));
+    }
+    for (device, mut seqs) in sequences {
+        seqs.sort_unstable();
+        for w in seqs.windows(2) {
+            let ((a, _), (b, key)) = (w[0], w[1]);
+            if a == b {
+                findings.push(Finding::Replayed { key, device, sequence: b });
+            } else if b > a + 1 {
+                findings.push(Finding::SequenceGap { device, after: a, next: b });
+            }
+        }
+    }
+    findings
 }
 
 /// Checks receipts on their own; `on_chain(root)` answers `ReceiptAnchor.verifyRootHash`.
@@ -214,6 +290,40 @@ mod tests {
             compare_rows(&receipts, live, Some(4)),
             vec![Finding::Altered { key: 1 }, Finding::Altered { key: 2 }, Finding::Deleted { key: 4 }]
         );
+    }
+
+    #[test]
+    fn readings_checks_name_replays_gaps_and_bad_chains() {
+        use crate::signatures::{KeyDirectory, KeyStatus, SignedReading, role};
+        use alloy::signers::local::PrivateKeySigner;
+        struct Dir(Address);
+        impl KeyDirectory for &Dir {
+            fn status(&self, online: Address) -> KeyStatus {
+                if online == self.0 { KeyStatus::Active { role: role::DEVICE } } else { KeyStatus::Unknown }
+            }
+        }
+        let dev = PrivateKeySigner::random();
+        let d = crate::keys::domain(1, Address::ZERO);
+        let stored = |key: i64, seq: u64, payload: &[u8]| StoredReading {
+            key,
+            signed: SignedReading::new(&dev, seq, seq, alloy::primitives::keccak256(payload), &d),
+            payload: payload.to_vec(),
+        };
+        let mut readings = vec![stored(1, 1, b"a"), stored(2, 2, b"b"), stored(3, 5, b"c"), stored(4, 2, b"b")];
+        readings[1].payload = b"changed".to_vec();
+        let stranger = PrivateKeySigner::random();
+        readings.push(StoredReading {
+            key: 5,
+            signed: SignedReading::new(&stranger, 1, 1, alloy::primitives::keccak256(b"s"), &d),
+            payload: b"s".to_vec(),
+        });
+        let dir = Dir(dev.address());
+        let findings = check_readings(&readings, &d, |_| &dir);
+        assert!(findings.contains(&Finding::PayloadMismatch { key: 2 }));
+        assert!(findings.contains(&Finding::Replayed { key: 4, device: dev.address(), sequence: 2 }));
+        assert!(findings.contains(&Finding::SequenceGap { device: dev.address(), after: 2, next: 5 }));
+        assert!(findings.iter().any(|f| matches!(f, Finding::BadSignature { key: 5, .. })));
+        assert_eq!(findings.len(), 4);
     }
 
     #[test]

@@ -187,6 +187,45 @@ pub async fn watermark(pool: &PgPool, table: &str) -> Result<Option<i64>, sqlx::
         .await
 }
 
+/// A page of `iot.readings` (ingested readings with their chains), keys after `after`, in key order.
+pub async fn readings_page(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<crate::audit::StoredReading>, sqlx::Error> {
+    use alloy::primitives::{Address, B256, Bytes};
+    let rows = sqlx::query(
+        "SELECT id, device, sequence, device_time, payload, payload_hash, signatures FROM iot.readings \
+         WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let device: Vec<u8> = r.try_get("device")?;
+            let hash: Vec<u8> = r.try_get("payload_hash")?;
+            let sigs: Vec<Vec<u8>> = r.try_get("signatures")?;
+            let bad = |what: &str| sqlx::Error::Decode(format!("iot.readings: malformed {what}").into());
+            Ok(crate::audit::StoredReading {
+                key: r.try_get("id")?,
+                signed: crate::signatures::SignedReading {
+                    reading: crate::signatures::Reading {
+                        device: Address::try_from(device.as_slice()).map_err(|_| bad("device"))?,
+                        sequence: u64::try_from(r.try_get::<i64, _>("sequence")?).map_err(|_| bad("sequence"))?,
+                        timestamp: u64::try_from(r.try_get::<i64, _>("device_time")?)
+                            .map_err(|_| bad("device_time"))?,
+                        payloadHash: B256::try_from(hash.as_slice()).map_err(|_| bad("payload_hash"))?,
+                    },
+                    signatures: sigs.into_iter().map(Bytes::from).collect(),
+                },
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! A local copy of the IdentityRegistry's keys, kept current from its events
 //! (`PublicKeySubmitted`, `PublicKeyUpdated`, `PublicKeyClosed`), so that verifying thousands of
 //! signatures costs no RPC call each, and a key rotated or closed on chain stops verifying at the
-//! next [`RegistryCache::sync`] — no restart.
+//! next [`RegistryCache::sync`] — no restart. It also remembers the blocks during which each key
+//! was active, so an auditor can ask whether a key was valid when a row was anchored
+//! ([`RegistryCache::at_block`]).
 
 use crate::contracts::IdentityRegistry;
 use crate::signatures::{KeyDirectory, KeyStatus};
@@ -15,26 +17,27 @@ use std::collections::HashMap;
 /// Most blocks asked for in one `eth_getLogs` (public endpoints cap ranges).
 const LOG_PAGE: u64 = 5_000;
 
+/// One online key's life: active from block `since` until block `until` (exclusive), if ended.
 #[derive(Debug, Clone, Copy)]
-struct Ident {
-    online: Address,
+struct KeyLife {
     role: u8,
-    closed: bool,
+    since: u64,
+    until: Option<u64>,
 }
 
 /// The registry's keys as of block [`RegistryCache::synced_to`].
 #[derive(Debug, Clone)]
 pub struct RegistryCache {
     registry: Address,
-    offline_of: HashMap<Address, Address>,
-    identities: HashMap<Address, Ident>,
+    keys: HashMap<Address, KeyLife>,
+    current: HashMap<Address, Address>, // offline → current online key
     next_block: u64,
 }
 
 impl RegistryCache {
     /// An empty cache that will read events from `from_block` (the deployment block) on.
     pub fn new(registry: Address, from_block: u64) -> Self {
-        Self { registry, offline_of: HashMap::new(), identities: HashMap::new(), next_block: from_block }
+        Self { registry, keys: HashMap::new(), current: HashMap::new(), next_block: from_block }
     }
 
     /// The last block applied (or the block before the first one to read).
@@ -60,38 +63,67 @@ impl RegistryCache {
 
     fn apply(&mut self, log: &alloy::rpc::types::Log) -> bool {
         use IdentityRegistry::{PublicKeyClosed, PublicKeySubmitted, PublicKeyUpdated};
+        let Some(block) = log.block_number else { return false };
         match log.topic0() {
             Some(&PublicKeySubmitted::SIGNATURE_HASH) => {
                 let Ok(e) = log.log_decode::<PublicKeySubmitted>() else { return false };
                 let e = e.inner.data;
-                self.offline_of.insert(e.online, e.offline);
-                self.identities.insert(e.offline, Ident { online: e.online, role: e.role, closed: false });
+                self.keys.insert(e.online, KeyLife { role: e.role, since: block, until: None });
+                self.current.insert(e.offline, e.online);
             }
             Some(&PublicKeyUpdated::SIGNATURE_HASH) => {
                 let Ok(e) = log.log_decode::<PublicKeyUpdated>() else { return false };
                 let e = e.inner.data;
-                self.offline_of.insert(e.online, e.offline);
-                if let Some(id) = self.identities.get_mut(&e.offline) {
-                    id.online = e.online;
-                }
+                let role = self.end(e.oldOnline, block).map_or(0, |k| k.role);
+                self.keys.insert(e.online, KeyLife { role, since: block, until: None });
+                self.current.insert(e.offline, e.online);
             }
             Some(&PublicKeyClosed::SIGNATURE_HASH) => {
                 let Ok(e) = log.log_decode::<PublicKeyClosed>() else { return false };
-                if let Some(id) = self.identities.get_mut(&e.inner.data.offline) {
-                    id.closed = true;
-                }
+                self.end(e.inner.data.online, block);
+                self.current.remove(&e.inner.data.offline);
             }
             _ => return false,
         }
         true
     }
+
+    fn end(&mut self, online: Address, block: u64) -> Option<KeyLife> {
+        let life = self.keys.get_mut(&online)?;
+        life.until.get_or_insert(block);
+        Some(*life)
+    }
+
+    /// The keys as they were at `block` (a key is active from the block that registered it until,
+    /// excluding, the block that rotated it out or closed its identity).
+    pub fn at_block(&self, block: u64) -> AtBlock<'_> {
+        AtBlock { cache: self, block }
+    }
 }
 
 impl KeyDirectory for RegistryCache {
     fn status(&self, online: Address) -> KeyStatus {
-        let Some(offline) = self.offline_of.get(&online) else { return KeyStatus::Unknown };
-        match self.identities.get(offline) {
-            Some(id) if !id.closed && id.online == online => KeyStatus::Active { role: id.role },
+        match self.keys.get(&online) {
+            Some(k) if k.until.is_none() => KeyStatus::Active { role: k.role },
+            Some(_) => KeyStatus::Inactive,
+            None => KeyStatus::Unknown,
+        }
+    }
+}
+
+/// The registry's keys at one block.
+#[derive(Debug, Clone, Copy)]
+pub struct AtBlock<'a> {
+    cache: &'a RegistryCache,
+    block: u64,
+}
+
+impl KeyDirectory for AtBlock<'_> {
+    fn status(&self, online: Address) -> KeyStatus {
+        match self.cache.keys.get(&online) {
+            Some(k) if k.since <= self.block && k.until.is_none_or(|u| self.block < u) => {
+                KeyStatus::Active { role: k.role }
+            }
             Some(_) => KeyStatus::Inactive,
             None => KeyStatus::Unknown,
         }

@@ -36,6 +36,10 @@ pub struct AuditArgs {
     /// Its increasing integer key column.
     #[arg(long, default_value = "id")]
     pub key: String,
+    /// Also verify each reading's chain of signatures (against the registry now) and per-device
+    /// sequence numbers. Default: on for `iot.readings`, the ingest API's table.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub signatures: Option<bool>,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -83,6 +87,9 @@ impl AuditArgs {
         }
         bar.finish_and_clear();
         findings.extend(compare_rows(&receipts, live.iter().copied(), watermark));
+        if self.signatures.unwrap_or(table.name() == "iot.readings") {
+            findings.extend(self.check_signatures(&pool, &conn, &receipts).await?);
+        }
 
         let failures = findings.iter().filter(|f| f.is_integrity_failure()).count();
         let anchored_rows: usize = receipts.iter().map(|r| r.rows.len()).sum();
@@ -110,6 +117,37 @@ impl AuditArgs {
     }
 }
 
+impl AuditArgs {
+    /// Verifies every reading's chain of signatures — each signer active at the block where the
+    /// row was anchored, or now if it is not anchored yet — and sequence numbers (`iot.readings`).
+    async fn check_signatures(
+        &self,
+        pool: &sqlx::PgPool,
+        conn: &crate::opts::Conn,
+        receipts: &[iotegrity_core::receipt::Receipt],
+    ) -> Result<Vec<Finding>> {
+        let mut cache =
+            iotegrity_core::registry_cache::RegistryCache::new(conn.book.identity_registry, conn.book.deployed_block);
+        cache.sync(&conn.provider).await?;
+        let domain = iotegrity_core::signatures::domain_of(&conn.book);
+        let mut readings = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = pg::readings_page(pool, after, PAGE)
+                .await
+                .wrap_err("cannot read iot.readings (is this the ingest table?)")?;
+            let Some(last) = page.last() else { break };
+            after = last.key;
+            readings.extend(page);
+        }
+        let now = cache.synced_to();
+        let anchored_at = |key: i64| {
+            receipts.iter().find(|r| r.first_key <= key && key <= r.last_key).map_or(now, |r| r.anchor.block)
+        };
+        Ok(iotegrity_core::audit::check_readings(&readings, &domain, |key| cache.at_block(anchored_at(key))))
+    }
+}
+
 fn describe(f: &Finding) -> String {
     match f {
         Finding::Altered { key } => format!("row {key}: ALTERED since it was anchored"),
@@ -123,5 +161,13 @@ fn describe(f: &Finding) -> String {
         }
         Finding::AwaitingAnchor { key } => format!("row {key}: batched, awaiting its anchor"),
         Finding::Unanchored { key } => format!("row {key}: not anchored yet"),
+        Finding::BadSignature { key, reason } => format!("row {key}: BAD SIGNATURE: {reason}"),
+        Finding::PayloadMismatch { key } => format!("row {key}: payload does not match its signed hash"),
+        Finding::Replayed { key, device, sequence } => {
+            format!("row {key}: REPLAY of device {device} sequence {sequence}")
+        }
+        Finding::SequenceGap { device, after, next } => {
+            format!("device {device}: sequence jumps from {after} to {next} ({} missing)", next - after - 1)
+        }
     }
 }

@@ -86,7 +86,7 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     assert_eq!(count(), "5", "nothing of a rejected item is stored");
 
     // An aggregate of two readings; then one whose signed member list does not match.
-    let members: Vec<SignedReading> = (10..12).map(|q| reading(q, b"agg")).collect();
+    let members: Vec<SignedReading> = (6..8).map(|q| reading(q, b"agg")).collect(); // rejected items used no sequence
     let agg = SignedAggregate::new(&gw_key, keccak256(b"sum"), B256::repeat_byte(1), members.clone(), &d);
     let body = json!({ "aggregate": agg.aggregate, "members": members.iter().map(|m| submission(m, b"agg")).collect::<Vec<_>>(), "signature": agg.signature });
     let agg_url = format!("http://127.0.0.1:{port}/v1/aggregates");
@@ -98,15 +98,17 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     assert_eq!(post(&agg_url, body.to_string()).await.0, 422);
     assert_eq!(count(), "7");
 
-    // The gateway rotates its key on chain: its old key is refused from the next registry sync on.
+    // The gateway rotates its key on chain (after what it signed was anchored): its old key is
+    // refused from the next registry sync on, while its anchored history stays valid.
+    s.wait_for_rows(7, 60);
     let fresh = s.w.keys("gw-new").await;
     s.w.run_as(&gw, &["identity", "update", "--online-keystore", &fresh.dir.join("online.json").display().to_string()])
         .json();
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let (status, body) = post(&url, submission(&reading(20, b"late"), b"late").to_string()).await;
+    let (status, body) = post(&url, submission(&reading(8, b"late"), b"late").to_string()).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("no longer an active key"), "{body}");
-    let mut with_new = SignedReading::new(&dev_key, 20, 1, keccak256(b"late"), &d);
+    let mut with_new = SignedReading::new(&dev_key, 8, 1, keccak256(b"late"), &d);
     with_new.countersign(&key(&fresh), &d);
     assert_eq!(post(&url, submission(&with_new, b"late").to_string()).await.0, 201);
 
@@ -116,4 +118,78 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]).json();
     assert_eq!(report["clean"], true, "{report}");
     assert_eq!(report["anchoredRows"], 8);
+}
+
+#[tokio::test]
+async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
+    let port = free_port();
+    let s = ServiceWorld::with_extra(
+        "name = \"iot.readings\"\nm = 3\nn = 1\nmax_wait_secs = 1",
+        &format!("[ingest]\nlisten = \"127.0.0.1:{port}\""),
+    )
+    .await;
+    let dev = s.w.identity("dev", "device").await;
+    let gw = s.w.identity("gw", "gateway").await;
+    let daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let d = domain_of(&AddressBook::load(&s.w.book).unwrap());
+    let (dev_key, gw_key) = (key(&dev), key(&gw));
+    let url = format!("http://127.0.0.1:{port}/v1/readings");
+    for seq in 1..=6u64 {
+        let mut r = SignedReading::new(&dev_key, seq, seq, keccak256(seq.to_be_bytes()), &d);
+        r.countersign(&gw_key, &d);
+        assert_eq!(post(&url, submission(&r, &seq.to_be_bytes()).to_string()).await.0, 201);
+    }
+    s.wait_for_rows(6, 60);
+    let audit = || s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]);
+    assert_eq!(audit().json()["clean"], true);
+
+    // A stored reading disappears: the row is deleted, and device sequence 3 is missing.
+    s.pg.psql("postgres", "DELETE FROM iot.readings WHERE sequence = 3");
+    // A copy of reading 5 is slipped in past the API (its unique constraint dropped first).
+    s.pg.psql("postgres", "ALTER TABLE iot.readings DROP CONSTRAINT readings_device_sequence_key");
+    s.pg.psql(
+        "postgres",
+        "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers) \
+         SELECT device, sequence, device_time, payload, payload_hash, signatures, signers FROM iot.readings WHERE sequence = 5",
+    );
+    // The device's identity is closed on chain; a reading signed later with its key is written
+    // straight into the table and even anchored.
+    s.w.run_as(&dev, &["identity", "close", "--yes"]).json();
+    std::thread::sleep(std::time::Duration::from_millis(500)); // the ingest API syncs every 100 ms here
+    let mut late = SignedReading::new(&dev_key, 7, 7, keccak256(b"late"), &d);
+    late.countersign(&gw_key, &d);
+    assert_eq!(post(&url, submission(&late, b"late").to_string()).await.0, 403, "the API refuses the closed key");
+    let sigs = late
+        .signatures
+        .iter()
+        .map(|b| format!("'\\x{}'::bytea", alloy::primitives::hex::encode(b)))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.pg.psql(
+        "postgres",
+        &format!(
+            "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers) VALUES \
+             ('\\x{}', 7, 7, 'late', '\\x{}', ARRAY[{sigs}], ARRAY[]::bytea[])",
+            alloy::primitives::hex::encode(dev_key.address()),
+            alloy::primitives::hex::encode(keccak256(b"late"))
+        ),
+    );
+    s.wait_for_rows(7, 60); // 5 left of the first batch + the replay + the late one
+    drop(daemon);
+
+    let run = audit();
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let report: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let kinds: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    for expected in ["deleted", "sequence-gap", "replayed", "bad-signature"] {
+        assert!(kinds.contains(&expected), "missing {expected} in {kinds:?}");
+    }
+    let bad: Vec<&Value> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "bad-signature").collect();
+    // Readings anchored before the closure stay valid; what was anchored after it (the late row 8,
+    // and the replayed copy 7 if the daemon had not anchored it yet) cannot be trusted.
+    let bad_keys: Vec<i64> = bad.iter().map(|f| f["key"].as_i64().unwrap()).collect();
+    assert!(bad_keys.contains(&8) && bad_keys.iter().all(|k| *k >= 7), "{bad:?}");
+    assert!(bad.iter().all(|f| f["reason"].as_str().unwrap().contains("no longer an active key")), "{bad:?}");
 }
