@@ -153,21 +153,73 @@ impl Service {
         })))
     }
 
+    /// Holds the advisory lock while working; if its session is lost (database restarted), goes
+    /// back to acquiring it, so two daemons never work at once.
     async fn watch(&mut self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<()> {
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
-        let mut lock = sqlx::PgConnection::connect_with(&pg::options(&self.cfg.database.url)?).await?;
         loop {
-            let got: bool =
-                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut lock).await?;
-            if got {
-                break;
+            let Some(mut lock) = self.acquire_lock(shutdown, poll).await else { return Ok(()) };
+            if let Err(err) = self.prepare_tables().await {
+                warn!(error = %format!("{err:#}"), "cannot prepare the watched tables; retrying");
+                tokio::select! {
+                    _ = shutdown.as_mut() => return Ok(()),
+                    _ = tokio::time::sleep(poll) => continue,
+                }
             }
-            info!("another iotegrityd holds the lock; standing by");
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen("iotegrity_rows").await?;
+            info!(tables = self.tables.len(), "active: watching");
+            loop {
+                // Still holding the lock? Its session dies with a database restart.
+                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                    warn!("lost the database session holding the lock; re-acquiring it");
+                    break;
+                }
+                if let Err(err) = self.cycle().await {
+                    self.metrics.errors.inc();
+                    warn!(error = %format!("{err:#}"), "cycle failed; retrying");
+                }
+                tokio::select! {
+                    _ = shutdown.as_mut() => return Ok(()), // dropping `lock` releases it
+                    n = listener.try_recv() => if let Err(e) = n { debug!(error = %e, "listener reconnecting") },
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    }
+
+    /// Takes the advisory lock on a dedicated session, standing by while another daemon holds it
+    /// and retrying while the database is unreachable. None on shutdown.
+    async fn acquire_lock(
+        &self,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        poll: Duration,
+    ) -> Option<sqlx::PgConnection> {
+        let mut said = false;
+        loop {
+            let attempt = async {
+                let mut conn = sqlx::PgConnection::connect_with(&pg::options(&self.cfg.database.url)?).await?;
+                let got: bool =
+                    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut conn).await?;
+                Ok::<_, eyre::Report>(got.then_some(conn))
+            };
+            match attempt.await {
+                Ok(Some(conn)) => return Some(conn),
+                Ok(None) if !said => {
+                    info!("another iotegrityd holds the lock; standing by");
+                    said = true;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %format!("{e:#}"), "cannot reach the database; retrying"),
+            }
             tokio::select! {
-                _ = shutdown.as_mut() => return Ok(()),
+                _ = shutdown.as_mut() => return None,
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+    }
+
+    async fn prepare_tables(&self) -> Result<()> {
         if self.cfg.receipts.install_triggers {
             for t in &self.tables {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(t.table.notify_trigger_sql()))
@@ -176,21 +228,6 @@ impl Service {
                     .wrap_err_with(|| format!("cannot install the NOTIFY trigger on {}", t.table.name()))?;
             }
         }
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen("iotegrity_rows").await?;
-        info!(tables = self.tables.len(), "active: watching");
-        loop {
-            if let Err(err) = self.cycle().await {
-                self.metrics.errors.inc();
-                warn!(error = %format!("{err:#}"), "cycle failed; retrying");
-            }
-            tokio::select! {
-                _ = shutdown.as_mut() => break,
-                n = listener.try_recv() => if let Err(e) = n { debug!(error = %e, "listener reconnecting") },
-                _ = tokio::time::sleep(poll) => {}
-            }
-        }
-        drop(lock); // releases the advisory lock
         Ok(())
     }
 
@@ -317,11 +354,16 @@ impl Service {
         .bind(self.book.receipt_anchor.as_slice())
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE iotegrity.batches SET anchor_id = $1 WHERE id = ANY($2)")
-            .bind(anchor_id)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        let claimed =
+            sqlx::query("UPDATE iotegrity.batches SET anchor_id = $1 WHERE id = ANY($2) AND anchor_id IS NULL")
+                .bind(anchor_id)
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if claimed != ids.len() as u64 {
+            bail!("batches were planned by someone else meanwhile: is another daemon running without the lock?");
+        }
         tx.commit().await?;
         info!(anchor = anchor_id, batches = ids.len(), root = %anchored_root, "anchor planned");
         Ok(true)

@@ -3,6 +3,7 @@
 //! temporary directories for keys and address books.
 
 pub mod pg;
+pub mod proxy;
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::Address;
@@ -254,6 +255,13 @@ impl ServiceWorld {
                 .spawn()
                 .expect("iotegrityd starts"),
         )
+    }
+
+    /// Points the daemon's config at another RPC URL (e.g. a [`proxy::Proxy`]).
+    pub fn set_rpc_url(&self, url: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let text = text.replace(&format!("rpc_url = \"{}\"", self.w.anvil.endpoint()), &format!("rpc_url = \"{url}\""));
+        std::fs::write(&self.config, text).unwrap();
     }
 
     /// Waits until daemon `n` logs that it is active (lock held, triggers installed).

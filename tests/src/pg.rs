@@ -38,6 +38,16 @@ pub fn free_port() -> u16 {
 }
 
 impl Postgres {
+    /// Stops the server (fast: open connections are cut) and starts it again on the same port.
+    pub fn restart_after(&self, down_for: std::time::Duration) {
+        let d = self.dir.path().display().to_string();
+        let data = format!("{d}/data");
+        as_postgres(&self.bin, "pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+        std::thread::sleep(down_for);
+        let opts = format!("-p {} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50", self.port);
+        as_postgres(&self.bin, "pg_ctl", &["-D", &data, "-w", "-l", &format!("{d}/log"), "-o", &opts, "start"]);
+    }
+
     /// initdb + start; ready when this returns.
     pub fn start() -> Self {
         let dir = tempfile::Builder::new().prefix("iotegrity-pg").tempdir().unwrap();

@@ -115,3 +115,41 @@ async fn standby_takes_over_and_sigterm_stops_cleanly() {
     let log = std::fs::read_to_string(s.w.dir.path().join("daemon-1.log")).unwrap();
     assert!(log.contains("standing by"), "the second daemon waited as a standby");
 }
+
+#[tokio::test]
+async fn rpc_down_and_back_loses_nothing() {
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1").await;
+    let proxy = iotegrity_e2e::proxy::Proxy::start(s.w.anvil.port());
+    s.set_rpc_url(&format!("http://127.0.0.1:{}", proxy.port));
+    let daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    s.insert(20);
+    s.wait_for_rows(20, 60);
+    proxy.cut();
+    s.insert(25);
+    std::thread::sleep(Duration::from_secs(3));
+    let stuck: usize = s.receipts().iter().map(|r| r.rows.len()).sum();
+    assert_eq!(stuck, 20, "nothing can be anchored while the RPC is down");
+    let log = std::fs::read_to_string(s.w.dir.path().join("daemon-0.log")).unwrap();
+    assert!(log.contains("cycle failed; retrying"), "the outage is logged");
+    proxy.restore();
+    let receipts = s.wait_for_rows(45, 60);
+    drop(daemon);
+    assert_complete(&s, &receipts, 45).await;
+}
+
+#[tokio::test]
+async fn database_down_and_back_loses_nothing() {
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1").await;
+    let daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    s.insert(15);
+    s.pg.restart_after(Duration::from_secs(2));
+    s.insert(15);
+    let receipts = s.wait_for_rows(30, 60);
+    drop(daemon);
+    assert_complete(&s, &receipts, 30).await;
+    let log = std::fs::read_to_string(s.w.dir.path().join("daemon-0.log")).unwrap();
+    assert!(log.contains("re-acquiring"), "the lock session died with the database and was re-acquired");
+    assert_eq!(log.matches("active: watching").count(), 2, "active again only after re-locking");
+}
