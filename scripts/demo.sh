@@ -2,8 +2,9 @@
 # The iotegrity demo, end to end on a throwaway local chain and database:
 # deploy → register a device, a gateway and a service (two keys each) → names for the gateway and
 # the service → pin the gateway's TLS certificate on chain and verify it → the service votes on the
-# gateway → data at rest: the service daemon anchors receipts for a Postgres table of readings →
-# audit (clean) → a row altered in Postgres → audit names it. Everything lives in .local/demo/ and
+# gateway → data at rest: a simulated meter and gateway sign readings and deliver them to the
+# service's ingest API → the daemon anchors receipts → audit (clean) → a stored reading edited in
+# Postgres → audit names it. Everything lives in .local/demo/ and
 # is stopped at exit.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -12,6 +13,7 @@ demo="$root/.local/demo"
 rm -rf "$demo"; mkdir -p "$demo"
 port="${DEMO_PORT:-8546}"
 pg_port="${DEMO_PG_PORT:-5544}"
+api_port="${DEMO_API_PORT:-8547}"
 db="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export ETH_RPC_URL="http://127.0.0.1:$port"
 export IOTEGRITY_DEPLOYMENTS="$demo/deployment.json"
@@ -79,10 +81,9 @@ step "a refused action is explained by its contract error"
 # shellcheck disable=SC2046
 "$iot" reputation vote --name gateway.iot --score 50 $(wallet service) || true
 
-step "data at rest: PostgreSQL and the service daemon (iotegrityd service)"
+step "data at rest: PostgreSQL and the service daemon (iotegrityd service, ingest API on :$api_port)"
 "$root/scripts/postgres.sh" start "$demo/pg" "$pg_port"
 psql() { "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -X -q -At -v ON_ERROR_STOP=1 "$db" -c "$1"; }
-psql "CREATE TABLE readings (id bigserial PRIMARY KEY, device text NOT NULL, kwh numeric(12,3), at timestamptz DEFAULT now())"
 "$cast" send --private-key "$funder" "${online[service]}" --value 1ether >/dev/null # the online key pays for anchors
 cat >"$demo/iotegrityd.toml" <<TOML
 [database]
@@ -94,43 +95,53 @@ keystore = "$demo/service/online.json"
 password_file = "$demo/pw.txt"
 [receipts]
 poll_interval_ms = 200
+[ingest]
+listen = "127.0.0.1:$api_port"
 [[tables]]
-name = "public.readings"
+name = "iot.readings"
 m = 50
 n = 4
 max_wait_secs = 2
 TOML
 "$root/target/debug/iotegrityd" service --config "$demo/iotegrityd.toml" 2>"$demo/iotegrityd.log" &
 daemon_pid=$!
-psql "INSERT INTO readings (device, kwh) SELECT 'meter-' || (g % 4), g * 0.125 FROM generate_series(1, 120) g"
-echo "120 readings written; waiting for the daemon to anchor them (m = 50, n = 4, short batch after 2 s)"
+for _ in $(seq 100); do grep -q "active: watching" "$demo/iotegrityd.log" && break; sleep 0.1; done
+
+step "a simulated meter signs readings, the gateway countersigns, the service verifies and stores"
+"$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
+  --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 100 --aggregate 20
+echo "a replayed reading is refused:"
+"$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
+  --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 1 2>&1 | sed 's/^/  /' || true
+echo "waiting for the daemon to anchor them (m = 50, n = 4, short batch after 2 s)"
 for _ in $(seq 150); do
-  [[ "$(psql "SELECT coalesce(sum(last_key - first_key + 1), 0) FROM iotegrity.receipts" 2>/dev/null)" == 120 ]] && break
+  [[ "$(psql "SELECT count(*) FROM iotegrity.receipts r, jsonb_array_elements(r.receipt->'rows')" 2>/dev/null)" == 120 ]] && break
   sleep 0.2
 done
 grep -E "batch cut|anchor confirmed" "$demo/iotegrityd.log" | sed -E 's/^[^ ]+ +INFO iotegrity_daemon::service: //' | cut -c1-120
 
-step "audit: every row against its receipt and the chain"
-"$iot" audit --db "$db" --table public.readings
-"$iot" receipt show --db "$db" --table public.readings --row 42 >"$demo/receipt-42.json"
+step "audit: every row against its receipt and the chain, every chain of signatures, every sequence"
+"$iot" audit --db "$db" --table iot.readings
+"$iot" receipt show --db "$db" --table iot.readings --row 42 >"$demo/receipt-42.json"
 "$iot" receipt verify "$demo/receipt-42.json"
 
 step "someone edits a stored reading in Postgres…"
-psql "UPDATE readings SET kwh = kwh * 10 WHERE id = 42"
-echo "UPDATE readings SET kwh = kwh * 10 WHERE id = 42"
-step "…and the audit names the row"
-"$iot" audit --db "$db" --table public.readings || true
+echo "UPDATE iot.readings SET payload = convert_to('{\"kwh\":0.000,\"w\":0}', 'UTF8') WHERE id = 42"
+psql "UPDATE iot.readings SET payload = convert_to('{\"kwh\":0.000,\"w\":0}', 'UTF8') WHERE id = 42"
+step "…and the audit names the row, twice over: its anchored hash and its signed payload hash"
+"$iot" audit --db "$db" --table iot.readings || true
 
 cat <<EOT
 
 Done. The device, gateway and service are registered; gateway.iot resolves and its certificate
-verifies on chain; 120 readings were anchored in receipts and the edit of row 42 was caught.
+verifies on chain; 120 signed readings went through the ingest API, were anchored in receipts,
+and the edit of row 42 was caught.
 With a chain and database of your own (make up), try:
   iotegrity identity update --online-keystore NEW.json ...   rotate a leaked online key
   iotegrity cert revoke gateway.iot --cert tls.pem ...        revoke a certificate
   iotegrity identity close --yes ...                          close an identity for good
   iotegrity --json name show gateway.iot                      scriptable output
-  iotegrity audit --db postgres://… --table public.readings   audit your own table
+  iotegrity audit --db postgres://… --table public.mytable    audit any table the daemon watches
 Everything of this run is in .local/demo/ (receipt-42.json, iotegrityd.log); chain, database and
 daemon are stopped now.
 EOT

@@ -52,6 +52,8 @@ pub enum Command {
     Receipt(cmd::receipt::ReceiptCmd),
     /// Audit a table against its receipts and the chain; names every altered, deleted or inserted row.
     Audit(cmd::audit::AuditArgs),
+    /// A simulated meter and gateway: sign readings and deliver them to a service's ingest API.
+    Simulate(cmd::simulate::SimulateArgs),
 }
 
 impl Cli {
@@ -65,6 +67,7 @@ impl Cli {
             Command::Reputation(cmd) => cmd.run().await,
             Command::Receipt(cmd) => cmd.run().await,
             Command::Audit(args) => args.run(self.json).await,
+            Command::Simulate(args) => args.run().await,
         }
     }
 }

@@ -38,6 +38,8 @@ use tracing::{debug, info, warn};
 const LOCK_KEY: i64 = 0x696f_7465_6772_6974;
 /// How long a cut waits for older transactions to end before trying again next cycle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Least time between two cycles when notifications keep arriving.
+const MIN_CYCLE: Duration = Duration::from_millis(200);
 /// Blocks per `eth_getLogs` page when looking for an anchor after a crash.
 const LOG_PAGE: u64 = 5_000;
 
@@ -179,10 +181,21 @@ impl Service {
                     self.metrics.errors.inc();
                     warn!(error = %format!("{err:#}"), "cycle failed; retrying");
                 }
+                let cycle_started = Instant::now();
                 tokio::select! {
                     _ = shutdown.as_mut() => return Ok(()), // dropping `lock` releases it
                     n = listener.try_recv() => if let Err(e) = n { debug!(error = %e, "listener reconnecting") },
                     _ = tokio::time::sleep(poll) => {}
+                }
+                // Under a stream of inserts every statement notifies: coalesce them into at most
+                // one cycle per MIN_CYCLE, so watching costs the writers almost nothing.
+                while listener.next_buffered().is_some() {}
+                if let Some(rest) = MIN_CYCLE.checked_sub(cycle_started.elapsed()) {
+                    tokio::select! {
+                        _ = shutdown.as_mut() => return Ok(()),
+                        _ = tokio::time::sleep(rest) => {}
+                    }
+                    while listener.next_buffered().is_some() {}
                 }
             }
         }

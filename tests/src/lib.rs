@@ -17,10 +17,13 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
 }
 
-/// A built binary of the workspace (`make test` builds them before running the tests).
+/// A built binary of the workspace (`make test` builds them before running the tests;
+/// `IOTEGRITY_BIN_DIR` points elsewhere, e.g. `target/release` for benchmarks).
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let path = dir.join("debug").join(name);
+    let dir = std::env::var_os("IOTEGRITY_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target")).join("debug")
+    });
+    let path = dir.join(name);
     assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (make test does)", path.display());
     path
 }

@@ -7,3 +7,4 @@ pub mod identity;
 pub mod name;
 pub mod receipt;
 pub mod reputation;
+pub mod simulate;

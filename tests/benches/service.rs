@@ -1,0 +1,163 @@
+//! Data-at-rest throughput ratios for docs/benchmarks.md, measured in one run on one machine
+//! (`make bench`: release binaries, real PostgreSQL and Anvil):
+//! 1. signed readings ingested per second through the HTTP API into Postgres ÷ in-process
+//!    verification of the same chains (goal ≥ 0.5);
+//! 2. time to insert N rows with the daemon watching and anchoring ÷ without it (goal ≤ 1.10);
+//! 3. audit rows verified per second ÷ plain table scan rate (goal ≥ 0.5).
+
+use alloy::primitives::{Address, Bytes, keccak256};
+use alloy::transports::http::reqwest;
+use iotegrity_core::audit::compare_rows;
+use iotegrity_core::keys::open_keystore;
+use iotegrity_core::pg::{self, TableRef};
+use iotegrity_core::signatures::{KeyDirectory, KeyStatus, SignedReading, domain_of, role};
+use iotegrity_e2e::pg::free_port;
+use iotegrity_e2e::{PASSWORD, ServiceWorld};
+use std::collections::HashMap;
+use std::time::Instant;
+
+struct Dir(HashMap<Address, KeyStatus>);
+impl KeyDirectory for Dir {
+    fn status(&self, online: Address) -> KeyStatus {
+        self.0.get(&online).copied().unwrap_or(KeyStatus::Unknown)
+    }
+}
+
+const READINGS: u64 = 4_000;
+const CLIENTS: usize = 8;
+const ROWS: i64 = 20_000;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let port = free_port();
+    let s = ServiceWorld::with_extra(
+        "name = \"iot.readings\"\nm = 500\nn = 8\nmax_wait_secs = 2",
+        &format!("[ingest]\nlisten = \"127.0.0.1:{port}\""),
+    )
+    .await;
+    let dev = s.w.identity("dev", "device").await;
+    let gw = s.w.identity("gw", "gateway").await;
+    let book = iotegrity_core::AddressBook::load(&s.w.book).unwrap();
+    let d = domain_of(&book);
+    let dev_key = open_keystore(&dev.dir.join("online.json"), PASSWORD).unwrap();
+    let gw_key = open_keystore(&gw.dir.join("online.json"), PASSWORD).unwrap();
+    let readings: Vec<(SignedReading, Vec<u8>)> = (1..=READINGS)
+        .map(|seq| {
+            let payload = format!("{{\"kwh\":{seq},\"v\":230.1}}").into_bytes();
+            let mut r = SignedReading::new(&dev_key, seq, 1_700_000_000 + seq, keccak256(&payload), &d);
+            r.countersign(&gw_key, &d);
+            (r, payload)
+        })
+        .collect();
+
+    // 1a. In-process verification, both cores (the daemon verifies on its worker threads too).
+    let dir = Dir(HashMap::from([
+        (dev_key.address(), KeyStatus::Active { role: role::DEVICE }),
+        (gw_key.address(), KeyStatus::Active { role: role::GATEWAY }),
+    ]));
+    let start = Instant::now();
+    std::thread::scope(|sc| {
+        for part in readings.chunks(readings.len() / 2) {
+            let (d, dir) = (&d, &dir);
+            sc.spawn(move || part.iter().for_each(|(r, _)| assert!(r.verify(d, dir).is_ok())));
+        }
+    });
+    let verify_rate = READINGS as f64 / start.elapsed().as_secs_f64();
+
+    // 1b. Through the API into Postgres (daemon also anchoring them), CLIENTS concurrent clients.
+    let daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let url = format!("http://127.0.0.1:{port}/v1/readings");
+    let bodies: Vec<String> = readings
+        .iter()
+        .map(|(r, p)| {
+            serde_json::json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::from(p.clone()) })
+                .to_string()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let (client, url) = (client.clone(), url.clone());
+        let mine: Vec<String> = bodies.iter().skip(c).step_by(CLIENTS).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            for body in mine {
+                let resp =
+                    client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+                assert_eq!(resp.status().as_u16(), 201);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ingest_rate = READINGS as f64 / start.elapsed().as_secs_f64();
+    s.wait_for_rows(READINGS as usize, 120);
+    drop(daemon);
+
+    // 2. Inserting ROWS rows (4 connections, one row per statement) without, then with the daemon.
+    s.pg.psql("postgres", "CREATE TABLE bench (id bigserial PRIMARY KEY, device text, value double precision)");
+    let pool = pg::connect(&s.pg.url("postgres"), 4).await.unwrap();
+    let insert_all = |pool: sqlx::PgPool| async move {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..ROWS / 4 {
+                    sqlx::query("INSERT INTO bench (device, value) VALUES ($1, $2)")
+                        .bind(format!("d{w}"))
+                        .bind(i as f64)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let without = insert_all(pool.clone()).await;
+    let cfg = std::fs::read_to_string(&s.config).unwrap().replace("name = \"iot.readings\"", "name = \"public.bench\"");
+    std::fs::write(&s.config, cfg).unwrap();
+    let daemon = s.spawn_daemon(1);
+    s.wait_active(1);
+    s.wait_for_rows(READINGS as usize + ROWS as usize, 180); // catches up on the first ROWS
+    let with = insert_all(pool.clone()).await;
+    s.wait_for_rows(READINGS as usize + 2 * ROWS as usize, 180);
+    drop(daemon);
+
+    // 3. Audit (canonical rows + hashes + merge with receipts) vs a plain scan, 2 × ROWS rows.
+    let table = TableRef::new("public.bench", "id").unwrap();
+    let start = Instant::now();
+    let plain: Vec<(i64, String, f64)> =
+        sqlx::query_as("SELECT id, device, value FROM bench ORDER BY id").fetch_all(&pool).await.unwrap();
+    let scan_rate = plain.len() as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let receipts = pg::load_receipts(&pool, "public.bench").await.unwrap();
+    let mut live = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let page = table.rows(&pool, after, i64::MAX, 10_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.key;
+        live.extend(page);
+    }
+    let findings = compare_rows(&receipts, live.iter().copied(), Some(i64::MAX));
+    assert!(findings.is_empty(), "clean: {findings:?}");
+    receipts.iter().for_each(|r| r.check().unwrap());
+    let audit_rate = live.len() as f64 / start.elapsed().as_secs_f64();
+
+    println!("verify_2sig_readings_per_s_both_cores {verify_rate:.0}");
+    println!("ingest_api_readings_per_s {ingest_rate:.0}");
+    println!("ingest_over_verify {:.2}", ingest_rate / verify_rate);
+    println!("insert_{ROWS}_rows_s_without_daemon {without:.2}");
+    println!("insert_{ROWS}_rows_s_with_daemon {with:.2}");
+    println!("with_over_without {:.2}", with / without);
+    println!("plain_scan_rows_per_s {scan_rate:.0}");
+    println!("audit_rows_per_s {audit_rate:.0}");
+    println!("audit_over_scan {:.2}", audit_rate / scan_rate);
+}
