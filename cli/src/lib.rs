@@ -52,6 +52,10 @@ pub enum Command {
     Receipt(cmd::receipt::ReceiptCmd),
     /// Audit a table against its receipts and the chain; names every altered, deleted or inserted row.
     Audit(cmd::audit::AuditArgs),
+    /// Export a table's rows, receipts and anchors as a self-contained audit bundle.
+    Export(cmd::bundle::ExportArgs),
+    /// Verify an audit bundle offline and (unless --offline) against the chain.
+    VerifyBundle(cmd::bundle::VerifyBundleArgs),
     /// A simulated meter and gateway: sign readings and deliver them to a service's ingest API.
     Simulate(cmd::simulate::SimulateArgs),
 }
@@ -68,6 +72,8 @@ impl Cli {
             Command::Receipt(cmd) => cmd.run().await,
             Command::Audit(args) => args.run(self.json).await,
             Command::Simulate(args) => args.run().await,
+            Command::Export(args) => args.run().await,
+            Command::VerifyBundle(args) => args.run().await,
         }
     }
 }

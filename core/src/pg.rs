@@ -72,8 +72,25 @@ impl TableRef {
         format!("\"{}\".\"{}\"", self.schema, self.table)
     }
 
-    /// Rows with `after < key <= upto`, in key order, at most `limit`, as (key, hash of canonical bytes).
+    /// Rows with `after < key <= upto`, in key order, at most `limit`, as (key, canonical text).
     /// (The identifiers in the dynamic SQL were validated by [`TableRef::new`].)
+    pub async fn canonical_rows<'e, E: Executor<'e, Database = Postgres>>(
+        &self,
+        db: E,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let sql = format!(
+            "SELECT t.\"{k}\"::bigint AS key, to_jsonb(t)::text AS canonical FROM {tbl} t \
+             WHERE t.\"{k}\" > $1 AND t.\"{k}\" <= $2 ORDER BY t.\"{k}\" LIMIT $3",
+            k = self.key,
+            tbl = self.quoted()
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after).bind(upto).bind(limit).fetch_all(db).await
+    }
+
+    /// As [`TableRef::canonical_rows`], hashed: (key, keccak256 of the canonical bytes).
     pub async fn rows<'e, E: Executor<'e, Database = Postgres>>(
         &self,
         db: E,
@@ -81,18 +98,21 @@ impl TableRef {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<RowHash>, sqlx::Error> {
-        let sql = format!(
-            "SELECT t.\"{k}\"::bigint AS key, to_jsonb(t)::text AS canonical FROM {tbl} t \
-             WHERE t.\"{k}\" > $1 AND t.\"{k}\" <= $2 ORDER BY t.\"{k}\" LIMIT $3",
-            k = self.key,
-            tbl = self.quoted()
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(upto).bind(limit).fetch_all(db).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RowHash { key: r.try_get("key")?, hash: row_hash(r.try_get::<String, _>("canonical")?.as_bytes()) })
-            })
-            .collect()
+        let rows = self.canonical_rows(db, after, upto, limit).await?;
+        Ok(rows.iter().map(|(key, text)| RowHash { key: *key, hash: row_hash(text.as_bytes()) }).collect())
+    }
+
+    /// Every row, as (key, canonical text), in key order (read in pages).
+    pub async fn all_canonical_rows(&self, pool: &PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let mut all = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = self.canonical_rows(pool, after, i64::MAX, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            all.extend(page);
+        }
+        Ok(all)
     }
 
     /// Number of rows in the table.

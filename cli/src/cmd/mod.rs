@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod bundle;
 pub mod cert;
 pub mod deploy;
 pub mod identity;
