@@ -110,6 +110,12 @@ for _ in $(seq 100); do grep -q "active: watching" "$demo/iotegrityd.log" && bre
 step "a simulated meter signs readings, the gateway countersigns, the service verifies and stores"
 "$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
   --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 100 --aggregate 20
+echo "the service commands the meter (sampling every 60 s); the device's signed feedback comes back through the gateway:"
+"$iot" command --online-keystore "$demo/service/online.json" --password-file "$demo/pw.txt" \
+  --device "${online[device]}" --sequence 1 --payload '{"interval":60}' --out "$demo/command-1.json"
+"$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
+  --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 0 \
+  --answer "$demo/command-1.json" --feedback '{"interval":60,"applied":true}'
 echo "a replayed reading is refused:"
 "$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
   --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 1 2>&1 | sed 's/^/  /' || true

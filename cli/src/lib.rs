@@ -56,6 +56,8 @@ pub enum Command {
     Export(cmd::bundle::ExportArgs),
     /// Verify an audit bundle offline and (unless --offline) against the chain.
     VerifyBundle(cmd::bundle::VerifyBundleArgs),
+    /// Sign a command for a device as a service (its feedback comes back to the ingest API).
+    Command(cmd::command::CommandArgs),
     /// A simulated meter and gateway: sign readings and deliver them to a service's ingest API.
     Simulate(cmd::simulate::SimulateArgs),
 }
@@ -72,6 +74,7 @@ impl Cli {
             Command::Receipt(cmd) => cmd.run().await,
             Command::Audit(args) => args.run(self.json).await,
             Command::Simulate(args) => args.run().await,
+            Command::Command(args) => args.run().await,
             Command::Export(args) => args.run().await,
             Command::VerifyBundle(args) => args.run().await,
         }

@@ -211,6 +211,7 @@ pub struct SignedAggregate {
 
 /// A command and its answer through a gateway (Figure 5d).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CommandExchange {
     /// The command.
     pub command: Command,
@@ -432,8 +433,9 @@ impl CommandExchange {
         Self { command, command_signature, feedback_hash, device_signature, relay_signature }
     }
 
-    /// Verifies the service, the device (the command's addressee) and the relaying gateway.
-    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<(), VerifyError> {
+    /// Verifies the service, the device (the command's addressee) and the relaying gateway;
+    /// returns the gateway.
+    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<Address, VerifyError> {
         let service = recover(&self.command, &self.command_signature, domain, &Step::Service)?;
         if service != self.command.service {
             return Err(VerifyError::WrongSigner { step: Step::Service, expected: self.command.service, got: service });
@@ -451,7 +453,8 @@ impl CommandExchange {
             deviceSignature: self.device_signature.clone(),
         };
         let gateway = recover(&relay, &self.relay_signature, domain, &Step::Relay)?;
-        check_key(dir, gateway, &[role::GATEWAY], &Step::Relay)
+        check_key(dir, gateway, &[role::GATEWAY], &Step::Relay)?;
+        Ok(gateway)
     }
 }
 
@@ -575,7 +578,7 @@ mod tests {
         let (cmd, sig) =
             CommandExchange::command(&w.svc, w.dev.address(), 1, 1_700_000_000, B256::repeat_byte(1), &w.d);
         let ex = CommandExchange::answer(cmd, sig, B256::repeat_byte(2), &w.dev, &w.gw1, &w.d);
-        ex.verify(&w.d, &w.dir).unwrap();
+        assert_eq!(ex.verify(&w.d, &w.dir).unwrap(), w.gw1.address());
         let mut forged = ex.clone();
         forged.feedback_hash = B256::repeat_byte(3);
         assert!(matches!(forged.verify(&w.d, &w.dir), Err(VerifyError::WrongSigner { step: Step::Feedback, .. })));

@@ -1,5 +1,5 @@
-//! The ingest API of `iotegrityd service` (docs/ingest.md): gateways POST signed readings and
-//! aggregates as JSON; the whole chain of signatures is verified (every signer an active key with
+//! The ingest API of `iotegrityd service` (docs/ingest.md): gateways POST signed readings,
+//! aggregates and the feedback to this service's commands as JSON; the whole chain of signatures is verified (every signer an active key with
 //! the right role, per the IdentityRegistry's events) before anything is stored, and nothing of a
 //! rejected item is stored. Replays are refused by the unique (device, sequence) of `iot.readings`.
 //!
@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotegrity_core::registry_cache::RegistryCache;
-use iotegrity_core::signatures::{Aggregate, SignedAggregate, SignedReading, VerifyError};
+use iotegrity_core::signatures::{Aggregate, CommandExchange, SignedAggregate, SignedReading, VerifyError};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -57,9 +57,23 @@ pub struct AggregateSubmission {
     pub signature: Bytes,
 }
 
+/// The answer to a command, as a gateway relays it (Figure 5d), with both payloads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeedbackSubmission {
+    /// The signed exchange: command, service/device/gateway signatures, feedback hash.
+    #[serde(flatten)]
+    pub exchange: CommandExchange,
+    /// The command bytes; keccak256 must equal `command.commandHash`.
+    pub command_payload: Bytes,
+    /// The feedback bytes; keccak256 must equal `feedbackHash`.
+    pub feedback_payload: Bytes,
+}
+
 /// Shared state of the API.
 pub struct Ingest {
     pool: PgPool,
+    service: Address,
     domain: Eip712Domain,
     provider: DynProvider,
     cache: RwLock<RegistryCache>,
@@ -130,17 +144,20 @@ fn is_key_problem(e: &VerifyError) -> bool {
 }
 
 impl Ingest {
-    /// Builds the API state; the cache starts from the deployment block and is synced now.
+    /// Builds the API state for the service whose online key is `service`; the cache starts from
+    /// the deployment block and is synced now.
     pub async fn new(
         pool: PgPool,
         provider: DynProvider,
         book: &iotegrity_core::AddressBook,
+        service: Address,
         cfg: IngestConfig,
     ) -> eyre::Result<Arc<Self>> {
         let mut cache = RegistryCache::new(book.identity_registry, book.deployed_block);
         cache.sync(&provider).await?;
         Ok(Arc::new(Self {
             pool,
+            service,
             domain: iotegrity_core::signatures::domain_of(book),
             provider,
             cache: RwLock::new(cache),
@@ -266,12 +283,60 @@ async fn submit_aggregate(
     Ok((StatusCode::CREATED, Json(json!({ "aggregateId": aggregate_id, "readingIds": ids }))).into_response())
 }
 
+async fn submit_feedback(
+    State(api): State<Arc<Ingest>>,
+    body: Result<Json<FeedbackSubmission>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(f) = body?;
+    let ex = &f.exchange;
+    let unprocessable = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
+    if ex.command.service != api.service {
+        return Err(unprocessable("this command was not issued by this service"));
+    }
+    if keccak256(&f.command_payload) != ex.command.commandHash {
+        return Err(unprocessable("commandPayload does not match command.commandHash"));
+    }
+    if keccak256(&f.feedback_payload) != ex.feedback_hash {
+        return Err(unprocessable("feedbackPayload does not match feedbackHash"));
+    }
+    if f.feedback_payload.len() > api.cfg.max_payload_bytes || f.command_payload.len() > api.cfg.max_payload_bytes {
+        return Err(unprocessable("payload too large"));
+    }
+    if ex.command.sequence > i64::MAX as u64 || ex.command.timestamp > i64::MAX as u64 {
+        return Err(unprocessable("sequence or timestamp out of range"));
+    }
+    let gateway = api.verify(|cache| ex.verify(&api.domain, cache)).await?;
+    let mut conn = api.pool.acquire().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO iot.commands (service, device, sequence, issued_at, command, command_hash, command_signature, \
+         feedback, feedback_hash, device_signature, gateway, relay_signature) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(ex.command.service.as_slice())
+    .bind(ex.command.device.as_slice())
+    .bind(ex.command.sequence as i64)
+    .bind(ex.command.timestamp as i64)
+    .bind(f.command_payload.as_ref())
+    .bind(ex.command.commandHash.as_slice())
+    .bind(ex.command_signature.as_ref())
+    .bind(f.feedback_payload.as_ref())
+    .bind(ex.feedback_hash.as_slice())
+    .bind(ex.device_signature.as_ref())
+    .bind(gateway.as_slice())
+    .bind(ex.relay_signature.as_ref())
+    .fetch_one(&mut *conn)
+    .await?;
+    info!(id, device = %ex.command.device, sequence = ex.command.sequence, gateway = %gateway, "command feedback stored");
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "gateway": gateway }))).into_response())
+}
+
 /// The API's routes, with the body limit applied.
 pub fn router(api: Arc<Ingest>) -> Router {
     let limit = api.cfg.max_body_bytes;
     Router::new()
         .route("/v1/readings", post(submit_reading))
         .route("/v1/aggregates", post(submit_aggregate))
+        .route("/v1/feedback", post(submit_feedback))
         .route("/health", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)

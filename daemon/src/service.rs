@@ -57,6 +57,8 @@ pub struct Service {
     book: AddressBook,
     tables: Vec<Watched>,
     metrics: Arc<Metrics>,
+    /// The service's online address (its anchoring key; the `service` of its commands).
+    service: alloy::primitives::Address,
 }
 
 /// Reads the anchoring key from the config or the environment.
@@ -84,6 +86,7 @@ impl Service {
     /// Connects to Postgres (running migrations) and the chain.
     pub async fn connect(cfg: ServiceConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let signer = load_signer(&cfg)?;
+        let service = signer.address();
         let book = AddressBook::load(&cfg.chain.deployments)?;
         let provider = chain::writer(&cfg.chain.rpc_url, signer)?;
         let pool = pg::connect(&cfg.database.url, 4).await.wrap_err("cannot connect to Postgres")?;
@@ -99,7 +102,7 @@ impl Service {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { cfg, pool, provider, book, tables, metrics })
+        Ok(Self { cfg, pool, provider, book, tables, metrics, service })
     }
 
     /// Runs until `shutdown` resolves: serves the ingest API (if configured, also while standing
@@ -128,6 +131,7 @@ impl Service {
             self.pool.clone(),
             chain::reader(&self.cfg.chain.rpc_url)?,
             &self.book,
+            self.service,
             self.cfg.ingest.clone(),
         )
         .await?;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod cert;
+pub mod command;
 pub mod deploy;
 pub mod identity;
 pub mod name;

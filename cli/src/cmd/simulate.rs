@@ -10,7 +10,7 @@ use alloy::transports::http::reqwest;
 use clap::Args;
 use eyre::{Result, WrapErr, bail};
 use iotegrity_core::keys::open_keystore;
-use iotegrity_core::signatures::{SignedAggregate, SignedReading, domain_of};
+use iotegrity_core::signatures::{CommandExchange, SignedAggregate, SignedReading, domain_of};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -42,6 +42,13 @@ pub struct SimulateArgs {
     /// The device's first sequence number (they must not repeat: the service refuses replays).
     #[arg(long, default_value_t = 1)]
     pub first_sequence: u64,
+    /// Then answer this signed command (from `iotegrity command`): the device signs its feedback,
+    /// the gateway relays it to `POST /v1/feedback`.
+    #[arg(long, value_name = "FILE")]
+    pub answer: Option<PathBuf>,
+    /// The device's feedback to the command.
+    #[arg(long, default_value = "{\"ok\":true}")]
+    pub feedback: String,
     /// Chain and deployment (for the signing domain).
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -109,22 +116,47 @@ impl SimulateArgs {
                                "signature": agg.signature });
             aggregate_id = post("/v1/aggregates", body).await?["aggregateId"].clone();
         }
+        let mut feedback_id = Value::Null;
+        if let Some(path) = &self.answer {
+            let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+            let cmd: crate::cmd::command::SignedCommand =
+                serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a signed command", path.display()))?;
+            if cmd.command.device != device.address() {
+                bail!("this command is for device {}, not {}", cmd.command.device, device.address());
+            }
+            let feedback = Bytes::from(self.feedback.clone().into_bytes());
+            let ex = CommandExchange::answer(
+                cmd.command,
+                cmd.command_signature,
+                keccak256(&feedback),
+                &device,
+                &gateway,
+                &domain,
+            );
+            let mut body = serde_json::to_value(&ex)?;
+            body["commandPayload"] = json!(cmd.command_payload);
+            body["feedbackPayload"] = json!(feedback);
+            feedback_id = post("/v1/feedback", body).await?["id"].clone();
+        }
         let sent = self.count + self.aggregate;
-        Ok(Report::new(
-            format!(
-                "device {} → gateway {} → {base}: {sent} signed readings stored (sequences {}..={}){}",
-                device.address(),
-                gateway.address(),
+        let mut text = format!("device {} → gateway {} → {base}:", device.address(), gateway.address());
+        if sent > 0 {
+            text += &format!(
+                " {sent} signed readings stored (sequences {}..={})",
                 self.first_sequence,
-                last + self.aggregate - 1,
-                if self.aggregate > 0 {
-                    format!(", the last {} as aggregate {aggregate_id}", self.aggregate)
-                } else {
-                    String::new()
-                }
-            ),
+                last + self.aggregate - 1
+            );
+        }
+        if self.aggregate > 0 {
+            text += &format!(", the last {} as aggregate {aggregate_id}", self.aggregate);
+        }
+        if !feedback_id.is_null() {
+            text += &format!(" command answered; feedback stored as {feedback_id}");
+        }
+        Ok(Report::new(
+            text,
             json!({ "device": device.address(), "gateway": gateway.address(), "stored": sent, "aggregateId": aggregate_id,
-                    "nextSequence": last + self.aggregate }),
+                    "feedbackId": feedback_id, "nextSequence": last + self.aggregate }),
         ))
     }
 }

@@ -120,7 +120,8 @@ async fn export_bundle_verifies_offline_and_on_chain_and_catches_edits() {
     drop(daemon);
     s.insert(2); // not anchored: reported, not an integrity failure
     let bundle = s.w.path("bundle.json");
-    let out = s.w.cli(&["export", "--db", &s.pg.url("postgres"), "--table", "public.readings", "--out", &bundle]).json();
+    let out =
+        s.w.cli(&["export", "--db", &s.pg.url("postgres"), "--table", "public.readings", "--out", &bundle]).json();
     assert_eq!((out["rows"].as_u64(), out["receipts"].as_u64()), (Some(22), Some(4)));
     assert_eq!(s.w.cli(&["verify-bundle", &bundle]).json()["valid"], true);
     assert_eq!(s.w.cli(&["verify-bundle", &bundle, "--offline"]).json()["valid"], true);

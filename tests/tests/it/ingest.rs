@@ -233,3 +233,72 @@ async fn simulate_delivers_signed_readings_and_an_aggregate() {
     assert!(err.contains("409"), "{err}");
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "8");
 }
+
+#[tokio::test]
+async fn command_feedback_goes_back_through_the_gateway_and_is_verified() {
+    let port = free_port();
+    let s =
+        ServiceWorld::with_extra("name = \"iot.readings\"", &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"")).await;
+    let dev = s.w.identity("dev", "device").await;
+    let gw = s.w.identity("gw", "gateway").await;
+    let other_service = s.w.identity("svc2", "service").await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let pw = s.w.password_file.display().to_string();
+    let sign_command = |svc: &Ident, device: &str, out: &str| {
+        let ks = svc.dir.join("online.json").display().to_string();
+        s.w.cli(&[
+            "command",
+            "--online-keystore",
+            &ks,
+            "--password-file",
+            &pw,
+            "--device",
+            device,
+            "--sequence",
+            "1",
+            "--payload",
+            "{\"interval\":60}",
+            "--out",
+            &s.w.path(out),
+        ])
+    };
+    let answer = |file: &str, device: &Ident| {
+        let (dk, gk) =
+            (device.dir.join("online.json").display().to_string(), gw.dir.join("online.json").display().to_string());
+        s.w.cli(&[
+            "simulate",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--device-keystore",
+            &dk,
+            "--gateway-keystore",
+            &gk,
+            "--password-file",
+            &pw,
+            "--count",
+            "0",
+            "--answer",
+            &s.w.path(file),
+            "--feedback",
+            "{\"applied\":true}",
+        ])
+    };
+    sign_command(&s.svc, &dev.online.to_string(), "cmd.json").json();
+    let out = answer("cmd.json", &dev).json();
+    assert!(out["feedbackId"].is_number(), "{out}");
+    assert_eq!(
+        s.pg.psql("postgres", "SELECT count(*), min(convert_from(feedback, 'UTF8')) FROM iot.commands"),
+        "1|{\"applied\":true}"
+    );
+    // The same feedback again: a replay.
+    assert!(answer("cmd.json", &dev).failure().contains("409"));
+    // A command some other service signed is not this service's business.
+    sign_command(&other_service, &dev.online.to_string(), "foreign.json").json();
+    let err = answer("foreign.json", &dev).failure().to_owned();
+    assert!(err.contains("422") && err.contains("not issued by this service"), "{err}");
+    // A command for another device cannot be answered by this one.
+    sign_command(&s.svc, &gw.online.to_string(), "wrong.json").json();
+    assert!(answer("wrong.json", &dev).failure().contains("this command is for device"));
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.commands"), "1");
+}
