@@ -28,6 +28,29 @@ pub struct ChainOpts {
     pub deployments: Option<PathBuf>,
 }
 
+/// A watched table and the database holding it and its receipts.
+#[derive(Debug, Clone, Args)]
+pub struct TableOpts {
+    /// Postgres URL of the database holding the table and the receipts.
+    #[arg(long, env = "IOTEGRITY_DATABASE_URL", value_name = "URL")]
+    pub db: String,
+    /// The table, `schema.table`.
+    #[arg(long)]
+    pub table: String,
+    /// Its increasing integer key column.
+    #[arg(long, default_value = "id")]
+    pub key: String,
+}
+
+impl TableOpts {
+    /// The validated table and a pool with the canonical session settings.
+    pub async fn open(&self) -> Result<(iotegrity_core::pg::TableRef, sqlx::PgPool)> {
+        let table = iotegrity_core::pg::TableRef::new(&self.table, &self.key).map_err(|e| eyre!(e))?;
+        let pool = iotegrity_core::pg::connect(&self.db, 2).await.wrap_err("cannot connect to Postgres")?;
+        Ok((table, pool))
+    }
+}
+
 /// The key that signs transactions (for identities: the OFFLINE key).
 #[derive(Debug, Clone, Args)]
 pub struct WalletOpts {

@@ -210,7 +210,7 @@ pub fn compare_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receipt::{AnchorRef, Batch, row_hash, table_id};
+    use crate::receipt::{AnchorRef, Batch, row_hash};
     use alloy::primitives::Address;
 
     fn row(key: i64, content: &str) -> RowHash {
@@ -219,33 +219,11 @@ mod tests {
 
     fn receipts_for(rows: Vec<RowHash>, n: usize) -> Vec<Receipt> {
         let b = Batch::new(rows, n);
-        b.ranges
-            .iter()
-            .enumerate()
-            .map(|(i, &(lo, hi))| Receipt {
-                version: 1,
-                table: "public.t".into(),
-                table_id: table_id("public.t"),
-                m: b.rows.len() as u32,
-                n: b.ranges.len() as u32,
-                index: i as u32,
-                batch_first_key: b.key_range().0,
-                batch_last_key: b.key_range().1,
-                first_key: b.rows[lo].key,
-                last_key: b.rows[hi - 1].key,
-                rows: b.rows[lo..hi].to_vec(),
-                leaf: b.tree.leaf(i),
-                batch_root: b.root(),
-                proof: b.tree.proof(i),
-                anchor: AnchorRef {
-                    chain_id: 1,
-                    contract: Address::ZERO,
-                    tx: B256::ZERO,
-                    block: 1,
-                    anchored_root: b.root(),
-                },
-            })
-            .collect()
+        b.receipts(
+            "public.t",
+            &AnchorRef { chain_id: 1, contract: Address::ZERO, tx: B256::ZERO, block: 1, anchored_root: b.root() },
+            &[],
+        )
     }
 
     #[test]

@@ -81,6 +81,38 @@ impl Batch {
     pub fn key_range(&self) -> (i64, i64) {
         (self.rows[0].key, self.rows[self.rows.len() - 1].key)
     }
+
+    /// One receipt per sub-table, for a batch of `table` anchored as described by `anchor`;
+    /// `upper` is the batch root's proof in the anchor tree (empty when anchored alone).
+    pub fn receipts(&self, table: &str, anchor: &AnchorRef, upper: &[ProofStep]) -> Vec<Receipt> {
+        let (batch_first_key, batch_last_key) = self.key_range();
+        self.ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &(lo, hi))| {
+                let rows = self.rows[lo..hi].to_vec();
+                let mut proof = self.tree.proof(i);
+                proof.extend_from_slice(upper);
+                Receipt {
+                    version: 1,
+                    table: table.to_owned(),
+                    table_id: table_id(table),
+                    m: self.rows.len() as u32,
+                    n: self.ranges.len() as u32,
+                    index: i as u32,
+                    batch_first_key,
+                    batch_last_key,
+                    first_key: rows[0].key,
+                    last_key: rows[rows.len() - 1].key,
+                    rows,
+                    leaf: self.tree.leaf(i),
+                    batch_root: self.root(),
+                    proof,
+                    anchor: anchor.clone(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Where and how a root was anchored.
@@ -191,32 +223,11 @@ mod tests {
         let b = Batch::new(rows(1..11), 4);
         assert_eq!(b.ranges, vec![(0, 3), (3, 6), (6, 8), (8, 10)]);
         assert_eq!(b.key_range(), (1, 10));
-        let receipt = |i: usize| {
-            let (a, z) = b.ranges[i];
-            Receipt {
-                version: 1,
-                table: "public.t".into(),
-                table_id: table_id("public.t"),
-                m: 10,
-                n: 4,
-                index: i as u32,
-                batch_first_key: 1,
-                batch_last_key: 10,
-                first_key: b.rows[a].key,
-                last_key: b.rows[z - 1].key,
-                rows: b.rows[a..z].to_vec(),
-                leaf: b.tree.leaf(i),
-                batch_root: b.root(),
-                proof: b.tree.proof(i),
-                anchor: AnchorRef {
-                    chain_id: 1,
-                    contract: Address::ZERO,
-                    tx: B256::ZERO,
-                    block: 1,
-                    anchored_root: b.root(),
-                },
-            }
-        };
+        let anchor =
+            AnchorRef { chain_id: 1, contract: Address::ZERO, tx: B256::ZERO, block: 1, anchored_root: b.root() };
+        let receipts = b.receipts("public.t", &anchor, &[]);
+        let receipt = |i: usize| receipts[i].clone();
+        assert_eq!((receipts[1].first_key, receipts[1].last_key, receipts[1].m, receipts[1].n), (4, 6, 10, 4));
         for i in 0..4 {
             receipt(i).check().unwrap();
         }

@@ -25,7 +25,7 @@ use eyre::{Result, WrapErr, bail, eyre};
 use iotegrity_core::contracts::{IReceiptAnchor, ReceiptAnchor};
 use iotegrity_core::merkle::MerkleTree;
 use iotegrity_core::pg::{self, TableRef};
-use iotegrity_core::receipt::{AnchorRef, Batch, Receipt, table_id};
+use iotegrity_core::receipt::{AnchorRef, Batch, table_id};
 use iotegrity_core::{AddressBook, chain, keys};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{Connection, Row};
@@ -512,35 +512,14 @@ impl Service {
         };
         let mut tx = self.pool.begin().await?;
         for (k, b) in batches.iter().enumerate() {
-            let (bf, bl) = b.batch.key_range();
-            for (i, &(lo, hi)) in b.batch.ranges.iter().enumerate() {
-                let mut proof = b.batch.tree.proof(i);
-                proof.extend(upper.proof(k));
-                let rows = b.batch.rows[lo..hi].to_vec();
-                let receipt = Receipt {
-                    version: 1,
-                    table: b.table.clone(),
-                    table_id: table_id(&b.table),
-                    m: b.batch.rows.len() as u32,
-                    n: b.batch.ranges.len() as u32,
-                    index: i as u32,
-                    batch_first_key: bf,
-                    batch_last_key: bl,
-                    first_key: rows[0].key,
-                    last_key: rows[rows.len() - 1].key,
-                    rows,
-                    leaf: b.batch.tree.leaf(i),
-                    batch_root: b.batch.root(),
-                    proof,
-                    anchor: anchor.clone(),
-                };
-                receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {i}: {e}", b.id))?;
+            for receipt in b.batch.receipts(&b.table, &anchor, &upper.proof(k)) {
+                receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {}: {e}", b.id, receipt.index))?;
                 sqlx::query(
                     "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt) \
                      VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
                 )
                 .bind(b.id)
-                .bind(i as i32)
+                .bind(receipt.index as i32)
                 .bind(&b.table)
                 .bind(receipt.first_key)
                 .bind(receipt.last_key)

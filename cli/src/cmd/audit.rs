@@ -2,15 +2,15 @@
 //! deleted or inserted row, every tampered receipt and every root missing on chain.
 
 use crate::Report;
-use crate::opts::ChainOpts;
+use crate::opts::{ChainOpts, TableOpts};
 use alloy::primitives::B256;
 use clap::Args;
-use eyre::{Result, WrapErr, eyre};
+use eyre::{Result, WrapErr};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iotegrity_core::audit::{Finding, check_receipts, compare_rows};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::ReceiptAnchor;
-use iotegrity_core::pg::{self, TableRef};
+use iotegrity_core::pg;
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -27,15 +27,9 @@ const PAGE: i64 = 10_000;
     awaiting-anchor, unanchored (rows not anchored yet: information only)."
 )]
 pub struct AuditArgs {
-    /// Postgres URL of the database holding the table and the receipts.
-    #[arg(long, env = "IOTEGRITY_DATABASE_URL", value_name = "URL")]
-    pub db: String,
-    /// The table, `schema.table`.
-    #[arg(long)]
-    pub table: String,
-    /// Its increasing integer key column.
-    #[arg(long, default_value = "id")]
-    pub key: String,
+    /// The table and its database.
+    #[command(flatten)]
+    pub target: TableOpts,
     /// Also verify each reading's chain of signatures (against the registry now) and per-device
     /// sequence numbers. Default: on for `iot.readings`, the ingest API's table.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -48,8 +42,7 @@ pub struct AuditArgs {
 impl AuditArgs {
     /// Runs the audit.
     pub async fn run(self, json_output: bool) -> Result<Report> {
-        let table = TableRef::new(&self.table, &self.key).map_err(|e| eyre!(e))?;
-        let pool = pg::connect(&self.db, 2).await.wrap_err("cannot connect to Postgres")?;
+        let (table, pool) = self.target.open().await?;
         let conn = self.chain.connect().await?;
         let anchor = ReceiptAnchor::new(conn.book.receipt_anchor, &conn.provider);
         let receipts = pg::load_receipts(&pool, &table.name()).await?;

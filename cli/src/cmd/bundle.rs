@@ -3,14 +3,14 @@
 //! offline (rows → hashes → receipts → proofs) and, unless `--offline`, against the chain.
 
 use crate::Report;
-use crate::opts::ChainOpts;
+use crate::opts::{ChainOpts, TableOpts};
 use alloy::primitives::Address;
 use clap::Args;
 use eyre::{Result, WrapErr, eyre};
 use iotegrity_core::audit::{Finding, check_receipts, compare_rows};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::ReceiptAnchor;
-use iotegrity_core::pg::{self, TableRef};
+use iotegrity_core::pg;
 use iotegrity_core::receipt::{Receipt, RowHash, row_hash};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -51,15 +51,9 @@ pub struct BundleRow {
     after_help = "Example:\n  iotegrity export --db postgres://… --table iot.readings --out readings.bundle.json"
 )]
 pub struct ExportArgs {
-    /// Postgres URL.
-    #[arg(long, env = "IOTEGRITY_DATABASE_URL", value_name = "URL")]
-    pub db: String,
-    /// The table, `schema.table`.
-    #[arg(long)]
-    pub table: String,
-    /// Its increasing integer key column.
-    #[arg(long, default_value = "id")]
-    pub key: String,
+    /// The table and its database.
+    #[command(flatten)]
+    pub target: TableOpts,
     /// Output file.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -84,8 +78,7 @@ pub struct VerifyBundleArgs {
 impl ExportArgs {
     /// Writes the bundle.
     pub async fn run(self) -> Result<Report> {
-        let table = TableRef::new(&self.table, &self.key).map_err(|e| eyre!(e))?;
-        let pool = pg::connect(&self.db, 2).await.wrap_err("cannot connect to Postgres")?;
+        let (table, pool) = self.target.open().await?;
         let conn = self.chain.connect().await?;
         let rows = table.all_canonical_rows(&pool).await.wrap_err_with(|| format!("cannot read {}", table.name()))?;
         let receipts = pg::load_receipts(&pool, &table.name()).await?;

@@ -1,12 +1,12 @@
 //! `iotegrity receipt`: show the receipt of a row, and verify a receipt file offline and on chain.
 
 use crate::Report;
-use crate::opts::ChainOpts;
+use crate::opts::{ChainOpts, TableOpts};
 use clap::{Args, Subcommand};
-use eyre::{Result, WrapErr, bail, eyre};
+use eyre::{Result, WrapErr, bail};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::ReceiptAnchor;
-use iotegrity_core::pg::{self, TableRef};
+use iotegrity_core::pg;
 use iotegrity_core::receipt::Receipt;
 use serde_json::json;
 use std::path::PathBuf;
@@ -26,12 +26,9 @@ pub enum ReceiptCmd {
     after_help = "Example:\n  iotegrity receipt show --db postgres://… --table public.readings --row 42 > r42.json"
 )]
 pub struct ShowArgs {
-    /// Postgres URL.
-    #[arg(long, env = "IOTEGRITY_DATABASE_URL", value_name = "URL")]
-    pub db: String,
-    /// The table, `schema.table`.
-    #[arg(long)]
-    pub table: String,
+    /// The table and its database.
+    #[command(flatten)]
+    pub target: TableOpts,
     /// The row key.
     #[arg(long, allow_hyphen_values = true)]
     pub row: i64,
@@ -52,8 +49,7 @@ impl ReceiptCmd {
     pub async fn run(self) -> Result<Report> {
         match self {
             Self::Show(a) => {
-                let table = TableRef::new(&a.table, "id").map_err(|e| eyre!(e))?;
-                let pool = pg::connect(&a.db, 1).await.wrap_err("cannot connect to Postgres")?;
+                let (table, pool) = a.target.open().await?;
                 let receipts = pg::load_receipts(&pool, &table.name()).await?;
                 let Some(r) = receipts.into_iter().find(|r| r.first_key <= a.row && a.row <= r.last_key) else {
                     bail!("no receipt covers row {} of {} (not anchored yet?)", a.row, table.name());
