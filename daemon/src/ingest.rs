@@ -126,7 +126,7 @@ impl From<sqlx::Error> for ApiError {
         if let Some(db) = e.as_database_error()
             && db.code().as_deref() == Some("23505")
         {
-            return Self::new(StatusCode::CONFLICT, "replay: this (device, sequence) is already stored");
+            return Self::new(StatusCode::CONFLICT, format!("already stored: {}", db.message()));
         }
         warn!(error = %e, "ingest: database error");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "database unavailable; nothing was stored, retry later")
@@ -212,30 +212,6 @@ impl Ingest {
     }
 }
 
-async fn insert_reading(
-    tx: &mut sqlx::PgConnection,
-    s: &ReadingSubmission,
-    signers: &[Address],
-    aggregate: Option<i64>,
-) -> Result<i64, sqlx::Error> {
-    let sigs: Vec<Vec<u8>> = s.signatures.iter().map(|b| b.to_vec()).collect();
-    let signers: Vec<Vec<u8>> = signers.iter().map(|a| a.to_vec()).collect();
-    sqlx::query_scalar(
-        "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers, aggregate_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(s.reading.device.as_slice())
-    .bind(s.reading.sequence as i64)
-    .bind(s.reading.timestamp as i64)
-    .bind(s.payload.as_ref())
-    .bind(s.reading.payloadHash.as_slice())
-    .bind(sigs)
-    .bind(signers)
-    .bind(aggregate)
-    .fetch_one(tx)
-    .await
-}
-
 async fn submit_reading(
     State(api): State<Arc<Ingest>>,
     body: Result<Json<ReadingSubmission>, JsonRejection>,
@@ -244,7 +220,7 @@ async fn submit_reading(
     let signed = api.check_submission(&s)?;
     let signers = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
     let mut conn = api.pool.acquire().await?;
-    let id = insert_reading(&mut conn, &s, &signers, None).await?;
+    let id = insert_reading(&mut conn, &s, &signers, None).await?.ok_or_else(replay)?;
     info!(id, device = %s.reading.device, sequence = s.reading.sequence, hops = signers.len() - 1, "reading stored");
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "signers": signers }))).into_response())
 }
@@ -276,7 +252,7 @@ async fn submit_aggregate(
     .await?;
     let mut ids = Vec::with_capacity(a.members.len());
     for (m, signers) in a.members.iter().zip(&member_signers) {
-        ids.push(insert_reading(&mut tx, m, signers, Some(aggregate_id)).await?);
+        ids.push(insert_reading(&mut tx, m, signers, Some(aggregate_id)).await?.ok_or_else(replay)?); // rolls back
     }
     tx.commit().await?;
     info!(aggregate_id, members = ids.len(), gateway = %gateway, "aggregate stored");
@@ -330,11 +306,91 @@ async fn submit_feedback(
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "gateway": gateway }))).into_response())
 }
 
+/// Most readings in one batch.
+const MAX_BATCH: usize = 1_000;
+
+/// `POST /v1/readings/batch`: many readings at once, as a store-and-forward gateway delivers its
+/// backlog. Each item is checked on its own; every valid, new item is stored in one transaction;
+/// the answer lists a status per item (201 stored, 409 replay, 422/403 refused), so a gateway
+/// redelivering after a crash learns which ones the service already has.
+async fn submit_batch(
+    State(api): State<Arc<Ingest>>,
+    body: Result<Json<Vec<ReadingSubmission>>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(items) = body?;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("a batch holds 1 to {MAX_BATCH} readings"),
+        ));
+    }
+    let mut results: Vec<serde_json::Value> = Vec::with_capacity(items.len());
+    let mut valid = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let checked = match api.check_submission(item) {
+            Ok(signed) => api.verify(|cache| signed.verify(&api.domain, cache)).await,
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(signers) => {
+                valid.push((i, signers));
+                results.push(serde_json::Value::Null);
+            }
+            Err(e) => results.push(json!({ "status": e.status.as_u16(), "error": e.message, "step": e.step })),
+        }
+    }
+    let mut tx = api.pool.begin().await?;
+    let mut stored = 0;
+    for (i, signers) in valid {
+        let id = insert_reading(&mut tx, &items[i], &signers, None).await?;
+        results[i] = match id {
+            Some(id) => {
+                stored += 1;
+                json!({ "status": 201, "id": id })
+            }
+            None => json!({ "status": 409, "error": replay().message }),
+        };
+    }
+    tx.commit().await?;
+    info!(items = items.len(), stored, "reading batch stored");
+    Ok((StatusCode::OK, Json(json!({ "stored": stored, "results": results }))).into_response())
+}
+
+/// Inserts a verified reading unless its (device, sequence) is already stored (None then: a replay).
+async fn insert_reading(
+    tx: &mut sqlx::PgConnection,
+    s: &ReadingSubmission,
+    signers: &[Address],
+    aggregate: Option<i64>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let sigs: Vec<Vec<u8>> = s.signatures.iter().map(|b| b.to_vec()).collect();
+    let signers: Vec<Vec<u8>> = signers.iter().map(|a| a.to_vec()).collect();
+    sqlx::query_scalar(
+        "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers, aggregate_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device, sequence) DO NOTHING RETURNING id",
+    )
+    .bind(s.reading.device.as_slice())
+    .bind(s.reading.sequence as i64)
+    .bind(s.reading.timestamp as i64)
+    .bind(s.payload.as_ref())
+    .bind(s.reading.payloadHash.as_slice())
+    .bind(sigs)
+    .bind(signers)
+    .bind(aggregate)
+    .fetch_optional(tx)
+    .await
+}
+
+fn replay() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "replay: this (device, sequence) is already stored")
+}
+
 /// The API's routes, with the body limit applied.
 pub fn router(api: Arc<Ingest>) -> Router {
     let limit = api.cfg.max_body_bytes;
     Router::new()
         .route("/v1/readings", post(submit_reading))
+        .route("/v1/readings/batch", post(submit_batch))
         .route("/v1/aggregates", post(submit_aggregate))
         .route("/v1/feedback", post(submit_feedback))
         .route("/health", get(|| async { "ok\n" }))

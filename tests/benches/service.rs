@@ -1,7 +1,7 @@
 //! Data-at-rest throughput ratios for docs/benchmarks.md, measured in one run on one machine
 //! (`make bench`: release binaries, real PostgreSQL and Anvil):
-//! 1. signed readings ingested per second through the HTTP API into Postgres ÷ in-process
-//!    verification of the same chains (goal ≥ 0.5);
+//! 1. signed readings ingested per second through the HTTP API into Postgres — one per request,
+//!    and in batches — ÷ in-process verification of the same chains (goal ≥ 0.5);
 //! 2. time to insert N rows with the daemon watching and anchoring ÷ without it (goal ≤ 1.10);
 //! 3. audit rows verified per second ÷ plain table scan rate (goal ≥ 0.5).
 
@@ -41,7 +41,7 @@ async fn main() {
     let d = domain_of(&book);
     let dev_key = open_keystore(&dev.dir.join("online.json"), PASSWORD).unwrap();
     let gw_key = open_keystore(&gw.dir.join("online.json"), PASSWORD).unwrap();
-    let readings: Vec<(SignedReading, Vec<u8>)> = (1..=READINGS)
+    let readings: Vec<(SignedReading, Vec<u8>)> = (1..=2 * READINGS)
         .map(|seq| {
             let payload = format!("{{\"kwh\":{seq},\"v\":230.1}}").into_bytes();
             let mut r = SignedReading::new(&dev_key, seq, 1_700_000_000 + seq, keccak256(&payload), &d);
@@ -56,8 +56,9 @@ async fn main() {
         (gw_key.address(), KeyStatus::Active { role: role::GATEWAY }),
     ]));
     let start = Instant::now();
+    let (singles, batched) = readings.split_at(READINGS as usize);
     std::thread::scope(|sc| {
-        for part in readings.chunks(readings.len() / 2) {
+        for part in singles.chunks(singles.len() / 2) {
             let (d, dir) = (&d, &dir);
             sc.spawn(move || part.iter().for_each(|(r, _)| assert!(r.verify(d, dir).is_ok())));
         }
@@ -68,7 +69,7 @@ async fn main() {
     let daemon = s.spawn_daemon(0);
     s.wait_active(0);
     let url = format!("http://127.0.0.1:{port}/v1/readings");
-    let bodies: Vec<String> = readings
+    let bodies: Vec<String> = singles
         .iter()
         .map(|(r, p)| {
             serde_json::json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::from(p.clone()) })
@@ -93,7 +94,37 @@ async fn main() {
         t.await.unwrap();
     }
     let ingest_rate = READINGS as f64 / start.elapsed().as_secs_f64();
-    s.wait_for_rows(READINGS as usize, 120);
+
+    // 1c. The same through POST /v1/readings/batch (batches of 200, 4 clients).
+    let batches: Vec<String> = batched
+        .chunks(200)
+        .map(|chunk| {
+            let items: Vec<_> = chunk
+                .iter()
+                .map(|(r, p)| serde_json::json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::from(p.clone()) }))
+                .collect();
+            serde_json::Value::Array(items).to_string()
+        })
+        .collect();
+    let batch_url = format!("http://127.0.0.1:{port}/v1/readings/batch");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..4 {
+        let (client, url) = (client.clone(), batch_url.clone());
+        let mine: Vec<String> = batches.iter().skip(c).step_by(4).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            for body in mine {
+                let resp =
+                    client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+                assert_eq!(resp.status().as_u16(), 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let batch_rate = READINGS as f64 / start.elapsed().as_secs_f64();
+    s.wait_for_rows(2 * READINGS as usize, 120);
     drop(daemon);
 
     // 2. Inserting ROWS rows (4 connections, one row per statement) without, then with the daemon.
@@ -125,9 +156,9 @@ async fn main() {
     std::fs::write(&s.config, cfg).unwrap();
     let daemon = s.spawn_daemon(1);
     s.wait_active(1);
-    s.wait_for_rows(READINGS as usize + ROWS as usize, 180); // catches up on the first ROWS
+    s.wait_for_rows(2 * READINGS as usize + ROWS as usize, 180); // catches up on the first ROWS
     let with = insert_all(pool.clone()).await;
-    s.wait_for_rows(READINGS as usize + 2 * ROWS as usize, 180);
+    s.wait_for_rows(2 * READINGS as usize + 2 * ROWS as usize, 180);
     drop(daemon);
 
     // 3. Audit (canonical rows + hashes + merge with receipts) vs a plain scan, 2 × ROWS rows.
@@ -154,6 +185,8 @@ async fn main() {
     println!("verify_2sig_readings_per_s_both_cores {verify_rate:.0}");
     println!("ingest_api_readings_per_s {ingest_rate:.0}");
     println!("ingest_over_verify {:.2}", ingest_rate / verify_rate);
+    println!("ingest_api_batch_readings_per_s {batch_rate:.0}");
+    println!("batch_ingest_over_verify {:.2}", batch_rate / verify_rate);
     println!("insert_{ROWS}_rows_s_without_daemon {without:.2}");
     println!("insert_{ROWS}_rows_s_with_daemon {with:.2}");
     println!("with_over_without {:.2}", with / without);

@@ -302,3 +302,39 @@ async fn command_feedback_goes_back_through_the_gateway_and_is_verified() {
     assert!(answer("wrong.json", &dev).failure().contains("this command is for device"));
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.commands"), "1");
 }
+
+#[tokio::test]
+async fn batches_report_each_item_and_redelivery_is_exactly_once() {
+    let port = free_port();
+    let s =
+        ServiceWorld::with_extra("name = \"iot.readings\"", &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"")).await;
+    let dev = s.w.identity("dev", "device").await;
+    let gw = s.w.identity("gw", "gateway").await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let d = domain_of(&AddressBook::load(&s.w.book).unwrap());
+    let (dev_key, gw_key) = (key(&dev), key(&gw));
+    let item = |seq: u64| {
+        let payload = seq.to_be_bytes();
+        let mut r = SignedReading::new(&dev_key, seq, seq, keccak256(payload), &d);
+        r.countersign(&gw_key, &d);
+        submission(&r, &payload)
+    };
+    let url = format!("http://127.0.0.1:{port}/v1/readings/batch");
+    assert_eq!(post(&format!("http://127.0.0.1:{port}/v1/readings"), item(3).to_string()).await.0, 201); // already delivered
+    let mut forged = item(6);
+    forged["payload"] = json!("0x00");
+    let batch = json!([item(1), item(2), item(3), item(4), item(5), forged]);
+    let (status, body) = post(&url, batch.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<u64> =
+        body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![201, 201, 409, 201, 201, 422]);
+    assert_eq!(body["stored"], 4);
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
+    // A gateway that crashed before reading the answer delivers the same batch again: nothing new.
+    let (_, again) = post(&url, batch.to_string()).await;
+    assert_eq!(again["stored"], 0);
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
+    assert_eq!(post(&url, "[]".into()).await.0, 422, "an empty batch is refused");
+}
