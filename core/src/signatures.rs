@@ -198,6 +198,35 @@ pub struct SignedReading {
     pub signatures: Vec<Bytes>,
 }
 
+/// A reading as a gateway delivers it to a service (docs/ingest.md): the signed chain and the
+/// payload bytes, whose keccak256 must equal `reading.payloadHash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingSubmission {
+    /// The device's signed fields.
+    pub reading: Reading,
+    /// Device signature, then one per gateway hop.
+    pub signatures: Vec<Bytes>,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+impl ReadingSubmission {
+    /// The submission of a signed chain and its payload.
+    pub fn new(signed: &SignedReading, payload: &[u8]) -> Self {
+        Self {
+            reading: signed.reading.clone(),
+            signatures: signed.signatures.clone(),
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    /// The signed chain it carries.
+    pub fn signed(&self) -> SignedReading {
+        SignedReading { reading: self.reading.clone(), signatures: self.signatures.clone() }
+    }
+}
+
 /// An aggregate with its members (the originals) and the gateway's signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedAggregate {

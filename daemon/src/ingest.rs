@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotegrity_core::registry_cache::RegistryCache;
-use iotegrity_core::signatures::{Aggregate, CommandExchange, SignedAggregate, SignedReading, VerifyError};
+use iotegrity_core::signatures::{
+    Aggregate, CommandExchange, ReadingSubmission, SignedAggregate, SignedReading, VerifyError,
+};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -32,18 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 use tracing::{info, warn};
-
-/// A reading as a gateway submits it: the signed chain and the payload bytes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReadingSubmission {
-    /// The device's signed fields.
-    pub reading: iotegrity_core::signatures::Reading,
-    /// Device signature, then one per gateway hop.
-    pub signatures: Vec<Bytes>,
-    /// The payload; keccak256(payload) must equal `reading.payloadHash`.
-    pub payload: Bytes,
-}
 
 /// An aggregate as a gateway submits it.
 #[derive(Debug, Clone, Deserialize)]
@@ -208,7 +198,7 @@ impl Ingest {
         if s.reading.sequence > i64::MAX as u64 || s.reading.timestamp > i64::MAX as u64 {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "sequence or timestamp out of range"));
         }
-        Ok(SignedReading { reading: s.reading.clone(), signatures: s.signatures.clone() })
+        Ok(s.signed())
     }
 }
 

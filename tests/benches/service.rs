@@ -5,14 +5,12 @@
 //! 2. time to insert N rows with the daemon watching and anchoring ÷ without it (goal ≤ 1.10);
 //! 3. audit rows verified per second ÷ plain table scan rate (goal ≥ 0.5).
 
-use alloy::primitives::{Address, Bytes, keccak256};
+use alloy::primitives::{Address, keccak256};
 use alloy::transports::http::reqwest;
 use iotegrity_core::audit::compare_rows;
-use iotegrity_core::keys::open_keystore;
 use iotegrity_core::pg::{self, TableRef};
-use iotegrity_core::signatures::{KeyDirectory, KeyStatus, SignedReading, domain_of, role};
-use iotegrity_e2e::pg::free_port;
-use iotegrity_e2e::{PASSWORD, ServiceWorld};
+use iotegrity_core::signatures::{KeyDirectory, KeyStatus, ReadingSubmission, SignedReading, role};
+use iotegrity_e2e::IngestWorld;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -27,20 +25,32 @@ const READINGS: u64 = 4_000;
 const CLIENTS: usize = 8;
 const ROWS: i64 = 20_000;
 
+/// POSTs every body, spread over `clients` concurrent clients; each must answer `expect`.
+async fn post_all(url: &str, bodies: Vec<String>, clients: usize, expect: u16) {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (client, url) = (client.clone(), url.to_owned());
+        let mine: Vec<String> = bodies.iter().skip(c).step_by(clients).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            for body in mine {
+                let resp =
+                    client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+                assert_eq!(resp.status().as_u16(), expect);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let port = free_port();
-    let s = ServiceWorld::with_extra(
-        "name = \"iot.readings\"\nm = 500\nn = 8\nmax_wait_secs = 2",
-        &format!("[ingest]\nlisten = \"127.0.0.1:{port}\""),
-    )
-    .await;
-    let dev = s.w.identity("dev", "device").await;
-    let gw = s.w.identity("gw", "gateway").await;
-    let book = iotegrity_core::AddressBook::load(&s.w.book).unwrap();
-    let d = domain_of(&book);
-    let dev_key = open_keystore(&dev.dir.join("online.json"), PASSWORD).unwrap();
-    let gw_key = open_keystore(&gw.dir.join("online.json"), PASSWORD).unwrap();
+    let IngestWorld { s, port, dev, gw } =
+        IngestWorld::new("name = \"iot.readings\"\nm = 500\nn = 8\nmax_wait_secs = 2", "").await;
+    let d = s.domain();
+    let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
     let readings: Vec<(SignedReading, Vec<u8>)> = (1..=2 * READINGS)
         .map(|seq| {
             let payload = format!("{{\"kwh\":{seq},\"v\":230.1}}").into_bytes();
@@ -69,60 +79,22 @@ async fn main() {
     let daemon = s.spawn_daemon(0);
     s.wait_active(0);
     let url = format!("http://127.0.0.1:{port}/v1/readings");
-    let bodies: Vec<String> = singles
-        .iter()
-        .map(|(r, p)| {
-            serde_json::json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::from(p.clone()) })
-                .to_string()
-        })
-        .collect();
-    let client = reqwest::Client::new();
+    let bodies: Vec<String> =
+        singles.iter().map(|(r, p)| serde_json::to_string(&ReadingSubmission::new(r, p)).unwrap()).collect();
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
-        let (client, url) = (client.clone(), url.clone());
-        let mine: Vec<String> = bodies.iter().skip(c).step_by(CLIENTS).cloned().collect();
-        tasks.push(tokio::spawn(async move {
-            for body in mine {
-                let resp =
-                    client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
-                assert_eq!(resp.status().as_u16(), 201);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    post_all(&url, bodies, CLIENTS, 201).await;
     let ingest_rate = READINGS as f64 / start.elapsed().as_secs_f64();
 
     // 1c. The same through POST /v1/readings/batch (batches of 200, 4 clients).
     let batches: Vec<String> = batched
         .chunks(200)
         .map(|chunk| {
-            let items: Vec<_> = chunk
-                .iter()
-                .map(|(r, p)| serde_json::json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::from(p.clone()) }))
-                .collect();
-            serde_json::Value::Array(items).to_string()
+            let items: Vec<_> = chunk.iter().map(|(r, p)| ReadingSubmission::new(r, p)).collect();
+            serde_json::to_string(&items).unwrap()
         })
         .collect();
-    let batch_url = format!("http://127.0.0.1:{port}/v1/readings/batch");
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..4 {
-        let (client, url) = (client.clone(), batch_url.clone());
-        let mine: Vec<String> = batches.iter().skip(c).step_by(4).cloned().collect();
-        tasks.push(tokio::spawn(async move {
-            for body in mine {
-                let resp =
-                    client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
-                assert_eq!(resp.status().as_u16(), 200);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    post_all(&format!("http://127.0.0.1:{port}/v1/readings/batch"), batches, 4, 200).await;
     let batch_rate = READINGS as f64 / start.elapsed().as_secs_f64();
     s.wait_for_rows(2 * READINGS as usize, 120);
     drop(daemon);

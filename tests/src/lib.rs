@@ -8,6 +8,7 @@ pub mod proxy;
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder};
+use iotegrity_core::AddressBook;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,6 +63,11 @@ pub struct Ident {
 }
 
 impl Ident {
+    /// The online key (decrypted from `online.json`).
+    pub fn online_key(&self) -> alloy::signers::local::PrivateKeySigner {
+        iotegrity_core::keys::open_keystore(&self.dir.join("online.json"), PASSWORD).expect("test keystore opens")
+    }
+
     /// `--keystore <offline> --password-file <pw>` for commands signed by this identity.
     pub fn wallet(&self, w: &World) -> Vec<String> {
         vec![
@@ -260,6 +266,11 @@ impl ServiceWorld {
         )
     }
 
+    /// The EIP-712 domain of the deployment.
+    pub fn domain(&self) -> alloy::sol_types::Eip712Domain {
+        iotegrity_core::signatures::domain_of(&AddressBook::load(&self.w.book).expect("address book"))
+    }
+
     /// Points the daemon's config at another RPC URL (e.g. a [`proxy::Proxy`]).
     pub fn set_rpc_url(&self, url: &str) {
         let text = std::fs::read_to_string(&self.config).unwrap();
@@ -328,4 +339,39 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A service world with the ingest API on a free port, and a registered device and gateway.
+pub struct IngestWorld {
+    /// The service world (daemon not started yet).
+    pub s: ServiceWorld,
+    /// The ingest API's port.
+    pub port: u16,
+    /// A device identity.
+    pub dev: Ident,
+    /// A gateway identity.
+    pub gw: Ident,
+}
+
+impl IngestWorld {
+    /// `table_toml` as for [`ServiceWorld::new`]; `ingest_toml` extra lines of the `[ingest]` section.
+    pub async fn new(table_toml: &str, ingest_toml: &str) -> Self {
+        let port = pg::free_port();
+        let s =
+            ServiceWorld::with_extra(table_toml, &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"\n{ingest_toml}"))
+                .await;
+        let dev = s.w.identity("dev", "device").await;
+        let gw = s.w.identity("gw", "gateway").await;
+        Self { s, port, dev, gw }
+    }
+}
+
+/// POSTs a JSON body; returns the status and the body (JSON, or the text as a JSON string).
+pub async fn post_json(url: &str, body: String) -> (u16, Value) {
+    use alloy::transports::http::reqwest;
+    let resp =
+        reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }

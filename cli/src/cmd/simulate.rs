@@ -10,7 +10,7 @@ use alloy::transports::http::reqwest;
 use clap::Args;
 use eyre::{Result, WrapErr, bail};
 use iotegrity_core::keys::open_keystore;
-use iotegrity_core::signatures::{CommandExchange, SignedAggregate, SignedReading, domain_of};
+use iotegrity_core::signatures::{CommandExchange, ReadingSubmission, SignedAggregate, SignedReading, domain_of};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -62,7 +62,7 @@ fn sample(sequence: u64) -> Vec<u8> {
 }
 
 fn submission(r: &SignedReading, payload: &[u8]) -> Value {
-    json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::copy_from_slice(payload) })
+    serde_json::to_value(ReadingSubmission::new(r, payload)).expect("a submission serializes")
 }
 
 impl SimulateArgs {

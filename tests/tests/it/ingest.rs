@@ -2,47 +2,24 @@
 //! chain before anything is stored, each rejection has its status and stores nothing, and what is
 //! stored gets receipts and audits clean.
 
-use alloy::primitives::{B256, Bytes, keccak256};
+use alloy::primitives::{B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::transports::http::reqwest;
-use iotegrity_core::AddressBook;
-use iotegrity_core::keys::open_keystore;
-use iotegrity_core::signatures::{SignedAggregate, SignedReading, domain_of};
-use iotegrity_e2e::pg::free_port;
-use iotegrity_e2e::{Ident, PASSWORD, ServiceWorld};
+use iotegrity_core::signatures::{ReadingSubmission, SignedAggregate, SignedReading};
+use iotegrity_e2e::{Ident, IngestWorld, post_json};
 use serde_json::{Value, json};
 
-async fn post(url: &str, body: String) -> (u16, Value) {
-    let resp =
-        reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 fn submission(r: &SignedReading, payload: &[u8]) -> Value {
-    json!({ "reading": r.reading, "signatures": r.signatures, "payload": Bytes::copy_from_slice(payload) })
-}
-
-fn key(id: &Ident) -> PrivateKeySigner {
-    open_keystore(&id.dir.join("online.json"), PASSWORD).unwrap()
+    serde_json::to_value(ReadingSubmission::new(r, payload)).unwrap()
 }
 
 #[tokio::test]
 async fn readings_and_aggregates_are_verified_before_storing() {
-    let port = free_port();
-    let s = ServiceWorld::with_extra(
-        "name = \"iot.readings\"\nm = 4\nn = 2\nmax_wait_secs = 1",
-        &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 8192"),
-    )
-    .await;
-    let dev = s.w.identity("dev", "device").await;
-    let gw = s.w.identity("gw", "gateway").await;
+    let IngestWorld { s, port, dev, gw } =
+        IngestWorld::new("name = \"iot.readings\"\nm = 4\nn = 2\nmax_wait_secs = 1", "max_body_bytes = 8192").await;
     let daemon = s.spawn_daemon(0);
     s.wait_active(0);
-    let book = AddressBook::load(&s.w.book).unwrap();
-    let d = domain_of(&book);
-    let (dev_key, gw_key) = (key(&dev), key(&gw));
+    let d = s.domain();
+    let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
     let url = format!("http://127.0.0.1:{port}/v1/readings");
     let count = || s.pg.psql("postgres", "SELECT count(*) FROM iot.readings");
     let reading = |seq: u64, payload: &[u8]| {
@@ -54,35 +31,35 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     for seq in 1..=5u64 {
         let payload = format!("{{\"kwh\": {seq}}}");
         let (status, body) =
-            post(&url, submission(&reading(seq, payload.as_bytes()), payload.as_bytes()).to_string()).await;
+            post_json(&url, submission(&reading(seq, payload.as_bytes()), payload.as_bytes()).to_string()).await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["signers"].as_array().unwrap().len(), 2);
     }
     assert_eq!(count(), "5");
 
     // Replay of sequence 1.
-    let (status, body) = post(&url, submission(&reading(1, b"{\"kwh\": 1}"), b"{\"kwh\": 1}").to_string()).await;
+    let (status, body) = post_json(&url, submission(&reading(1, b"{\"kwh\": 1}"), b"{\"kwh\": 1}").to_string()).await;
     assert_eq!((status, body["error"].as_str().unwrap().contains("replay")), (409, true), "{body}");
     // Payload that does not match its hash.
-    let (status, _) = post(&url, submission(&reading(6, b"real"), b"forged").to_string()).await;
+    let (status, _) = post_json(&url, submission(&reading(6, b"real"), b"forged").to_string()).await;
     assert_eq!(status, 422);
     // Hash changed after signing: the device signature no longer matches.
     let mut forged = reading(7, b"x");
     forged.reading.payloadHash = keccak256(b"y");
-    let (status, body) = post(&url, submission(&forged, b"y").to_string()).await;
+    let (status, body) = post_json(&url, submission(&forged, b"y").to_string()).await;
     assert_eq!((status, body["step"].as_str()), (422, Some("device signature")), "{body}");
     // A device nobody registered.
     let stranger = PrivateKeySigner::random();
     let mut unknown = SignedReading::new(&stranger, 1, 1, keccak256(b"z"), &d);
     unknown.countersign(&gw_key, &d);
-    let (status, body) = post(&url, submission(&unknown, b"z").to_string()).await;
+    let (status, body) = post_json(&url, submission(&unknown, b"z").to_string()).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("not a registered online key"), "{body}");
     // Not JSON, missing fields, too large.
-    assert_eq!(post(&url, "{not json".into()).await.0, 400);
-    assert_eq!(post(&url, json!({ "reading": {} }).to_string()).await.0, 400);
+    assert_eq!(post_json(&url, "{not json".into()).await.0, 400);
+    assert_eq!(post_json(&url, json!({ "reading": {} }).to_string()).await.0, 400);
     let big = vec![b'a'; 9000];
-    assert_eq!(post(&url, submission(&reading(8, &big), &big).to_string()).await.0, 413);
+    assert_eq!(post_json(&url, submission(&reading(8, &big), &big).to_string()).await.0, 413);
     assert_eq!(count(), "5", "nothing of a rejected item is stored");
 
     // An aggregate of two readings; then one whose signed member list does not match.
@@ -90,12 +67,12 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     let agg = SignedAggregate::new(&gw_key, keccak256(b"sum"), B256::repeat_byte(1), members.clone(), &d);
     let body = json!({ "aggregate": agg.aggregate, "members": members.iter().map(|m| submission(m, b"agg")).collect::<Vec<_>>(), "signature": agg.signature });
     let agg_url = format!("http://127.0.0.1:{port}/v1/aggregates");
-    let (status, resp) = post(&agg_url, body.to_string()).await;
+    let (status, resp) = post_json(&agg_url, body.to_string()).await;
     assert_eq!(status, 201, "{resp}");
     assert_eq!(count(), "7");
     let swapped: Vec<Value> = members.iter().rev().map(|m| submission(m, b"agg")).collect();
     let body = json!({ "aggregate": agg.aggregate, "members": swapped, "signature": agg.signature });
-    assert_eq!(post(&agg_url, body.to_string()).await.0, 422);
+    assert_eq!(post_json(&agg_url, body.to_string()).await.0, 422);
     assert_eq!(count(), "7");
 
     // The gateway rotates its key on chain (after what it signed was anchored): its old key is
@@ -105,12 +82,12 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     s.w.run_as(&gw, &["identity", "update", "--online-keystore", &fresh.dir.join("online.json").display().to_string()])
         .json();
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let (status, body) = post(&url, submission(&reading(8, b"late"), b"late").to_string()).await;
+    let (status, body) = post_json(&url, submission(&reading(8, b"late"), b"late").to_string()).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("no longer an active key"), "{body}");
     let mut with_new = SignedReading::new(&dev_key, 8, 1, keccak256(b"late"), &d);
-    with_new.countersign(&key(&fresh), &d);
-    assert_eq!(post(&url, submission(&with_new, b"late").to_string()).await.0, 201);
+    with_new.countersign(&fresh.online_key(), &d);
+    assert_eq!(post_json(&url, submission(&with_new, b"late").to_string()).await.0, 201);
 
     // Everything stored gets receipts, and the table audits clean.
     s.wait_for_rows(8, 60);
@@ -122,23 +99,17 @@ async fn readings_and_aggregates_are_verified_before_storing() {
 
 #[tokio::test]
 async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
-    let port = free_port();
-    let s = ServiceWorld::with_extra(
-        "name = \"iot.readings\"\nm = 3\nn = 1\nmax_wait_secs = 1",
-        &format!("[ingest]\nlisten = \"127.0.0.1:{port}\""),
-    )
-    .await;
-    let dev = s.w.identity("dev", "device").await;
-    let gw = s.w.identity("gw", "gateway").await;
+    let IngestWorld { s, port, dev, gw } =
+        IngestWorld::new("name = \"iot.readings\"\nm = 3\nn = 1\nmax_wait_secs = 1", "").await;
     let daemon = s.spawn_daemon(0);
     s.wait_active(0);
-    let d = domain_of(&AddressBook::load(&s.w.book).unwrap());
-    let (dev_key, gw_key) = (key(&dev), key(&gw));
+    let d = s.domain();
+    let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
     let url = format!("http://127.0.0.1:{port}/v1/readings");
     for seq in 1..=6u64 {
         let mut r = SignedReading::new(&dev_key, seq, seq, keccak256(seq.to_be_bytes()), &d);
         r.countersign(&gw_key, &d);
-        assert_eq!(post(&url, submission(&r, &seq.to_be_bytes()).to_string()).await.0, 201);
+        assert_eq!(post_json(&url, submission(&r, &seq.to_be_bytes()).to_string()).await.0, 201);
     }
     s.wait_for_rows(6, 60);
     let audit = || s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]);
@@ -159,7 +130,7 @@ async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
     std::thread::sleep(std::time::Duration::from_millis(500)); // the ingest API syncs every 100 ms here
     let mut late = SignedReading::new(&dev_key, 7, 7, keccak256(b"late"), &d);
     late.countersign(&gw_key, &d);
-    assert_eq!(post(&url, submission(&late, b"late").to_string()).await.0, 403, "the API refuses the closed key");
+    assert_eq!(post_json(&url, submission(&late, b"late").to_string()).await.0, 403, "the API refuses the closed key");
     let sigs = late
         .signatures
         .iter()
@@ -196,11 +167,7 @@ async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
 
 #[tokio::test]
 async fn simulate_delivers_signed_readings_and_an_aggregate() {
-    let port = free_port();
-    let s =
-        ServiceWorld::with_extra("name = \"iot.readings\"", &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"")).await;
-    let dev = s.w.identity("dev", "device").await;
-    let gw = s.w.identity("gw", "gateway").await;
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
     let _daemon = s.spawn_daemon(0);
     s.wait_active(0);
     let (dk, gk, pw) = (dev.dir.join("online.json"), gw.dir.join("online.json"), s.w.password_file.clone());
@@ -236,11 +203,7 @@ async fn simulate_delivers_signed_readings_and_an_aggregate() {
 
 #[tokio::test]
 async fn command_feedback_goes_back_through_the_gateway_and_is_verified() {
-    let port = free_port();
-    let s =
-        ServiceWorld::with_extra("name = \"iot.readings\"", &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"")).await;
-    let dev = s.w.identity("dev", "device").await;
-    let gw = s.w.identity("gw", "gateway").await;
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
     let other_service = s.w.identity("svc2", "service").await;
     let _daemon = s.spawn_daemon(0);
     s.wait_active(0);
@@ -305,15 +268,11 @@ async fn command_feedback_goes_back_through_the_gateway_and_is_verified() {
 
 #[tokio::test]
 async fn batches_report_each_item_and_redelivery_is_exactly_once() {
-    let port = free_port();
-    let s =
-        ServiceWorld::with_extra("name = \"iot.readings\"", &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"")).await;
-    let dev = s.w.identity("dev", "device").await;
-    let gw = s.w.identity("gw", "gateway").await;
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
     let _daemon = s.spawn_daemon(0);
     s.wait_active(0);
-    let d = domain_of(&AddressBook::load(&s.w.book).unwrap());
-    let (dev_key, gw_key) = (key(&dev), key(&gw));
+    let d = s.domain();
+    let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
     let item = |seq: u64| {
         let payload = seq.to_be_bytes();
         let mut r = SignedReading::new(&dev_key, seq, seq, keccak256(payload), &d);
@@ -321,11 +280,11 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
         submission(&r, &payload)
     };
     let url = format!("http://127.0.0.1:{port}/v1/readings/batch");
-    assert_eq!(post(&format!("http://127.0.0.1:{port}/v1/readings"), item(3).to_string()).await.0, 201); // already delivered
+    assert_eq!(post_json(&format!("http://127.0.0.1:{port}/v1/readings"), item(3).to_string()).await.0, 201); // already delivered
     let mut forged = item(6);
     forged["payload"] = json!("0x00");
     let batch = json!([item(1), item(2), item(3), item(4), item(5), forged]);
-    let (status, body) = post(&url, batch.to_string()).await;
+    let (status, body) = post_json(&url, batch.to_string()).await;
     assert_eq!(status, 200, "{body}");
     let statuses: Vec<u64> =
         body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
@@ -333,8 +292,8 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
     assert_eq!(body["stored"], 4);
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
     // A gateway that crashed before reading the answer delivers the same batch again: nothing new.
-    let (_, again) = post(&url, batch.to_string()).await;
+    let (_, again) = post_json(&url, batch.to_string()).await;
     assert_eq!(again["stored"], 0);
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
-    assert_eq!(post(&url, "[]".into()).await.0, 422, "an empty batch is refused");
+    assert_eq!(post_json(&url, "[]".into()).await.0, 422, "an empty batch is refused");
 }
