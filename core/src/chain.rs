@@ -50,7 +50,7 @@ pub async fn call<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Resul
     call.call().await.map_err(contract_error)
 }
 
-/// Deployment parameters (defaults match `contracts/script/Deploy.s.sol`).
+/// Deployment parameters (the CLI's defaults match `contracts/script/Deploy.s.sol`).
 #[derive(Debug, Clone)]
 pub struct DeployParams {
     /// QuasiCentralized (only CAs submit names) instead of Decentralized.
@@ -63,18 +63,6 @@ pub struct DeployParams {
     pub dispute_window: u64,
     /// Half-life of vote weights, seconds.
     pub half_life: u64,
-}
-
-impl Default for DeployParams {
-    fn default() -> Self {
-        Self {
-            quasi_centralized: false,
-            vote_deposit: U256::from(10_000_000_000_000_000u64), // 0.01 ether
-            vote_period: 86_400,
-            dispute_window: 7 * 86_400,
-            half_life: 30 * 86_400,
-        }
-    }
 }
 
 /// Deploys IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor from the provider's wallet.

@@ -321,11 +321,6 @@ impl SignedReading {
         self.signatures.push(sign(gateway, &value, domain));
     }
 
-    /// The signers, device first (recovered; no directory check).
-    pub fn signers(&self, domain: &Eip712Domain) -> Result<Vec<Address>, VerifyError> {
-        (0..self.signatures.len()).map(|k| self.recover_step(k, domain)).collect()
-    }
-
     fn recover_step(&self, k: usize, domain: &Eip712Domain) -> Result<Address, VerifyError> {
         if k == 0 {
             return recover(&self.reading, &self.signatures[0], domain, &Step::Device);
