@@ -167,6 +167,13 @@ pub fn check_receipts(receipts: &[Receipt], mut on_chain: impl FnMut(B256) -> bo
     findings
 }
 
+/// The receipt whose key range holds `key`, in receipts sorted by key with disjoint ranges
+/// (as the receipts store returns them). Binary search: audits call this per row.
+pub fn covering(receipts: &[Receipt], key: i64) -> Option<&Receipt> {
+    let i = receipts.partition_point(|r| r.last_key < key);
+    receipts.get(i).filter(|r| r.first_key <= key)
+}
+
 /// Merges receipts (sorted by key, non-overlapping) with live rows (sorted by key).
 /// `watermark` is the last key cut into a batch (None if none).
 pub fn compare_rows(
@@ -176,7 +183,7 @@ pub fn compare_rows(
 ) -> Vec<Finding> {
     let anchored: Vec<(RowHash, usize)> =
         receipts.iter().enumerate().flat_map(|(i, r)| r.rows.iter().map(move |row| (*row, i))).collect();
-    let covered = |key: i64| receipts.iter().any(|r| r.first_key <= key && key <= r.last_key);
+    let covered = |key: i64| covering(receipts, key).is_some();
     let mut findings = Vec::new();
     let mut a = anchored.iter().peekable();
     let missing_live = |key: i64, findings: &mut Vec<Finding>| {
@@ -256,6 +263,18 @@ mod tests {
             ]
         );
         assert_eq!(findings.iter().filter(|f| f.is_integrity_failure()).count(), 3);
+    }
+
+    #[test]
+    fn covering_finds_the_receipt_of_a_key() {
+        let rows: Vec<_> = (1..=10).map(|k| row(k * 10, "x")).collect();
+        let receipts = receipts_for(rows, 3); // 10..40, 50..70, 80..100
+        assert_eq!(covering(&receipts, 10).map(|r| r.first_key), Some(10));
+        assert_eq!(covering(&receipts, 45).map(|r| r.first_key), None, "between two ranges");
+        assert_eq!(covering(&receipts, 70).map(|r| r.first_key), Some(50));
+        assert_eq!(covering(&receipts, 100).map(|r| r.first_key), Some(80));
+        assert!(covering(&receipts, 5).is_none() && covering(&receipts, 101).is_none());
+        assert!(covering(&[], 1).is_none());
     }
 
     #[test]

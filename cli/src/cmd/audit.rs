@@ -7,7 +7,7 @@ use alloy::primitives::B256;
 use clap::Args;
 use eyre::{Result, WrapErr};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use iotegrity_core::audit::{Finding, check_receipts, compare_rows};
+use iotegrity_core::audit::{Finding, check_receipts, compare_rows, covering};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::ReceiptAnchor;
 use iotegrity_core::pg;
@@ -134,9 +134,7 @@ impl AuditArgs {
             readings.extend(page);
         }
         let now = cache.synced_to();
-        let anchored_at = |key: i64| {
-            receipts.iter().find(|r| r.first_key <= key && key <= r.last_key).map_or(now, |r| r.anchor.block)
-        };
+        let anchored_at = |key: i64| covering(receipts, key).map_or(now, |r| r.anchor.block);
         Ok(iotegrity_core::audit::check_readings(&readings, &domain, |key| cache.at_block(anchored_at(key))))
     }
 }

@@ -51,10 +51,10 @@ impl ReceiptCmd {
             Self::Show(a) => {
                 let (table, pool) = a.target.open().await?;
                 let receipts = pg::load_receipts(&pool, &table.name()).await?;
-                let Some(r) = receipts.into_iter().find(|r| r.first_key <= a.row && a.row <= r.last_key) else {
+                let Some(r) = iotegrity_core::audit::covering(&receipts, a.row) else {
                     bail!("no receipt covers row {} of {} (not anchored yet?)", a.row, table.name());
                 };
-                let value = serde_json::to_value(&r)?;
+                let value = serde_json::to_value(r)?;
                 Ok(Report::new(serde_json::to_string_pretty(&value)?, value))
             }
             Self::Verify(a) => {
