@@ -38,14 +38,28 @@ pub fn free_port() -> u16 {
 }
 
 impl Postgres {
-    /// Stops the server (fast: open connections are cut) and starts it again on the same port.
-    pub fn restart_after(&self, down_for: std::time::Duration) {
-        let d = self.dir.path().display().to_string();
-        let data = format!("{d}/data");
+    /// Stops the server (fast: open connections are cut).
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data").display().to_string();
         as_postgres(&self.bin, "pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
-        std::thread::sleep(down_for);
+    }
+
+    /// Starts the stopped server again on the same port.
+    pub fn start_again(&self) {
+        let d = self.dir.path().display().to_string();
         let opts = format!("-p {} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50", self.port);
-        as_postgres(&self.bin, "pg_ctl", &["-D", &data, "-w", "-l", &format!("{d}/log"), "-o", &opts, "start"]);
+        as_postgres(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &format!("{d}/data"), "-w", "-l", &format!("{d}/log"), "-o", &opts, "start"],
+        );
+    }
+
+    /// Stops the server and starts it again after `down_for`.
+    pub fn restart_after(&self, down_for: std::time::Duration) {
+        self.stop();
+        std::thread::sleep(down_for);
+        self.start_again();
     }
 
     /// initdb + start; ready when this returns.

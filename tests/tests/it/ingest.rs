@@ -297,3 +297,25 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
     assert_eq!(post_json(&url, "[]".into()).await.0, 422, "an empty batch is refused");
 }
+
+#[tokio::test]
+async fn database_down_answers_503_and_stores_nothing() {
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let d = s.domain();
+    let mut r = SignedReading::new(&dev.online_key(), 1, 1, keccak256(b"x"), &d);
+    r.countersign(&gw.online_key(), &d);
+    // Postgres goes away: the API answers 503 (after the pool's 5 s acquire timeout).
+    s.pg.stop();
+    let url = format!("http://127.0.0.1:{port}/v1/readings");
+    let (status, body) = post_json(&url, submission(&r, b"x").to_string()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("nothing was stored"), "{body}");
+    s.pg.start_again();
+    // Back up: the same reading is accepted now (it was not half-stored).
+    assert_eq!(
+        post_json(&format!("http://127.0.0.1:{port}/v1/readings"), submission(&r, b"x").to_string()).await.0,
+        201
+    );
+}

@@ -153,3 +153,57 @@ async fn database_down_and_back_loses_nothing() {
     assert!(log.contains("re-acquiring"), "the lock session died with the database and was re-acquired");
     assert_eq!(log.matches("active: watching").count(), 2, "active again only after re-locking");
 }
+
+#[tokio::test]
+async fn config_errors_check_config_and_metrics() {
+    let port = iotegrity_e2e::pg::free_port();
+    let s = ServiceWorld::with_extra(
+        "name = \"public.readings\"\nm = 5\nn = 1\nmax_wait_secs = 1",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    )
+    .await;
+    let run = |config: &std::path::Path, extra: &[&str]| {
+        let out = Command::new(iotegrity_e2e::bin("iotegrityd"))
+            .args(["service", "--config"])
+            .arg(config)
+            .args(extra)
+            .env_remove("IOTEGRITYD_PRIVATE_KEY")
+            .env_remove("IOTEGRITYD_PASSWORD")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, out) = run(&s.config, &["--check-config"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("configuration ok"), "{out}");
+    let (code, out) = run(&s.w.dir.path().join("missing.toml"), &[]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("cannot read"), "{out}");
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let bad = s.w.dir.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("name = \"public.readings\"", "name = \"Public.Readings\"")).unwrap();
+    let (code, out) = run(&bad, &["--check-config"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("not a plain lowercase SQL identifier"), "{out}");
+    let keyless: String = text.lines().filter(|l| !l.starts_with("keystore")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&bad, keyless).unwrap();
+    let (code, out) = run(&bad, &["--check-config"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("no anchoring key"), "{out}");
+
+    // Metrics over HTTP while the daemon works.
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    s.insert(10);
+    s.wait_for_rows(10, 60);
+    let (status, body) = iotegrity_e2e::post_json(&format!("http://127.0.0.1:{port}/nope"), String::new()).await;
+    assert_eq!(status, 404, "{body}");
+    let metrics = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("iotegrity_rows_batched_total 10\n"), "{metrics}");
+    assert!(metrics.contains("iotegrity_anchors_confirmed_total"), "{metrics}");
+}
