@@ -227,6 +227,45 @@ impl ReadingSubmission {
     }
 }
 
+/// An aggregate as a gateway delivers it (`POST /v1/aggregates`): the signed aggregate and each
+/// member with its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateSubmission {
+    /// The signed aggregate.
+    pub aggregate: Aggregate,
+    /// The members, with their payloads.
+    pub members: Vec<ReadingSubmission>,
+    /// The aggregating gateway's signature.
+    pub signature: Bytes,
+}
+
+/// A command as a service issues it (what `iotegrity command` writes and a gateway accepts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignedCommand {
+    /// The signed fields.
+    pub command: Command,
+    /// The service's signature.
+    pub command_signature: Bytes,
+    /// The command bytes (`commandHash` = keccak256 of them).
+    pub command_payload: Bytes,
+}
+
+/// The answer to a command as a gateway relays it (`POST /v1/feedback`, Figure 5d), with both
+/// payloads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedbackSubmission {
+    /// The signed exchange: command, service/device/gateway signatures, feedback hash.
+    #[serde(flatten)]
+    pub exchange: CommandExchange,
+    /// The command bytes; keccak256 must equal `command.commandHash`.
+    pub command_payload: Bytes,
+    /// The feedback bytes; keccak256 must equal `feedbackHash`.
+    pub feedback_payload: Bytes,
+}
+
 /// An aggregate with its members (the originals) and the gateway's signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedAggregate {

@@ -14,7 +14,7 @@
 //! | 503 | the database is unreachable (nothing stored; retry) |
 
 use crate::config::IngestConfig;
-use alloy::primitives::{Address, Bytes, keccak256};
+use alloy::primitives::{Address, keccak256};
 use alloy::providers::DynProvider;
 use alloy::sol_types::Eip712Domain;
 use axum::extract::rejection::JsonRejection;
@@ -25,40 +25,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotegrity_core::registry_cache::RegistryCache;
 use iotegrity_core::signatures::{
-    Aggregate, CommandExchange, ReadingSubmission, SignedAggregate, SignedReading, VerifyError,
+    AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedAggregate, SignedReading, VerifyError,
 };
-use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 use tracing::{info, warn};
-
-/// An aggregate as a gateway submits it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AggregateSubmission {
-    /// The signed aggregate.
-    pub aggregate: Aggregate,
-    /// The members, with their payloads.
-    pub members: Vec<ReadingSubmission>,
-    /// The aggregating gateway's signature.
-    pub signature: Bytes,
-}
-
-/// The answer to a command, as a gateway relays it (Figure 5d), with both payloads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FeedbackSubmission {
-    /// The signed exchange: command, service/device/gateway signatures, feedback hash.
-    #[serde(flatten)]
-    pub exchange: CommandExchange,
-    /// The command bytes; keccak256 must equal `command.commandHash`.
-    pub command_payload: Bytes,
-    /// The feedback bytes; keccak256 must equal `feedbackHash`.
-    pub feedback_payload: Bytes,
-}
 
 /// Shared state of the API.
 pub struct Ingest {

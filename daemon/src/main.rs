@@ -55,7 +55,7 @@ async fn service(config: PathBuf, check_only: bool) -> Result<()> {
     if let Some(addr) = &cfg.metrics.listen {
         let listener =
             tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
-        tokio::spawn(metrics.clone().serve(listener));
+        tokio::spawn(iotegrity_daemon::metrics::serve(metrics.clone(), listener));
     }
     let svc = Service::connect(cfg, metrics).await?;
     if check_only {

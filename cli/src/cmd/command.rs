@@ -8,22 +8,9 @@ use alloy::primitives::{Address, Bytes, keccak256};
 use clap::Args;
 use eyre::{Result, WrapErr};
 use iotegrity_core::keys::open_keystore;
-use iotegrity_core::signatures::{Command, CommandExchange, domain_of};
-use serde::{Deserialize, Serialize};
+use iotegrity_core::signatures::{CommandExchange, SignedCommand, domain_of};
 use serde_json::json;
 use std::path::PathBuf;
-
-/// A signed command as a file (what `iotegrity command` writes and a gateway reads).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SignedCommand {
-    /// The signed fields.
-    pub command: Command,
-    /// The service's signature.
-    pub command_signature: Bytes,
-    /// The command bytes (`commandHash` = keccak256 of them).
-    pub command_payload: Bytes,
-}
 
 /// Sign a command for a device as the service.
 #[derive(Debug, Args)]

@@ -119,7 +119,7 @@ impl SimulateArgs {
         let mut feedback_id = Value::Null;
         if let Some(path) = &self.answer {
             let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-            let cmd: crate::cmd::command::SignedCommand =
+            let cmd: iotegrity_core::signatures::SignedCommand =
                 serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a signed command", path.display()))?;
             if cmd.command.device != device.address() {
                 bail!("this command is for device {}, not {}", cmd.command.device, device.address());
