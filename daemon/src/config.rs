@@ -17,7 +17,7 @@ pub struct ServiceConfig {
     pub receipts: ReceiptsConfig,
     /// Prometheus metrics.
     #[serde(default)]
-    pub metrics: MetricsConfig,
+    pub metrics: crate::metrics::MetricsConfig,
     /// The HTTP ingest API for signed readings.
     #[serde(default)]
     pub ingest: IngestConfig,
@@ -66,14 +66,6 @@ pub struct ReceiptsConfig {
     /// Create an AFTER INSERT trigger on each table that wakes the daemon via NOTIFY. Default true.
     #[serde(default = "default_true")]
     pub install_triggers: bool,
-}
-
-/// `[metrics]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Address for the Prometheus text endpoint (`GET /metrics`), e.g. `127.0.0.1:9187`. Default: off.
-    pub listen: Option<String>,
 }
 
 /// `[ingest]`.

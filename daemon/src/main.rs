@@ -1,11 +1,9 @@
 //! `iotegrityd`: the iotegrity daemon. Role `service` makes blockchain receipts for Postgres
-//! tables; role `gateway` (Raspberry Pi) arrives with its issue and refuses to start until then.
+//! tables and takes signed readings in; role `gateway` (Raspberry Pi) reads sensors, signs,
+//! journals and forwards. Each role is a cargo feature; the slim Pi build has only `gateway`.
 
 use clap::{Parser, Subcommand};
 use eyre::{Result, WrapErr};
-use iotegrity_daemon::config::ServiceConfig;
-use iotegrity_daemon::metrics::Metrics;
-use iotegrity_daemon::service::Service;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +19,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Role {
+    #[cfg(feature = "service")]
     /// Watch Postgres tables, anchor Merkle roots of every m rows on chain, write receipts.
     #[command(
         after_help = "Example: iotegrityd service --config iotegrityd.toml\nSee iotegrityd.example.toml and docs/daemon.md."
@@ -33,8 +32,19 @@ enum Role {
         #[arg(long)]
         check_config: bool,
     },
-    /// Raspberry Pi gateway: read sensors, sign, countersign, store and forward (not in this release).
-    Gateway,
+    #[cfg(feature = "gateway")]
+    /// Raspberry Pi gateway: read sensors, sign as device, countersign, journal, forward; take commands.
+    #[command(
+        after_help = "Example: iotegrityd gateway --config /etc/iotegrityd/gateway.toml\nSee iotegrityd-gateway.example.toml, docs/gateway.md and docs/raspberry-pi.md."
+    )]
+    Gateway {
+        /// TOML configuration file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only check the configuration, keys, journal and sensors, then exit.
+        #[arg(long)]
+        check_config: bool,
+    },
 }
 
 async fn shutdown_signal() {
@@ -49,20 +59,57 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn service(config: PathBuf, check_only: bool) -> Result<()> {
-    let cfg = ServiceConfig::load(&config)?;
-    let metrics = Arc::new(Metrics::default());
-    if let Some(addr) = &cfg.metrics.listen {
+async fn serve_metrics<M: iotegrity_daemon::metrics::CounterSet>(
+    listen: &Option<String>,
+    metrics: &Arc<M>,
+) -> Result<()> {
+    if let Some(addr) = listen {
         let listener =
             tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
         tokio::spawn(iotegrity_daemon::metrics::serve(metrics.clone(), listener));
     }
+    Ok(())
+}
+
+#[cfg(feature = "service")]
+async fn service(config: PathBuf, check_only: bool) -> Result<()> {
+    use iotegrity_daemon::config::ServiceConfig;
+    use iotegrity_daemon::metrics::Metrics;
+    use iotegrity_daemon::service::Service;
+    let cfg = ServiceConfig::load(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    serve_metrics(&cfg.metrics.listen, &metrics).await?;
     let svc = Service::connect(cfg, metrics).await?;
     if check_only {
         println!("configuration ok: database, chain and key reachable");
         return Ok(());
     }
     svc.run(shutdown_signal()).await
+}
+
+#[cfg(feature = "gateway")]
+async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
+    use iotegrity_daemon::gateway::Gateway;
+    use iotegrity_daemon::gateway::config::GatewayConfig;
+    let cfg = GatewayConfig::load(&config)?;
+    iotegrity_core::chain::reader(&cfg.chain.rpc_url).wrap_err("chain.rpc_url")?;
+    let gw = Gateway::open(cfg)?;
+    if check_only {
+        for d in &gw.cfg.devices {
+            d.sensor.open().map_err(|e| eyre::eyre!("device {}: {e}", d.name))?;
+        }
+        let core = gw.core();
+        println!(
+            "configuration ok: gateway {}, {} devices with keys and sensors, journal at record {} ({} undelivered)",
+            gw.key.address(),
+            gw.devices.len(),
+            core.journal.next_index(),
+            core.journal.backlog()
+        );
+        return Ok(());
+    }
+    serve_metrics(&gw.cfg.metrics.listen, &gw.metrics).await?;
+    gw.run(shutdown_signal()).await
 }
 
 #[tokio::main]
@@ -77,11 +124,10 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match args.role {
+        #[cfg(feature = "service")]
         Role::Service { config, check_config } => service(config, check_config).await,
-        Role::Gateway => {
-            eprintln!("Error: the gateway role is not in this release of iotegrityd yet (see README: Roadmap)");
-            return ExitCode::from(2);
-        }
+        #[cfg(feature = "gateway")]
+        Role::Gateway { config, check_config } => gateway(config, check_config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,181 @@
+//! Store-and-forward delivery: the journal goes to the service's ingest API strictly in order —
+//! runs of readings as one `POST /v1/readings/batch`, aggregates to `/v1/aggregates`, feedback to
+//! `/v1/feedback` — and the cursor moves only past what the service acknowledged. Stored (201) and
+//! already stored (409, a redelivery after a crash) both count as delivered, so every item lands
+//! exactly once. An item refused for good (422) is written to `refused.jsonl` and passed; a
+//! refused key (403) or an unreachable service is retried with backoff, keeping the order.
+
+use super::journal::{Entry, Position};
+use super::{Gateway, Record};
+use alloy::transports::http::reqwest;
+use eyre::{Result, WrapErr, eyre};
+use serde_json::Value;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use iotegrity_core::signatures::ReadingSubmission;
+use tracing::{debug, warn};
+
+/// How far one request got: the position up to which everything is settled (delivered, or
+/// refused for good and kept aside), how many items the service took, and why it stopped early.
+#[derive(Default)]
+struct Progress {
+    upto: Option<Position>,
+    sent: u64,
+    stall: Option<String>,
+}
+
+/// The first delivery retry pause; it doubles up to `retry_max_ms`.
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+
+/// Runs forever: wakes on new records or a retry timer, and delivers the backlog.
+pub async fn run(gw: Arc<Gateway>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(gw.cfg.service.timeout_ms))
+        .build()
+        .expect("an HTTP client builds");
+    let max_pause = Duration::from_millis(gw.cfg.service.retry_max_ms);
+    let mut pause = FIRST_RETRY;
+    loop {
+        match deliver_backlog(&gw, &client).await {
+            Ok(()) => {
+                pause = FIRST_RETRY;
+                // Sleep until something new is journaled (or re-check now and then).
+                let _ = tokio::time::timeout(Duration::from_secs(5), gw.journaled.notified()).await;
+            }
+            Err(e) => {
+                gw.metrics.delivery_errors.inc();
+                let backlog = gw.core().journal.backlog();
+                warn!(backlog, retry_in_ms = pause.as_millis() as u64, "delivery paused: {e:#}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(max_pause);
+            }
+        }
+    }
+}
+
+/// Delivers until the journal is caught up, or fails with the reason to pause.
+async fn deliver_backlog(gw: &Arc<Gateway>, client: &reqwest::Client) -> Result<()> {
+    loop {
+        let (g, batch) = (gw.clone(), gw.cfg.service.batch);
+        let entries = tokio::task::spawn_blocking(move || g.core().journal.peek(batch)).await??;
+        let Some(first) = entries.first() else { return Ok(()) };
+        let progress = match &first.record {
+            Record::Reading { .. } => {
+                let run: Vec<_> = entries.iter().take_while(|e| matches!(e.record, Record::Reading { .. })).collect();
+                send_readings(gw, client, &run).await?
+            }
+            Record::Aggregate { submission, .. } => {
+                single(gw, client, "/v1/aggregates", serde_json::to_string(submission)?, first).await?
+            }
+            Record::Feedback { submission } => {
+                single(gw, client, "/v1/feedback", serde_json::to_string(submission)?, first).await?
+            }
+            // Local-only records (checkpoints, members, quarantined readings, commands): passed.
+            _ => {
+                let last = entries.iter().take_while(|e| !is_sent(&e.record)).last().expect("the first is local");
+                Progress { upto: Some(last.next), ..Progress::default() }
+            }
+        };
+        if let Some(pos) = progress.upto {
+            let (g, keep) = (gw.clone(), gw.cfg.gateway.keep_delivered_segments);
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let mut core = g.core();
+                core.journal.acknowledge(pos)?;
+                core.journal.prune(keep)?;
+                Ok(())
+            })
+            .await??;
+            gw.metrics.records_delivered.add(progress.sent);
+            debug!(from = first.index, to = pos.index, sent = progress.sent, "acknowledged");
+        }
+        if let Some(why) = progress.stall {
+            return Err(eyre!(why));
+        }
+    }
+}
+
+fn is_sent(r: &Record) -> bool {
+    matches!(r, Record::Reading { .. } | Record::Aggregate { .. } | Record::Feedback { .. })
+}
+
+async fn post(gw: &Gateway, client: &reqwest::Client, path: &str, body: String) -> Result<(u16, Value)> {
+    let url = format!("{}{path}", gw.cfg.service.url.trim_end_matches('/'));
+    let resp = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .wrap_err_with(|| format!("service unreachable at {url}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.wrap_err("reading the service's answer")?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+/// A run of readings as one batch; the per-item statuses decide how far the cursor moves.
+async fn send_readings(gw: &Gateway, client: &reqwest::Client, run: &[&Entry<Record>]) -> Result<Progress> {
+    let items: Vec<&ReadingSubmission> = run
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Reading { submission, .. } => Some(submission),
+            _ => None,
+        })
+        .collect();
+    let (status, body) = post(gw, client, "/v1/readings/batch", serde_json::to_string(&items)?).await?;
+    if status != 200 {
+        return Ok(Progress { stall: Some(format!("service answered {status}: {body}")), ..Progress::default() });
+    }
+    let results = body["results"].as_array().ok_or_else(|| eyre!("service answer without results: {body}"))?;
+    if results.len() != run.len() {
+        return Err(eyre!("service answered {} results for {} readings", results.len(), run.len()));
+    }
+    let mut progress = Progress::default();
+    for (entry, result) in run.iter().zip(results) {
+        match result["status"].as_u64() {
+            Some(201 | 409) => progress.sent += 1,
+            Some(422) => refuse(gw, &entry.record, result),
+            _ => {
+                progress.stall = Some(format!("service refused reading {}: {result}", entry.index));
+                break;
+            }
+        }
+        progress.upto = Some(entry.next);
+    }
+    Ok(progress)
+}
+
+/// One aggregate or feedback.
+async fn single(
+    gw: &Gateway,
+    client: &reqwest::Client,
+    path: &str,
+    body: String,
+    entry: &Entry<Record>,
+) -> Result<Progress> {
+    let (status, answer) = post(gw, client, path, body).await?;
+    Ok(match status {
+        201 | 409 => Progress { upto: Some(entry.next), sent: 1, stall: None },
+        422 => {
+            refuse(gw, &entry.record, &answer);
+            Progress { upto: Some(entry.next), ..Progress::default() }
+        }
+        _ => Progress { stall: Some(format!("{path}: service answered {status}: {answer}")), ..Progress::default() },
+    })
+}
+
+/// Keeps an item the service refused for good beside the journal, and counts it.
+fn refuse(gw: &Gateway, record: &Record, answer: &Value) {
+    gw.metrics.items_refused.inc();
+    warn!(answer = %answer, "the service refused an item for good; kept in refused.jsonl");
+    let line = serde_json::json!({ "answer": answer, "record": record });
+    let path = gw.cfg.gateway.state_dir.join("refused.jsonl");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{line}").and_then(|()| f.sync_data()));
+    if let Err(e) = written {
+        warn!(path = %path.display(), "cannot keep the refused item: {e}");
+    }
+}
