@@ -375,3 +375,124 @@ pub async fn post_json(url: &str, body: String) -> (u16, Value) {
     let text = resp.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
+
+/// A gateway world: a service with its ingest API (behind a [`proxy::Proxy`] that tests can cut),
+/// a registered gateway identity, one registered device identity per device, and a gateway config.
+pub struct GatewayWorld {
+    /// The service side.
+    pub i: IngestWorld,
+    /// The proxy in front of the ingest API (the gateway's `service.url`).
+    pub proxy: proxy::Proxy,
+    /// The gateway's config file.
+    pub config: PathBuf,
+    /// The gateway's state directory (journal).
+    pub state_dir: PathBuf,
+    /// The gateway API's port.
+    pub api_port: u16,
+    /// The devices, by name.
+    pub devices: Vec<(String, Ident)>,
+}
+
+impl GatewayWorld {
+    /// `devices`: (name, TOML lines of its `[[devices]]` entry after name and keystore, e.g.
+    /// `interval_ms = 20` and `sensor = { kind = "simulated" }`). `extra_toml` goes before the
+    /// devices (e.g. `[profile]`, `[[aggregates]]`).
+    pub async fn new(devices: &[(&str, &str)], extra_toml: &str) -> Self {
+        let i = IngestWorld::new("name = \"iot.readings\"\nm = 20\nn = 4\nmax_wait_secs = 1", "").await;
+        let proxy = proxy::Proxy::start(i.port);
+        let api_port = pg::free_port();
+        let w = &i.s.w;
+        let state_dir = w.dir.path().join("gw-state");
+        let mut text = format!(
+            "[gateway]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\nsegment_bytes = 65536\n\
+             [chain]\ndeployments = \"{}\"\nrpc_url = \"{}\"\n\
+             [service]\nurl = \"http://127.0.0.1:{}\"\nbatch = 20\nretry_max_ms = 500\ntimeout_ms = 5000\n\
+             [api]\nlisten = \"127.0.0.1:{api_port}\"\n{extra_toml}\n",
+            i.gw.dir.join("online.json").display(),
+            w.password_file.display(),
+            state_dir.display(),
+            w.book.display(),
+            w.anvil.endpoint(),
+            proxy.port,
+        );
+        let mut idents = Vec::new();
+        for (name, body) in devices {
+            let id = w.identity(name, "device").await;
+            text += &format!(
+                "[[devices]]\nname = \"{name}\"\nkeystore = \"{}\"\n{body}\n",
+                id.dir.join("online.json").display()
+            );
+            idents.push((name.to_string(), id));
+        }
+        let config = w.dir.path().join("gateway.toml");
+        std::fs::write(&config, text).unwrap();
+        Self { i, proxy, config, state_dir, api_port, devices: idents }
+    }
+
+    /// Starts `iotegrityd gateway` (logs to `gateway-<n>.log` in the temp dir).
+    pub fn spawn_gateway(&self, n: usize) -> Daemon {
+        let log = std::fs::File::create(self.log_path(n)).unwrap();
+        Daemon(
+            Command::new(bin("iotegrityd"))
+                .args(["gateway", "--config"])
+                .arg(&self.config)
+                .env("IOTEGRITY_LOG", "info")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("iotegrityd gateway starts"),
+        )
+    }
+
+    /// Path of gateway log `n`.
+    pub fn log_path(&self, n: usize) -> PathBuf {
+        self.i.s.w.dir.path().join(format!("gateway-{n}.log"))
+    }
+
+    /// `GET /v1/status` of the gateway API (None while it is not up).
+    pub async fn status(&self) -> Option<Value> {
+        use alloy::transports::http::reqwest;
+        let resp = reqwest::get(format!("http://127.0.0.1:{}/v1/status", self.api_port)).await.ok()?;
+        serde_json::from_str(&resp.text().await.ok()?).ok()
+    }
+
+    /// Polls the status until `done` holds (panics after `secs`), returns it.
+    pub async fn wait_status(&self, secs: u64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.status().await
+                && done(&s)
+            {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway: {what} not reached in {secs}s: {:?}",
+                self.status().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The device named `name`.
+    pub fn device(&self, name: &str) -> &Ident {
+        &self.devices.iter().find(|(n, _)| n == name).expect("a configured device").1
+    }
+
+    /// Every reading record the gateway journaled (read from its journal files), in order.
+    pub fn journaled_readings(&self) -> Vec<iotegrity_core::signatures::ReadingSubmission> {
+        use iotegrity_daemon::gateway::{Checkpoint, Record, journal::Journal};
+        let (_, records) = Journal::<Record>::open(&self.state_dir.join("journal"), 65536, || {
+            Record::Checkpoint(Checkpoint::default())
+        })
+        .expect("journal opens");
+        records
+            .into_iter()
+            .flat_map(|(_, r)| match r {
+                Record::Reading { submission, .. } => vec![submission],
+                Record::Aggregate { submission, .. } => submission.members,
+                _ => vec![],
+            })
+            .collect()
+    }
+}

@@ -85,7 +85,9 @@ impl Api {
         })?;
         match cache.status(signer) {
             KeyStatus::Active { role: role::SERVICE } => Ok(()),
-            KeyStatus::Active { role: r } => Err(error(StatusCode::FORBIDDEN, format!("{signer} has role {r}, not a service"))),
+            KeyStatus::Active { role: r } => {
+                Err(error(StatusCode::FORBIDDEN, format!("{signer} has role {r}, not a service")))
+            }
             KeyStatus::Inactive => {
                 Err(error(StatusCode::FORBIDDEN, format!("{signer} is no longer an active key (rotated or closed)")))
             }
@@ -106,7 +108,9 @@ impl Api {
                 gw.relearn(d);
                 json!({ "ok": true, "interval_ms": ms })
             }
-            Action::IntervalMs(_) => json!({ "ok": false, "error": format!("interval_ms must be >= {MIN_INTERVAL_MS}") }),
+            Action::IntervalMs(_) => {
+                json!({ "ok": false, "error": format!("interval_ms must be >= {MIN_INTERVAL_MS}") })
+            }
             Action::Gpio { pin, level } => {
                 if !gw.cfg.outputs.iter().any(|o| o.pin == pin) {
                     return json!({ "ok": false, "error": format!("pin {pin} is not a configured output") });
@@ -130,7 +134,11 @@ fn set_output(pin: u8, high: bool) -> Result<(), String> {
     let gpio = rppal::gpio::Gpio::new().map_err(|e| format!("gpio: {e}"))?;
     let mut out = gpio.get(pin).map_err(|e| format!("gpio {pin}: {e}"))?.into_output();
     out.set_reset_on_drop(false);
-    if high { out.set_high() } else { out.set_low() }
+    if high {
+        out.set_high()
+    } else {
+        out.set_low()
+    }
     Ok(())
 }
 
@@ -145,7 +153,10 @@ async fn command(State(api): State<Arc<Api>>, body: Result<Json<SignedCommand>, 
         return refused(error(StatusCode::BAD_REQUEST, "not a signed command (see `iotegrity command`)"));
     };
     let Some(d) = gw.devices.iter().position(|d| d.key.address() == cmd.command.device) else {
-        return refused(error(StatusCode::NOT_FOUND, format!("{} is not a device of this gateway", cmd.command.device)));
+        return refused(error(
+            StatusCode::NOT_FOUND,
+            format!("{} is not a device of this gateway", cmd.command.device),
+        ));
     };
     if keccak256(&cmd.command_payload) != cmd.command.commandHash {
         return refused(error(StatusCode::UNPROCESSABLE_ENTITY, "commandPayload does not match command.commandHash"));
@@ -170,7 +181,10 @@ async fn command(State(api): State<Arc<Api>>, body: Result<Json<SignedCommand>, 
     match journaled.map_err(eyre::Report::from).and_then(|r| r) {
         Ok(true) => {}
         Ok(false) => {
-            return refused(error(StatusCode::CONFLICT, "replay: a command with this sequence or a newer one was applied"));
+            return refused(error(
+                StatusCode::CONFLICT,
+                "replay: a command with this sequence or a newer one was applied",
+            ));
         }
         Err(e) => return refused(error(StatusCode::SERVICE_UNAVAILABLE, format!("cannot journal: {e:#}"))),
     }
@@ -184,8 +198,7 @@ async fn command(State(api): State<Arc<Api>>, body: Result<Json<SignedCommand>, 
         &gw.key,
         &gw.domain,
     );
-    let submission =
-        FeedbackSubmission { exchange, command_payload: cmd.command_payload.clone(), feedback_payload };
+    let submission = FeedbackSubmission { exchange, command_payload: cmd.command_payload.clone(), feedback_payload };
     let record = Record::Feedback { submission: submission.clone() };
     let g = gw.clone();
     let committed = tokio::task::spawn_blocking(move || g.core().commit(vec![record])).await;

@@ -266,7 +266,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        let twice = format!("{MINIMAL}\n[[devices]]\nname = \"meter\"\nkeystore = \"k\"\nsensor = {{ kind = \"simulated\" }}");
+        let twice =
+            format!("{MINIMAL}\n[[devices]]\nname = \"meter\"\nkeystore = \"k\"\nsensor = {{ kind = \"simulated\" }}");
         assert!(toml::from_str::<GatewayConfig>(&twice).unwrap().check().unwrap_err().to_string().contains("twice"));
         let stranger = format!("{MINIMAL}\n[[aggregates]]\ngroup = \"g\"\ndevices = [\"nobody\"]");
         assert!(toml::from_str::<GatewayConfig>(&stranger).unwrap().check().is_err());

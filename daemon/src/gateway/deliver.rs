@@ -9,11 +9,11 @@ use super::journal::{Entry, Position};
 use super::{Gateway, Record};
 use alloy::transports::http::reqwest;
 use eyre::{Result, WrapErr, eyre};
+use iotegrity_core::signatures::ReadingSubmission;
 use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use iotegrity_core::signatures::ReadingSubmission;
 use tracing::{debug, warn};
 
 /// How far one request got: the position up to which everything is settled (delivered, or

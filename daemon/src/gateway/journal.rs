@@ -127,7 +127,10 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         let mut index = segments[0];
         let mut size = 0;
         for (k, &first_index) in segments.iter().enumerate() {
-            ensure!(first_index == index, "journal: segment {first_index} follows record {index}: a segment is missing");
+            ensure!(
+                first_index == index,
+                "journal: segment {first_index} follows record {index}: a segment is missing"
+            );
             let path = segment_path(dir, first_index);
             let Scan { frames, end, len } = scan::<R>(&path, 0, usize::MAX)?;
             let newest = k + 1 == segments.len();
@@ -310,7 +313,10 @@ mod tests {
         assert_eq!(j.append(&["a".into(), "b".into()]).unwrap(), 1);
         let got = j.peek(10).unwrap();
         let pos = got.last().unwrap().next;
-        assert_eq!(got.iter().map(|e| (e.index, e.record.as_str())).collect::<Vec<_>>(), [(0, "checkpoint"), (1, "a"), (2, "b")]);
+        assert_eq!(
+            got.iter().map(|e| (e.index, e.record.as_str())).collect::<Vec<_>>(),
+            [(0, "checkpoint"), (1, "a"), (2, "b")]
+        );
         assert_eq!(j.peek(2).unwrap().len(), 2, "peek honours max");
         drop(j);
         let (mut j, recs) = open(dir.path());

@@ -148,11 +148,23 @@ impl CounterSet for GatewayMetrics {
     fn counters(&self) -> Vec<(&'static str, &'static str, &Counter)> {
         vec![
             ("iotegrity_gateway_readings_signed_total", "Readings signed and journaled.", &self.readings_signed),
-            ("iotegrity_gateway_samples_rejected_total", "Samples refused by a sensor (bad CRC).", &self.samples_rejected),
+            (
+                "iotegrity_gateway_samples_rejected_total",
+                "Samples refused by a sensor (bad CRC).",
+                &self.samples_rejected,
+            ),
             ("iotegrity_gateway_sensor_errors_total", "Sensor read errors.", &self.sensor_errors),
-            ("iotegrity_gateway_profile_outliers_total", "Readings outside the traffic profile.", &self.profile_outliers),
+            (
+                "iotegrity_gateway_profile_outliers_total",
+                "Readings outside the traffic profile.",
+                &self.profile_outliers,
+            ),
             ("iotegrity_gateway_aggregates_signed_total", "Aggregates signed.", &self.aggregates_signed),
-            ("iotegrity_gateway_records_delivered_total", "Records acknowledged by the service.", &self.records_delivered),
+            (
+                "iotegrity_gateway_records_delivered_total",
+                "Records acknowledged by the service.",
+                &self.records_delivered,
+            ),
             ("iotegrity_gateway_delivery_errors_total", "Failed delivery attempts.", &self.delivery_errors),
             ("iotegrity_gateway_items_refused_total", "Items the service refused for good.", &self.items_refused),
             ("iotegrity_gateway_commands_applied_total", "Commands applied.", &self.commands_applied),

@@ -181,7 +181,8 @@ impl<R: Registers> Bme280<R> {
                 let adc_t = (i32::from(d[3]) << 12) | (i32::from(d[4]) << 4) | (i32::from(d[5]) >> 4);
                 let adc_h = (i32::from(d[6]) << 8) | i32::from(d[7]);
                 let (t, t_fine) = self.cal.temperature(adc_t);
-                let p = self.cal.pressure_q24_8(adc_p, t_fine).ok_or_else(|| SensorError::Io("bad calibration".into()))?;
+                let p =
+                    self.cal.pressure_q24_8(adc_p, t_fine).ok_or_else(|| SensorError::Io("bad calibration".into()))?;
                 let h = self.cal.humidity_q22_10(adc_h, t_fine);
                 return Ok(Environment {
                     kind: "bme280",

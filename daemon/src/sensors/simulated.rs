@@ -176,7 +176,10 @@ mod tests {
             }
         }
         assert_eq!((ok, rejected), (6, 3));
-        assert_ne!(Meter::new(8, None).next(Duration::ZERO).unwrap(), Meter::new(7, None).next(Duration::ZERO).unwrap());
+        assert_ne!(
+            Meter::new(8, None).next(Duration::ZERO).unwrap(),
+            Meter::new(7, None).next(Duration::ZERO).unwrap()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod audit;
 mod certs;
 mod deploy;
+mod gateway;
 mod identity;
 mod ingest;
 mod merkle;

@@ -1,0 +1,289 @@
+//! `iotegrityd gateway` end to end: simulated sensors (one a simulated P1 meter writing real
+//! telegrams) → signing → journal → the service's ingest API → Postgres → receipts → audit; the
+//! service going away and coming back; `kill -9` during delivery; commands; a flooding device.
+
+use iotegrity_e2e::{GatewayWorld, PASSWORD};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// `device → sequences` stored by the service, in the order the rows were inserted.
+fn stored(g: &GatewayWorld) -> BTreeMap<String, Vec<u64>> {
+    let text =
+        g.i.s.pg.psql("postgres", "SELECT encode(device, 'hex') || ' ' || sequence FROM iot.readings ORDER BY id");
+    let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let (dev, seq) = line.split_once(' ').unwrap();
+        out.entry(format!("0x{dev}")).or_default().push(seq.parse().unwrap());
+    }
+    out
+}
+
+/// Every journaled reading is stored exactly once with the same signatures, and nothing else is.
+fn assert_exactly_once_in_order(g: &GatewayWorld) {
+    let journaled = g.journaled_readings();
+    let rows = stored(g);
+    let total: usize = rows.values().map(Vec::len).sum();
+    assert_eq!(total, journaled.len(), "stored rows = journaled readings");
+    for (dev, seqs) in &rows {
+        let expected: Vec<u64> = (0..seqs.len() as u64).collect();
+        assert_eq!(seqs, &expected, "device {dev}: every sequence once, in order, no gap");
+    }
+    // Same chains as journaled: nothing stored was re-signed or swapped.
+    let sigs = g.i.s.pg.psql(
+        "postgres",
+        "SELECT encode(device, 'hex') || ' ' || sequence || ' ' || encode(signatures[2], 'hex') FROM iot.readings",
+    );
+    let sigs: std::collections::HashSet<&str> = sigs.lines().collect();
+    for j in &journaled {
+        let key = format!(
+            "{} {} {}",
+            alloy::hex::encode(j.reading.device),
+            j.reading.sequence,
+            alloy::hex::encode(&j.signatures[1])
+        );
+        assert!(sigs.contains(key.as_str()), "journaled reading {key} is stored as signed");
+    }
+}
+
+fn audit_clean(g: &GatewayWorld) -> Value {
+    let s = &g.i.s;
+    s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings", "--json"]).json()
+}
+
+#[tokio::test]
+async fn simulated_sensors_reach_the_service_signed_anchored_and_audit_clean() {
+    let g = GatewayWorld::new(
+        &[
+            ("meter", "interval_ms = 20\nsensor = { kind = \"simulated-p1\", seed = 3, corrupt_every = 4 }"),
+            ("env1", "interval_ms = 25\nsensor = { kind = \"simulated\", seed = 1 }"),
+            ("env2", "interval_ms = 25\nsensor = { kind = \"simulated\", seed = 2 }"),
+        ],
+        "[[aggregates]]\ngroup = \"room-1\"\ndevices = [\"env1\", \"env2\"]\nsize = 4\n",
+    )
+    .await;
+    let _service = g.i.s.spawn_daemon(0);
+    g.i.s.wait_active(0);
+    let mut gw = g.spawn_gateway(0);
+    let meter = g.device("meter").online;
+    g.wait_status(60, "40 meter readings delivered", |s| {
+        s["devices"][0]["nextSequence"].as_u64() >= Some(40) && s["journal"]["backlog"].as_u64() < Some(5)
+    })
+    .await;
+    assert!(gw.signal("-TERM").success(), "SIGTERM stops the gateway cleanly");
+    let log = std::fs::read_to_string(g.log_path(0)).unwrap();
+    assert!(log.contains("sample refused, not signed") && log.contains("CRC mismatch"), "corrupted telegrams: {log}");
+
+    // Restarted, it delivers what was journaled before the stop, then the service anchors it all.
+    let mut gw = g.spawn_gateway(1);
+    g.wait_status(30, "backlog delivered", |s| s["journal"]["backlog"].as_u64() == Some(0)).await;
+    assert!(gw.signal("-TERM").success());
+    assert_exactly_once_in_order(&g);
+    let rows: usize = g.i.s.pg.psql("postgres", "SELECT count(*) FROM iot.readings").parse().unwrap();
+    g.i.s.wait_for_rows(rows, 60);
+    let audit = audit_clean(&g);
+    assert_eq!(audit["clean"], true, "{audit}");
+
+    // The meter's payloads are the parsed telegrams; the group's readings came as aggregates.
+    let payload = g.i.s.pg.psql(
+        "postgres",
+        &format!(
+            "SELECT convert_from(payload, 'UTF8') FROM iot.readings WHERE device = '\\x{}' LIMIT 1",
+            alloy::hex::encode(meter)
+        ),
+    );
+    let p: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!((p["kind"].as_str(), p["dsmr"].as_str()), (Some("dsmr"), Some("50")), "{p}");
+    assert!(p["delivered_wh"][0].as_u64().unwrap() > 1_000_000);
+    let aggregates: u64 = g.i.s.pg.psql("postgres", "SELECT count(*) FROM iot.aggregates").parse().unwrap();
+    let members: u64 =
+        g.i.s.pg.psql("postgres", "SELECT count(*) FROM iot.readings WHERE aggregate_id IS NOT NULL").parse().unwrap();
+    assert!(aggregates >= 2 && members == aggregates * 4, "{aggregates} aggregates, {members} members");
+}
+
+#[tokio::test]
+async fn service_unreachable_then_back_everything_delivered_once_in_order() {
+    let g = GatewayWorld::new(&[("env", "interval_ms = 10\nsensor = { kind = \"simulated\" }")], "").await;
+    // The service is not running yet: the gateway keeps signing into its journal.
+    let mut gw = g.spawn_gateway(0);
+    g.wait_status(60, "a backlog while the service is away", |s| s["journal"]["backlog"].as_u64() >= Some(60)).await;
+    let log = std::fs::read_to_string(g.log_path(0)).unwrap();
+    assert!(log.contains("delivery paused"), "{log}");
+    // It comes up: the backlog drains.
+    let _service = g.i.s.spawn_daemon(0);
+    g.i.s.wait_active(0);
+    g.wait_status(60, "backlog delivered", |s| s["journal"]["backlog"].as_u64() < Some(5)).await;
+    // The connection is cut in the middle of work, then restored.
+    g.proxy.cut();
+    g.wait_status(30, "a new backlog", |s| s["journal"]["backlog"].as_u64() >= Some(30)).await;
+    g.proxy.restore();
+    g.wait_status(60, "backlog delivered again", |s| s["journal"]["backlog"].as_u64() < Some(5)).await;
+    assert!(gw.signal("-TERM").success());
+    let mut gw = g.spawn_gateway(1);
+    g.wait_status(30, "all delivered", |s| s["journal"]["backlog"].as_u64() == Some(0)).await;
+    assert!(gw.signal("-TERM").success());
+    assert_exactly_once_in_order(&g);
+}
+
+#[tokio::test]
+async fn kill_9_during_delivery_loses_nothing_and_repeats_nothing() {
+    let g = GatewayWorld::new(
+        &[
+            ("a", "interval_ms = 10\nsensor = { kind = \"simulated\", seed = 5 }"),
+            ("b", "interval_ms = 15\nsensor = { kind = \"simulated-p1\", seed = 6 }"),
+        ],
+        "",
+    )
+    .await;
+    let _service = g.i.s.spawn_daemon(0);
+    g.i.s.wait_active(0);
+    // Slow the service's answers down by cutting it now and then, so kills land mid-delivery too.
+    for round in 0..10u64 {
+        let mut gw = g.spawn_gateway(round as usize);
+        g.wait_status(30, "gateway up", |_| true).await;
+        if round % 3 == 1 {
+            g.proxy.cut();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150 + (round * 97) % 400)).await;
+        g.proxy.restore();
+        tokio::time::sleep(std::time::Duration::from_millis((round * 53) % 200)).await;
+        gw.signal("-9");
+    }
+    let mut gw = g.spawn_gateway(99);
+    g.wait_status(60, "all delivered", |s| s["journal"]["backlog"].as_u64() == Some(0)).await;
+    assert!(gw.signal("-TERM").success());
+    let stored_rows: usize = stored(&g).values().map(Vec::len).sum();
+    assert!(stored_rows > 100, "enough readings to mean something: {stored_rows}");
+    assert_exactly_once_in_order(&g);
+}
+
+#[tokio::test]
+async fn commands_are_verified_applied_answered_and_replays_and_bad_keys_refused() {
+    let g = GatewayWorld::new(&[("env", "interval_ms = 50\nsensor = { kind = \"simulated\" }")], "").await;
+    let s = &g.i.s;
+    let _service = s.spawn_daemon(0);
+    s.wait_active(0);
+    let mut gw = g.spawn_gateway(0);
+    g.wait_status(30, "gateway up", |_| true).await;
+    let dev = g.device("env").online.to_string();
+    let url = format!("http://127.0.0.1:{}/v1/commands", g.api_port);
+    let sign = |keystore: &std::path::Path, device: &str, seq: u64, payload: &str| -> String {
+        let out =
+            s.w.path(&format!("cmd-{seq}-{}.json", keystore.parent().unwrap().file_name().unwrap().to_string_lossy()));
+        s.w.cli(&[
+            "command",
+            "--online-keystore",
+            &keystore.display().to_string(),
+            "--password-file",
+            &s.w.password_file.display().to_string(),
+            "--device",
+            device,
+            "--sequence",
+            &seq.to_string(),
+            "--payload",
+            payload,
+            "--out",
+            &out,
+            "--json",
+        ])
+        .json();
+        std::fs::read_to_string(out).unwrap()
+    };
+    let svc_key = s.svc.dir.join("online.json");
+
+    // A valid command: applied, the device's feedback signed and relayed, delivered to the service.
+    let (status, body) = iotegrity_e2e::post_json(&url, sign(&svc_key, &dev, 1, "{\"interval_ms\": 200}")).await;
+    assert_eq!(status, 200, "{body}");
+    let feedback: Value = serde_json::from_str(
+        &String::from_utf8(alloy::hex::decode(body["feedbackPayload"].as_str().unwrap()).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(feedback, json!({ "ok": true, "interval_ms": 200 }));
+    let st = g.status().await.unwrap();
+    assert_eq!(st["devices"][0]["intervalMs"], 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.pg.psql("postgres", "SELECT count(*) FROM iot.commands") != "1" {
+        assert!(std::time::Instant::now() < deadline, "feedback never reached the service");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // The same command again: a replay.
+    let (status, body) = iotegrity_e2e::post_json(&url, sign(&svc_key, &dev, 1, "{\"interval_ms\": 200}")).await;
+    assert_eq!(status, 409, "{body}");
+    // An action the device does not know: signed feedback saying so.
+    let (status, body) = iotegrity_e2e::post_json(&url, sign(&svc_key, &dev, 2, "{\"reboot\": true}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        String::from_utf8(alloy::hex::decode(body["feedbackPayload"].as_str().unwrap()).unwrap())
+            .unwrap()
+            .contains("\"ok\":false")
+    );
+    // For a device this gateway does not have.
+    let stranger = alloy::signers::local::PrivateKeySigner::random().address().to_string();
+    let (status, _) = iotegrity_e2e::post_json(&url, sign(&svc_key, &stranger, 3, "{\"interval_ms\": 100}")).await;
+    assert_eq!(status, 404);
+    // Signed by a key nobody registered.
+    let rogue = s.w.keys("rogue").await;
+    let (status, body) =
+        iotegrity_e2e::post_json(&url, sign(&rogue.dir.join("online.json"), &dev, 4, "{\"interval_ms\": 100}")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not a registered online key"), "{body}");
+    // Signed by a registered key that is not a service (the device's own).
+    let dev_key = g.device("env").dir.join("online.json");
+    let (status, body) = iotegrity_e2e::post_json(&url, sign(&dev_key, &dev, 5, "{\"interval_ms\": 100}")).await;
+    assert_eq!((status, body["error"].as_str().unwrap().contains("not a service")), (403, true), "{body}");
+    // A payload swapped after signing.
+    let mut tampered: Value = serde_json::from_str(&sign(&svc_key, &dev, 6, "{\"interval_ms\": 100}")).unwrap();
+    tampered["commandPayload"] = json!(format!("0x{}", alloy::hex::encode("{\"interval_ms\": 10}")));
+    let (status, _) = iotegrity_e2e::post_json(&url, tampered.to_string()).await;
+    assert_eq!(status, 422);
+    // The service's identity is closed on chain: its next command is refused at once.
+    let closing = sign(&svc_key, &dev, 7, "{\"interval_ms\": 100}");
+    s.w.run_as(&s.svc, &["identity", "close", "--yes"]).json();
+    let (status, body) = iotegrity_e2e::post_json(&url, closing).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no longer an active key"), "{body}");
+    assert_eq!(g.status().await.unwrap()["devices"][0]["intervalMs"], 200, "no refused command was applied");
+    assert!(gw.signal("-TERM").success());
+    let _ = PASSWORD;
+}
+
+#[tokio::test]
+async fn a_flooding_device_is_flagged_quarantined_and_can_be_reported() {
+    let g = GatewayWorld::new(
+        &[
+            ("steady", "interval_ms = 20\nsensor = { kind = \"simulated\", seed = 1 }"),
+            ("flooder", "interval_ms = 20\nsensor = { kind = \"simulated\", seed = 2, flood_after = 30 }"),
+        ],
+        "[profile]\naction = \"quarantine\"\nlearn = 10\n",
+    )
+    .await;
+    let s = &g.i.s;
+    let _service = s.spawn_daemon(0);
+    s.wait_active(0);
+    let mut gw = g.spawn_gateway(0);
+    let st = g
+        .wait_status(60, "the flood flagged", |s| {
+            s["devices"][1]["outliers"].as_u64() >= Some(100) && s["devices"][0]["nextSequence"].as_u64() >= Some(60)
+        })
+        .await;
+    assert_eq!(st["devices"][0]["outliers"], 0, "the steady device stays inside its profile: {st}");
+    let report = st["devices"][1]["report"].as_str().unwrap();
+    assert!(report.starts_with("iotegrity reputation vote --address"), "{report}");
+    g.wait_status(30, "backlog delivered", |s| s["journal"]["backlog"].as_u64() == Some(0)).await;
+    assert!(gw.signal("-TERM").success());
+    let log = std::fs::read_to_string(g.log_path(0)).unwrap();
+    assert!(log.contains("the learned rate"), "{log}");
+
+    // Quarantined readings were signed and kept, but never delivered.
+    let flooder = g.device("flooder").online;
+    let rows = stored(&g);
+    let delivered = rows.get(&flooder.to_string().to_lowercase()).map_or(0, Vec::len) as u64;
+    let signed = st["devices"][1]["nextSequence"].as_u64().unwrap();
+    assert!(delivered <= 40 && signed > delivered + 90, "delivered {delivered} of {signed}");
+
+    // The gateway operator reports the device on chain with the gateway's offline key.
+    let gw_ident = &g.i.gw;
+    s.w.run_as(gw_ident, &["reputation", "vote", "--address", &flooder.to_string(), "--score", "-50"]).json();
+    let shown = s.w.cli(&["reputation", "show", "--address", &flooder.to_string(), "--json"]).json();
+    assert!(shown.to_string().contains("-50"), "{shown}");
+}
