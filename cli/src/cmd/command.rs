@@ -8,7 +8,8 @@ use alloy::primitives::{Address, Bytes, keccak256};
 use clap::Args;
 use eyre::{Result, WrapErr};
 use iotegrity_core::keys::open_keystore;
-use iotegrity_core::signatures::{CommandExchange, SignedCommand, domain_of};
+use iotegrity_core::registry_cache::RegistryCache;
+use iotegrity_core::signatures::{CommandExchange, FeedbackSubmission, SignedCommand, domain_of};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -16,7 +17,10 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  iotegrity command --online-keystore keys/svc/online.json --password-file pw.txt \\\n    \
-    --device 0xDeviceOnline --sequence 1 --payload '{\"interval\":60}' --out cmd.json"
+    --device 0xDeviceOnline --sequence 1 --payload '{\"interval_ms\":60000}' --out cmd.json \\\n    \
+    --to http://pi.local:8090\n\
+Actions a gateway applies: {\"interval_ms\": N} (sampling interval), {\"gpio\": {\"pin\": P, \"level\": \"high\"}}\n\
+(a configured output). Anything else is answered with signed feedback {\"ok\": false, ...}."
 )]
 pub struct CommandArgs {
     /// The service's ONLINE keystore.
@@ -37,6 +41,10 @@ pub struct CommandArgs {
     /// Where to write the signed command.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also send it to this gateway's API (`iotegrityd gateway`, `[api] listen`), e.g.
+    /// `http://pi.local:8090`, and print the device's signed feedback.
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
     /// Chain and deployment (for the signing domain).
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -60,15 +68,38 @@ impl CommandArgs {
         let signed = SignedCommand { command, command_signature, command_payload: payload };
         std::fs::write(&self.out, serde_json::to_vec_pretty(&signed)?)
             .wrap_err_with(|| format!("cannot write {}", self.out.display()))?;
+        let mut text = format!(
+            "command {} for {} signed by service {} → {}",
+            self.sequence,
+            self.device,
+            service.address(),
+            self.out.display()
+        );
+        let mut feedback = serde_json::Value::Null;
+        if let Some(gateway) = &self.to {
+            let url = format!("{}/v1/commands", gateway.trim_end_matches('/'));
+            let client = alloy::transports::http::reqwest::Client::new();
+            let answer: FeedbackSubmission =
+                serde_json::from_value(crate::http::post_json(&client, &url, &signed).await?)
+                    .wrap_err("the gateway's answer is not signed feedback")?;
+            let exchange = &answer.exchange;
+            if exchange.command != signed.command || keccak256(&answer.feedback_payload) != exchange.feedback_hash {
+                eyre::bail!("the gateway answered feedback for another command or with a wrong hash");
+            }
+            // Every signature of the answer, against the registry as it is now.
+            let mut registry = RegistryCache::new(conn.book.identity_registry, conn.book.deployed_block);
+            registry.sync(&conn.provider).await?;
+            let relay = exchange
+                .verify(&domain_of(&conn.book), &registry)
+                .map_err(|e| eyre::eyre!("the gateway's answer does not verify: {e}"))?;
+            feedback = serde_json::from_slice(&answer.feedback_payload)
+                .unwrap_or_else(|_| json!(String::from_utf8_lossy(&answer.feedback_payload)));
+            text += &format!("\nsent to {url}; feedback signed by the device, relayed by gateway {relay}: {feedback}");
+        }
         Ok(Report::new(
-            format!(
-                "command {} for {} signed by service {} → {}",
-                self.sequence,
-                self.device,
-                service.address(),
-                self.out.display()
-            ),
-            json!({ "service": service.address(), "device": self.device, "sequence": self.sequence, "out": self.out }),
+            text,
+            json!({ "service": service.address(), "device": self.device, "sequence": self.sequence, "out": self.out,
+                    "feedback": feedback }),
         ))
     }
 }

@@ -83,18 +83,8 @@ impl SimulateArgs {
             (r, payload)
         };
         let post = |path: &'static str, body: Value| {
-            let client = client.clone();
-            let url = format!("{base}{path}");
-            async move {
-                let resp =
-                    client.post(&url).json_body(&body).send().await.wrap_err_with(|| format!("cannot reach {url}"))?;
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                if !status.is_success() {
-                    bail!("{url} answered {status}: {text}");
-                }
-                Ok(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
-            }
+            let (client, url) = (client.clone(), format!("{base}{path}"));
+            async move { crate::http::post_json(&client, &url, &body).await }
         };
         let last = self.first_sequence + self.count;
         for seq in self.first_sequence..last {
@@ -158,16 +148,5 @@ impl SimulateArgs {
             json!({ "device": device.address(), "gateway": gateway.address(), "stored": sent, "aggregateId": aggregate_id,
                     "feedbackId": feedback_id, "nextSequence": last + self.aggregate }),
         ))
-    }
-}
-
-/// `RequestBuilder::json` needs reqwest's `json` feature; this sends the same bytes without it.
-trait JsonBody {
-    fn json_body(self, body: &Value) -> Self;
-}
-
-impl JsonBody for reqwest::RequestBuilder {
-    fn json_body(self, body: &Value) -> Self {
-        self.header("content-type", "application/json").body(body.to_string())
     }
 }

@@ -190,14 +190,31 @@ async fn commands_are_verified_applied_answered_and_replays_and_bad_keys_refused
     };
     let svc_key = s.svc.dir.join("online.json");
 
-    // A valid command: applied, the device's feedback signed and relayed, delivered to the service.
-    let (status, body) = iotegrity_e2e::post_json(&url, sign(&svc_key, &dev, 1, "{\"interval_ms\": 200}")).await;
-    assert_eq!(status, 200, "{body}");
-    let feedback: Value = serde_json::from_str(
-        &String::from_utf8(alloy::hex::decode(body["feedbackPayload"].as_str().unwrap()).unwrap()).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(feedback, json!({ "ok": true, "interval_ms": 200 }));
+    // A valid command, sent with the CLI: applied, the device's feedback signed, relayed, checked
+    // by the CLI against the chain, and delivered to the service.
+    let api = format!("http://127.0.0.1:{}", g.api_port);
+    let send = |seq: &str| {
+        s.w.cli(&[
+            "command",
+            "--online-keystore",
+            &svc_key.display().to_string(),
+            "--password-file",
+            &s.w.password_file.display().to_string(),
+            "--device",
+            &dev,
+            "--sequence",
+            seq,
+            "--payload",
+            "{\"interval_ms\": 200}",
+            "--out",
+            &s.w.path(&format!("sent-{seq}.json")),
+            "--to",
+            &api,
+            "--json",
+        ])
+    };
+    let sent = send("1").json();
+    assert_eq!(sent["feedback"], json!({ "ok": true, "interval_ms": 200 }), "{sent}");
     let st = g.status().await.unwrap();
     assert_eq!(st["devices"][0]["intervalMs"], 200);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -206,9 +223,9 @@ async fn commands_are_verified_applied_answered_and_replays_and_bad_keys_refused
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    // The same command again: a replay.
-    let (status, body) = iotegrity_e2e::post_json(&url, sign(&svc_key, &dev, 1, "{\"interval_ms\": 200}")).await;
-    assert_eq!(status, 409, "{body}");
+    // The same sequence again: a replay, refused, and the CLI says so.
+    let replay = send("1");
+    assert!(replay.failure().contains("409") && replay.stderr.contains("replay"), "{}", replay.stderr);
     // An action the device does not know: signed feedback saying so.
     let (status, body) = iotegrity_e2e::post_json(&url, sign(&svc_key, &dev, 2, "{\"reboot\": true}")).await;
     assert_eq!(status, 200, "{body}");
