@@ -2,10 +2,12 @@
 # The iotegrity demo, end to end on a throwaway local chain and database:
 # deploy → register a device, a gateway and a service (two keys each) → names for the gateway and
 # the service → pin the gateway's TLS certificate on chain and verify it → the service votes on the
-# gateway → data at rest: a simulated meter and gateway sign readings and deliver them to the
-# service's ingest API → the daemon anchors receipts → audit (clean) → a stored reading edited in
-# Postgres → audit names it. Everything lives in .local/demo/ and
-# is stopped at exit.
+# gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
+# telegrams, CRC-checked) and two room sensors, signs as device and countersigns, journals, and
+# delivers to the service's ingest API — also across a service outage (store-and-forward) → the
+# service commands the meter through the gateway → the daemon anchors receipts → audit (clean) →
+# a stored reading edited in Postgres → audit names it. Everything lives in .local/demo/ and is
+# stopped at exit.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -14,6 +16,7 @@ rm -rf "$demo"; mkdir -p "$demo"
 port="${DEMO_PORT:-8546}"
 pg_port="${DEMO_PG_PORT:-5544}"
 api_port="${DEMO_API_PORT:-8547}"
+gw_port="${DEMO_GATEWAY_PORT:-8548}"
 db="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export ETH_RPC_URL="http://127.0.0.1:$port"
 export IOTEGRITY_DEPLOYMENTS="$demo/deployment.json"
@@ -28,7 +31,9 @@ step "local chain on $ETH_RPC_URL"
 "$nm/anvil-linux-amd64/bin/anvil" --host 127.0.0.1 --port "$port" --silent >"$demo/anvil.log" 2>&1 &
 anvil_pid=$!
 daemon_pid=""
+gateway_pid=""
 cleanup() {
+  [[ -n "$gateway_pid" ]] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
   [[ -n "$daemon_pid" ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   "$root/scripts/postgres.sh" stop "$demo/pg" >/dev/null || true
   kill $anvil_pid 2>/dev/null || true
@@ -44,14 +49,15 @@ cat "$IOTEGRITY_DEPLOYMENTS"
 echo "demo password" >"$demo/pw.txt"
 wallet() { echo --keystore "$demo/$1/offline.json" --password-file "$demo/pw.txt"; }
 declare -A offline online
-for who in device gateway service; do
-  step "$who: two keys (offline controls, online signs), funded, registered"
+for who in device gateway service room1 room2; do
+  role=$who; [[ $who == room* ]] && role=device
+  step "$who: two keys (offline controls, online signs), funded, registered as $role"
   keys=$("$iot" --json identity keygen --dir "$demo/$who" --password-file "$demo/pw.txt")
   offline[$who]=$(sed -E 's/.*"offline":"([^"]+)".*/\1/' <<<"$keys")
   online[$who]=$(sed -E 's/.*"online":"([^"]+)".*/\1/' <<<"$keys")
   "$cast" send --private-key "$funder" "${offline[$who]}" --value 1ether >/dev/null
   # shellcheck disable=SC2046
-  "$iot" identity register --role "$who" --online-keystore "$demo/$who/online.json" $(wallet "$who")
+  "$iot" identity register --role "$role" --online-keystore "$demo/$who/online.json" $(wallet "$who")
 done
 
 step "names on chain"
@@ -107,24 +113,89 @@ TOML
 daemon_pid=$!
 for _ in $(seq 100); do grep -q "active: watching" "$demo/iotegrityd.log" && break; sleep 0.1; done
 
-step "a simulated meter signs readings, the gateway countersigns, the service verifies and stores"
-"$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
-  --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 100 --aggregate 20
-echo "the service commands the meter (sampling every 60 s); the device's signed feedback comes back through the gateway:"
+step "the gateway daemon (iotegrityd gateway): a simulated P1 meter and two room sensors"
+cat >"$demo/gateway.toml" <<TOML
+[gateway]
+keystore = "$demo/gateway/online.json"
+password_file = "$demo/pw.txt"
+state_dir = "$demo/gateway-state"
+[chain]
+deployments = "$IOTEGRITY_DEPLOYMENTS"
+rpc_url = "$ETH_RPC_URL"
+[service]
+url = "http://127.0.0.1:$api_port"
+retry_max_ms = 1000
+[api]
+listen = "127.0.0.1:$gw_port"
+[[aggregates]]
+group = "room-1"
+devices = ["room1", "room2"]
+size = 5
+
+[[devices]]
+name = "meter"
+keystore = "$demo/device/online.json"
+interval_ms = 100
+# Every 25th telegram is corrupted "on the wire": the CRC check must refuse it.
+sensor = { kind = "simulated-p1", seed = 42, corrupt_every = 25 }
+
+[[devices]]
+name = "room1"
+keystore = "$demo/room1/online.json"
+interval_ms = 400
+sensor = { kind = "simulated", seed = 1 }
+
+[[devices]]
+name = "room2"
+keystore = "$demo/room2/online.json"
+interval_ms = 400
+sensor = { kind = "simulated", seed = 2 }
+TOML
+"$root/target/debug/iotegrityd" gateway --config "$demo/gateway.toml" --check-config
+"$root/target/debug/iotegrityd" gateway --config "$demo/gateway.toml" 2>"$demo/gateway.log" &
+gateway_pid=$!
+status() {
+  python3 -c "import json,sys,urllib.request; s=json.load(urllib.request.urlopen('http://127.0.0.1:$gw_port/v1/status')); print($1)"
+}
+for _ in $(seq 100); do status 1 >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 3
+status '"\n".join("  %-6s %s  next sequence %d" % (d["name"], d["address"], d["nextSequence"]) for d in s["devices"]) + "\n  journal: %(next)d records, %(backlog)d not yet delivered" % s["journal"]'
+echo "a meter reading as signed:"
+psql "SELECT '  ' || convert_from(payload, 'UTF8') FROM iot.readings WHERE device = decode('${online[device]#0x}', 'hex') ORDER BY id DESC LIMIT 1"
+grep -m1 "sample refused" "$demo/gateway.log" | sed -E 's/^.*WARN [^ ]+ /  /' || true
+
+step "store-and-forward: the service goes away for 4 s; the gateway keeps signing into its journal"
+kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
+sleep 4
+status '"  backlog while the service is away: %d records" % s["journal"]["backlog"]'
+"$root/target/debug/iotegrityd" service --config "$demo/iotegrityd.toml" 2>>"$demo/iotegrityd.log" &
+daemon_pid=$!
+for _ in $(seq 100); do [[ "$(status 's["journal"]["backlog"]' 2>/dev/null)" -lt 5 ]] && break; sleep 0.2; done
+status '"  the service is back: backlog %d, delivered in order, each reading once" % s["journal"]["backlog"]'
+
+step "the service commands the meter (sample every 1 s); the device's signed feedback comes back"
 "$iot" command --online-keystore "$demo/service/online.json" --password-file "$demo/pw.txt" \
-  --device "${online[device]}" --sequence 1 --payload '{"interval":60}' --out "$demo/command-1.json"
-"$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
-  --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 0 \
-  --answer "$demo/command-1.json" --feedback '{"interval":60,"applied":true}'
-echo "a replayed reading is refused:"
+  --device "${online[device]}" --sequence 1 --payload '{"interval_ms":1000}' --out "$demo/command-1.json" \
+  --to "http://127.0.0.1:$gw_port"
+echo "the same command again is a replay:"
+"$iot" command --online-keystore "$demo/service/online.json" --password-file "$demo/pw.txt" \
+  --device "${online[device]}" --sequence 1 --payload '{"interval_ms":1000}' --out "$demo/command-1b.json" \
+  --to "http://127.0.0.1:$gw_port" 2>&1 | sed 's/^/  /' || true
+echo "a reading replayed by someone else (the meter's sequence 1, re-signed) is refused by the service:"
 "$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
   --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 1 2>&1 | sed 's/^/  /' || true
-echo "waiting for the daemon to anchor them (m = 50, n = 4, short batch after 2 s)"
+
+step "the gateway stops (SIGTERM) once everything is delivered; the daemon anchors the rest"
+for _ in $(seq 100); do [[ "$(status 's["journal"]["backlog"]' 2>/dev/null)" == 0 ]] && break; sleep 0.2; done
+kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
+gateway_pid=""
+rows=$(psql "SELECT count(*) FROM iot.readings")
+echo "$rows signed readings stored ($(psql "SELECT count(*) FROM iot.aggregates") aggregates); waiting for their receipts"
 for _ in $(seq 150); do
-  [[ "$(psql "SELECT count(*) FROM iotegrity.receipts r, jsonb_array_elements(r.receipt->'rows')" 2>/dev/null)" == 120 ]] && break
+  [[ "$(psql "SELECT count(*) FROM iotegrity.receipts r, jsonb_array_elements(r.receipt->'rows')" 2>/dev/null)" == "$rows" ]] && break
   sleep 0.2
 done
-grep -E "batch cut|anchor confirmed" "$demo/iotegrityd.log" | sed -E 's/^[^ ]+ +INFO iotegrity_daemon::service: //' | cut -c1-120
+grep -E "batch cut|anchor confirmed" "$demo/iotegrityd.log" | tail -4 | sed -E 's/^[^ ]+ +INFO iotegrity_daemon::service: //' | cut -c1-120
 
 step "audit: every row against its receipt and the chain, every chain of signatures, every sequence"
 "$iot" audit --db "$db" --table iot.readings
@@ -132,22 +203,24 @@ step "audit: every row against its receipt and the chain, every chain of signatu
 "$iot" receipt verify "$demo/receipt-42.json"
 
 step "someone edits a stored reading in Postgres…"
-echo "UPDATE iot.readings SET payload = convert_to('{\"kwh\":0.000,\"w\":0}', 'UTF8') WHERE id = 42"
-psql "UPDATE iot.readings SET payload = convert_to('{\"kwh\":0.000,\"w\":0}', 'UTF8') WHERE id = 42"
+echo "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
+psql "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
 step "…and the audit names the row, twice over: its anchored hash and its signed payload hash"
 "$iot" audit --db "$db" --table iot.readings || true
 
 cat <<EOT
 
-Done. The device, gateway and service are registered; gateway.iot resolves and its certificate
-verifies on chain; 120 signed readings went through the ingest API, were anchored in receipts,
-and the edit of row 42 was caught.
+Done. The devices, gateway and service are registered; gateway.iot resolves and its certificate
+verifies on chain; the gateway daemon signed $rows readings from a simulated P1 meter and two
+room sensors, kept them through a service outage and delivered each once; the service's command
+was applied and answered with signed feedback; everything was anchored, and the edit of row 42
+was caught.
 With a chain and database of your own (make up), try:
   iotegrity identity update --online-keystore NEW.json ...   rotate a leaked online key
   iotegrity cert revoke gateway.iot --cert tls.pem ...        revoke a certificate
   iotegrity identity close --yes ...                          close an identity for good
   iotegrity --json name show gateway.iot                      scriptable output
   iotegrity audit --db postgres://… --table public.mytable    audit any table the daemon watches
-Everything of this run is in .local/demo/ (receipt-42.json, iotegrityd.log); chain, database and
-daemon are stopped now.
+Everything of this run is in .local/demo/ (receipt-42.json, iotegrityd.log, gateway.log,
+gateway-state/); chain, database and daemons are stopped now.
 EOT
