@@ -15,7 +15,7 @@ ANVIL   := $(NM)/anvil-linux-amd64/bin/anvil
 CARGO   ?= cargo
 STAMP   := .local/stamps
 
-.PHONY: help deps contracts artifacts check-artifacts build fmt-check clippy test test-contracts test-rust bench lint demo up down clean
+.PHONY: help deps contracts artifacts check-artifacts build build-slim fmt-check clippy test test-contracts test-rust bench lint demo up down clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -57,6 +57,16 @@ check-artifacts: artifacts
 build: deps
 	$(CARGO) build --workspace --locked
 
+# The slim Raspberry Pi binary: the gateway role alone (copied to target/slim/iotegrityd).
+# Fails if Postgres code creeps into it. The full binary is put back in target/debug afterwards.
+build-slim: deps
+	$(CARGO) build --locked -p iotegrity-daemon --no-default-features --features gateway
+	@mkdir -p target/slim && cp target/debug/iotegrityd target/slim/iotegrityd
+	$(CARGO) build --locked -p iotegrity-daemon
+	@if $(CARGO) tree --locked -p iotegrity-daemon --no-default-features --features gateway -e normal \
+	    | grep -E "sqlx|postgres"; then echo "the slim gateway build depends on Postgres crates" >&2; exit 1; fi
+	@echo "slim gateway build ok: no Postgres or IPFS dependencies"
+
 # ---------------------------------------------------------------- tests
 
 test-contracts: contracts
@@ -76,7 +86,7 @@ fmt-check: deps
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: fmt-check clippy check-artifacts test-contracts test-rust
+test: fmt-check clippy check-artifacts build-slim test-contracts test-rust
 
 # ---------------------------------------------------------------- benchmarks, lint
 
@@ -85,6 +95,7 @@ bench: contracts
 	$(FORGE) test --match-contract "GasTest|ReceiptAnchorTest" --gas-report | tee .local/gas-report.txt
 	@echo "gas per call (contracts/snapshots/):"; cat contracts/snapshots/*.json
 	$(CARGO) bench -p iotegrity-core --bench hot_paths --locked
+	$(CARGO) bench -p iotegrity-daemon --bench gateway --locked
 	$(CARGO) build --release --locked -p iotegrity-daemon -p iotegrity-cli
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench service --locked
 

@@ -265,6 +265,19 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../iotegrityd-gateway.example.toml");
+        let cfg = GatewayConfig::load(&path).unwrap();
+        assert_eq!(cfg.devices.len(), 3);
+        assert!(matches!(
+            cfg.devices[0].sensor,
+            SensorConfig::DsmrP1 { version: crate::sensors::dsmr::Version::V5, .. }
+        ));
+        assert!(matches!(cfg.devices[1].sensor, SensorConfig::Bme280 { bus: 1, address: 0x76 }));
+        assert_eq!(cfg.outputs[0].pin, 27);
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         let twice =
             format!("{MINIMAL}\n[[devices]]\nname = \"meter\"\nkeystore = \"k\"\nsensor = {{ kind = \"simulated\" }}");

@@ -304,3 +304,49 @@ async fn a_flooding_device_is_flagged_quarantined_and_can_be_reported() {
     let shown = s.w.cli(&["reputation", "show", "--address", &flooder.to_string(), "--json"]).json();
     assert!(shown.to_string().contains("-50"), "{shown}");
 }
+
+#[tokio::test]
+async fn check_config_names_what_is_wrong() {
+    let g = GatewayWorld::new(&[("env", "interval_ms = 50\nsensor = { kind = \"simulated\" }")], "").await;
+    let check = |config: &std::path::Path, password: Option<&str>| {
+        let mut cmd = std::process::Command::new(iotegrity_e2e::bin("iotegrityd"));
+        cmd.args(["gateway", "--check-config", "--config"]).arg(config);
+        if let Some(pw) = password {
+            cmd.env("IOTEGRITYD_PASSWORD", pw);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, out) = check(&g.config, None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("configuration ok") && out.contains("1 devices"), "{out}");
+    // Nothing was signed by a check: the journal holds its first checkpoint only.
+    assert_eq!(g.journaled_readings().len(), 0);
+
+    let (code, out) = check(&g.config, Some("not the password"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("wrong password") && !out.contains("panicked"), "{out}");
+
+    let variant = |name: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(&g.config).unwrap().replace(from, to);
+        assert_ne!(text, std::fs::read_to_string(&g.config).unwrap(), "{from} is in the config");
+        let path = g.config.with_file_name(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let no_port = variant(
+        "p1.toml",
+        "sensor = { kind = \"simulated\" }",
+        "sensor = { kind = \"dsmr-p1\", port = \"/dev/no-such-uart\" }",
+    );
+    let (code, out) = check(&no_port, None);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("device env") && out.contains("/dev/no-such-uart"), "{out}");
+    let bad_version =
+        variant("v3.toml", "sensor = { kind = \"simulated\" }", "sensor = { kind = \"dsmr-p1\", version = \"3\" }");
+    let (code, out) = check(&bad_version, None);
+    assert!(code == Some(1) && out.contains("unknown variant"), "{out}");
+    let no_key = variant("nokey.toml", "[gateway]\nkeystore = \"", "[gateway]\nkeystore = \"/missing");
+    let (code, out) = check(&no_key, None);
+    assert!(code == Some(1) && out.contains("gateway key"), "{out}");
+}
