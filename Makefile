@@ -106,15 +106,13 @@ lint: fmt-check clippy
 
 # ---------------------------------------------------------------- local stack and demo
 
-# A local chain with the contracts deployed and a PostgreSQL on 127.0.0.1:5433 (data in .local/pg).
+# The demo's stack, kept running: Anvil on :8545 with the contracts, PostgreSQL on :5433, a
+# registered service identity and `iotegrityd service` with its ingest API on :8080 (scripts/up.sh).
 up: deps contracts build
-	anvil/chain.sh up
-	scripts/postgres.sh start .local/pg 5433
-	@echo "next: register a service identity, then iotegrityd service --config iotegrityd.toml (see iotegrityd.example.toml)"
+	scripts/up.sh up
 
 down:
-	anvil/chain.sh stop
-	scripts/postgres.sh stop .local/pg
+	scripts/up.sh down
 
 demo: deps build
 	scripts/demo.sh

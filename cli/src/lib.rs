@@ -53,6 +53,8 @@ pub enum Command {
     Receipt(cmd::receipt::ReceiptCmd),
     /// Audit a table against its receipts and the chain; names every altered, deleted or inserted row.
     Audit(cmd::audit::AuditArgs),
+    /// A stored reading's chain of signatures, verified now and exported as eth_signTypedData_v4 JSON.
+    Reading(cmd::reading::ReadingArgs),
     /// Export a table's rows, receipts and anchors as a self-contained audit bundle.
     Export(cmd::bundle::ExportArgs),
     /// Verify an audit bundle offline and (unless --offline) against the chain.
@@ -77,6 +79,7 @@ impl Cli {
             Command::Simulate(args) => args.run().await,
             Command::Command(args) => args.run().await,
             Command::Export(args) => args.run().await,
+            Command::Reading(args) => args.run().await,
             Command::VerifyBundle(args) => args.run().await,
         }
     }

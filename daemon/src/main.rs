@@ -47,16 +47,23 @@ enum Role {
     },
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when it is
+/// first polled, so a signal that arrives while the daemon is still starting up is not lost (and
+/// does not kill the process the default way).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn serve_metrics<M: iotegrity_daemon::metrics::CounterSet>(
@@ -76,6 +83,7 @@ async fn service(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::config::ServiceConfig;
     use iotegrity_daemon::metrics::Metrics;
     use iotegrity_daemon::service::Service;
+    let shutdown = shutdown_signal();
     let cfg = ServiceConfig::load(&config)?;
     let metrics = Arc::new(Metrics::default());
     serve_metrics(&cfg.metrics.listen, &metrics).await?;
@@ -84,13 +92,14 @@ async fn service(config: PathBuf, check_only: bool) -> Result<()> {
         println!("configuration ok: database, chain and key reachable");
         return Ok(());
     }
-    svc.run(shutdown_signal()).await
+    svc.run(shutdown).await
 }
 
 #[cfg(feature = "gateway")]
 async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::gateway::Gateway;
     use iotegrity_daemon::gateway::config::GatewayConfig;
+    let shutdown = shutdown_signal();
     let cfg = GatewayConfig::load(&config)?;
     iotegrity_core::chain::reader(&cfg.chain.rpc_url).wrap_err("chain.rpc_url")?;
     let gw = Gateway::open(cfg)?;
@@ -109,7 +118,7 @@ async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
         return Ok(());
     }
     serve_metrics(&gw.cfg.metrics.listen, &gw.metrics).await?;
-    gw.run(shutdown_signal()).await
+    gw.run(shutdown).await
 }
 
 #[tokio::main]

@@ -479,20 +479,26 @@ impl GatewayWorld {
         &self.devices.iter().find(|(n, _)| n == name).expect("a configured device").1
     }
 
-    /// Every reading record the gateway journaled (read from its journal files), in order.
-    pub fn journaled_readings(&self) -> Vec<iotegrity_core::signatures::ReadingSubmission> {
+    /// The readings the gateway journaled (read from its journal files, oldest first), split at
+    /// its delivery cursor: `(acknowledged by the service, not yet)`. Call with the gateway stopped.
+    pub fn journaled_readings(
+        &self,
+    ) -> (Vec<iotegrity_core::signatures::ReadingSubmission>, Vec<iotegrity_core::signatures::ReadingSubmission>) {
         use iotegrity_daemon::gateway::{Checkpoint, Record, journal::Journal};
-        let (_, records) = Journal::<Record>::open(&self.state_dir.join("journal"), 65536, || {
+        let (journal, records) = Journal::<Record>::open(&self.state_dir.join("journal"), 65536, || {
             Record::Checkpoint(Checkpoint::default())
         })
         .expect("journal opens");
-        records
-            .into_iter()
-            .flat_map(|(_, r)| match r {
+        let cursor = journal.cursor().index;
+        let (mut delivered, mut pending) = (Vec::new(), Vec::new());
+        for (index, r) in records {
+            let readings = match r {
                 Record::Reading { submission, .. } => vec![submission],
                 Record::Aggregate { submission, .. } => submission.members,
                 _ => vec![],
-            })
-            .collect()
+            };
+            if index < cursor { delivered.extend(readings) } else { pending.extend(readings) }
+        }
+        (delivered, pending)
     }
 }

@@ -7,6 +7,7 @@ pub mod command;
 pub mod deploy;
 pub mod identity;
 pub mod name;
+pub mod reading;
 pub mod receipt;
 pub mod reputation;
 pub mod simulate;
