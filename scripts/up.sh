@@ -61,7 +61,8 @@ TOML
     if daemon_running; then
       echo "iotegrityd service already running (pid $(cat "$up/iotegrityd.pid"))"
     else
-      "$root/target/debug/iotegrityd" service --config "$up/iotegrityd.toml" 2>"$up/iotegrityd.log" &
+      nohup "$root/target/debug/iotegrityd" service --config "$up/iotegrityd.toml" \
+        </dev/null >/dev/null 2>"$up/iotegrityd.log" &
       echo $! >"$up/iotegrityd.pid"
       for _ in $(seq 100); do grep -q "active: watching" "$up/iotegrityd.log" && break; sleep 0.1; done
       grep -q "active: watching" "$up/iotegrityd.log" || { tail "$up/iotegrityd.log" >&2; exit 1; }
