@@ -163,9 +163,7 @@ impl Default for ReceiptsConfig {
 impl ServiceConfig {
     /// Reads and checks a config file; `IOTEGRITYD_DATABASE_URL` overrides the database URL.
     pub fn load(path: &Path) -> eyre::Result<Self> {
-        use eyre::WrapErr;
-        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-        let mut cfg: Self = toml::from_str(&text).wrap_err_with(|| format!("invalid config {}", path.display()))?;
+        let mut cfg: Self = crate::files::read_toml(path)?;
         if let Ok(url) = std::env::var("IOTEGRITYD_DATABASE_URL") {
             cfg.database.url = url;
         }

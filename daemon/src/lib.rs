@@ -4,6 +4,7 @@
 
 #[cfg(feature = "service")]
 pub mod config;
+pub mod files;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "service")]

@@ -69,16 +69,7 @@ pub fn load_signer(cfg: &ServiceConfig) -> Result<PrivateKeySigner> {
     let path = cfg.chain.keystore.as_ref().ok_or_else(|| {
         eyre!("no anchoring key: set chain.keystore (the service's online key) or IOTEGRITYD_PRIVATE_KEY")
     })?;
-    let password = match (&cfg.chain.password_file, std::env::var("IOTEGRITYD_PASSWORD")) {
-        (_, Ok(pw)) => pw,
-        (Some(file), Err(_)) => std::fs::read_to_string(file)
-            .wrap_err_with(|| format!("cannot read {}", file.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-        (None, Err(_)) => bail!("no password for {}: set chain.password_file or IOTEGRITYD_PASSWORD", path.display()),
-    };
+    let password = crate::files::keystore_password(cfg.chain.password_file.as_deref(), "chain.password_file")?;
     Ok(keys::open_keystore(path, &password)?)
 }
 

@@ -205,9 +205,7 @@ pub const MIN_INTERVAL_MS: u64 = 10;
 impl GatewayConfig {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> eyre::Result<Self> {
-        use eyre::WrapErr;
-        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-        let cfg: Self = toml::from_str(&text).wrap_err_with(|| format!("invalid config {}", path.display()))?;
+        let cfg: Self = crate::files::read_toml(path)?;
         cfg.check()?;
         Ok(cfg)
     }

@@ -246,14 +246,7 @@ fn unix_now() -> u64 {
 impl Gateway {
     /// Opens keys and the journal (rebuilding the state from it).
     pub fn open(cfg: GatewayConfig) -> Result<Arc<Self>> {
-        let password = match (&cfg.gateway.password_file, std::env::var("IOTEGRITYD_PASSWORD")) {
-            (_, Ok(pw)) => pw,
-            (Some(path), Err(_)) => std::fs::read_to_string(path)
-                .wrap_err_with(|| format!("cannot read {}", path.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
-            (None, Err(_)) => eyre::bail!("no keystore password: set gateway.password_file or IOTEGRITYD_PASSWORD"),
-        };
+        let password = crate::files::keystore_password(cfg.gateway.password_file.as_deref(), "gateway.password_file")?;
         let open = |path: &std::path::Path| iotegrity_core::keys::open_keystore(path, &password);
         let key = open(&cfg.gateway.keystore).wrap_err("gateway key")?;
         let mut devices = Vec::new();

@@ -126,6 +126,21 @@ async fn export_bundle_verifies_offline_and_on_chain_and_catches_edits() {
     assert_eq!(s.w.cli(&["verify-bundle", &bundle]).json()["valid"], true);
     assert_eq!(s.w.cli(&["verify-bundle", &bundle, "--offline"]).json()["valid"], true);
 
+    // Against another chain: a fresh chain with the same contracts at the same addresses has none
+    // of the roots (each receipt is named), and a bundle from another chain id is refused outright.
+    let other = iotegrity_e2e::World::new(&[]);
+    let run = other.cli(&["verify-bundle", &bundle]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let missing = v["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "root-not-on-chain").count();
+    assert_eq!((v["valid"].as_bool(), missing), (Some(false), 4), "{v}");
+    let mut b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    b["chainId"] = 1.into();
+    let elsewhere = s.w.path("bundle-chain-1.json");
+    std::fs::write(&elsewhere, b.to_string()).unwrap();
+    let err = s.w.cli(&["verify-bundle", &elsewhere]).failure().to_string();
+    assert!(err.contains("anchored on chain 1, the RPC endpoint is chain 31337"), "{err}");
+
     // Edit one row's canonical text inside the bundle: named by key.
     let mut b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
     let text = b["rows"][4]["canonical"].as_str().unwrap().replace("\"device\": \"dev-", "\"device\": \"evil-");
