@@ -71,6 +71,49 @@ async fn kill_9_at_random_points_loses_nothing_and_anchors_nothing_twice() {
     assert_complete(&s, &receipts, total as i64).await;
 }
 
+/// The crash window between sending an anchoring transaction and recording its hash: the root is
+/// on chain, the database knows only the plan. Rebuilt exactly (by rewinding a finished anchor to
+/// that state), the restarted daemon must find the transaction through the contract's logs —
+/// also when a wrong hash was recorded — write the same receipts, and send nothing.
+#[tokio::test]
+async fn an_anchor_sent_but_not_recorded_is_found_in_the_logs_not_sent_again() {
+    use alloy::providers::Provider;
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1").await;
+    let mut daemon = s.spawn_daemon(0);
+    s.insert(20);
+    let before = s.wait_for_rows(20, 60);
+    daemon.signal("-9");
+    let provider = ProviderBuilder::new().connect_http(s.w.anvil.endpoint_url());
+    let nonce = provider.get_transaction_count(s.svc.online).await.unwrap();
+    let anchors = s.pg.psql("postgres", "SELECT count(*) FROM iotegrity.anchors");
+    let recorded =
+        s.pg.psql("postgres", "SELECT encode(tx_hash, 'hex') FROM iotegrity.anchors ORDER BY id DESC LIMIT 1");
+    for (round, tx_hash) in [(1, "NULL"), (2, "'\\x00000000000000000000000000000000000000000000000000000000000000ff'")]
+    {
+        s.pg.psql(
+            "postgres",
+            &format!(
+                "BEGIN; \
+                 DELETE FROM iotegrity.receipts WHERE batch_id IN \
+                   (SELECT b.id FROM iotegrity.batches b WHERE b.anchor_id = (SELECT max(id) FROM iotegrity.anchors)); \
+                 UPDATE iotegrity.anchors SET status = 'planned', tx_hash = {tx_hash}, block_number = NULL, \
+                   confirmed_at = NULL WHERE id = (SELECT max(id) FROM iotegrity.anchors); COMMIT"
+            ),
+        );
+        assert!(s.receipts().len() < before.len(), "round {round}: the receipts of the last anchor are gone");
+        let daemon = s.spawn_daemon(round);
+        let after = s.wait_for_rows(20, 60);
+        drop(daemon);
+        assert_eq!(after, before, "round {round}: the same receipts, found from the logs");
+        assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iotegrity.anchors"), anchors);
+        let found =
+            s.pg.psql("postgres", "SELECT encode(tx_hash, 'hex') FROM iotegrity.anchors ORDER BY id DESC LIMIT 1");
+        assert_eq!(found, recorded, "round {round}: the original transaction");
+        assert_eq!(provider.get_transaction_count(s.svc.online).await.unwrap(), nonce, "nothing sent again");
+    }
+    assert_complete(&s, &before, 20).await;
+}
+
 #[tokio::test]
 async fn rows_committed_out_of_key_order_are_not_skipped() {
     let s = ServiceWorld::new("name = \"public.readings\"\nm = 1\nn = 1\nmax_wait_secs = 0").await;
