@@ -79,6 +79,16 @@ pub mod role {
     pub const GATEWAY: u8 = 2;
     /// An IoT service.
     pub const SERVICE: u8 = 3;
+
+    /// The name of a role number (as `identity register --role` spells it).
+    pub fn name(role: u8) -> &'static str {
+        match role {
+            DEVICE => "device",
+            GATEWAY => "gateway",
+            SERVICE => "service",
+            _ => "other",
+        }
+    }
 }
 
 /// What the chain says of an online key.
@@ -170,7 +180,7 @@ pub enum VerifyError {
         signer: Address,
     },
     /// The signer has the wrong role for this step.
-    #[error("{step}: {signer} has role {role}, not allowed here")]
+    #[error("{step}: {signer} has role {role}, not a {} key", role::name(*expected))]
     WrongRole {
         /// Where.
         step: Step,
@@ -178,6 +188,8 @@ pub enum VerifyError {
         signer: Address,
         /// Its role number.
         role: u8,
+        /// The role this step needs.
+        expected: u8,
     },
     /// The chain's structure is inconsistent (e.g. an aggregate's member signatures do not match).
     #[error("{step}: {reason}")]
@@ -331,10 +343,10 @@ pub fn recover_prehash(hash: &B256, signature: &[u8]) -> Option<Address> {
     Some(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
 }
 
-fn check_key(dir: &impl KeyDirectory, signer: Address, roles: &[u8], step: &Step) -> Result<(), VerifyError> {
+fn check_key(dir: &impl KeyDirectory, signer: Address, expected: u8, step: &Step) -> Result<(), VerifyError> {
     match dir.status(signer) {
-        KeyStatus::Active { role } if roles.contains(&role) => Ok(()),
-        KeyStatus::Active { role } => Err(VerifyError::WrongRole { step: step.clone(), signer, role }),
+        KeyStatus::Active { role } if role == expected => Ok(()),
+        KeyStatus::Active { role } => Err(VerifyError::WrongRole { step: step.clone(), signer, role, expected }),
         KeyStatus::Inactive => Err(VerifyError::InactiveKey { step: step.clone(), signer }),
         KeyStatus::Unknown => Err(VerifyError::UnknownKey { step: step.clone(), signer }),
     }
@@ -381,7 +393,7 @@ impl SignedReading {
             if k == 0 && signer != self.reading.device {
                 return Err(VerifyError::WrongSigner { step, expected: self.reading.device, got: signer });
             }
-            check_key(dir, signer, if k == 0 { &[role::DEVICE] } else { &[role::GATEWAY] }, &step)?;
+            check_key(dir, signer, if k == 0 { role::DEVICE } else { role::GATEWAY }, &step)?;
             signers.push(signer);
         }
         Ok(signers)
@@ -439,7 +451,7 @@ impl SignedAggregate {
             }
         }
         let signer = recover(&self.aggregate, &self.signature, domain, &Step::AggregateGateway)?;
-        check_key(dir, signer, &[role::GATEWAY], &Step::AggregateGateway)?;
+        check_key(dir, signer, role::GATEWAY, &Step::AggregateGateway)?;
         Ok(signer)
     }
 }
@@ -453,8 +465,31 @@ fn nest(i: usize, e: VerifyError) -> VerifyError {
         }
         VerifyError::UnknownKey { step, signer } => VerifyError::UnknownKey { step: wrap(step), signer },
         VerifyError::InactiveKey { step, signer } => VerifyError::InactiveKey { step: wrap(step), signer },
-        VerifyError::WrongRole { step, signer, role } => VerifyError::WrongRole { step: wrap(step), signer, role },
+        VerifyError::WrongRole { step, signer, role, expected } => {
+            VerifyError::WrongRole { step: wrap(step), signer, role, expected }
+        }
         VerifyError::Inconsistent { step, reason } => VerifyError::Inconsistent { step: wrap(step), reason },
+    }
+}
+
+/// (d) Verifies a service's command: signed by `command.service`, an active service key.
+fn verify_command(
+    command: &Command,
+    signature: &[u8],
+    domain: &Eip712Domain,
+    dir: &impl KeyDirectory,
+) -> Result<(), VerifyError> {
+    let service = recover(command, signature, domain, &Step::Service)?;
+    if service != command.service {
+        return Err(VerifyError::WrongSigner { step: Step::Service, expected: command.service, got: service });
+    }
+    check_key(dir, service, role::SERVICE, &Step::Service)
+}
+
+impl SignedCommand {
+    /// Verifies the service's signature, as a gateway does before it stores and applies a command.
+    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<(), VerifyError> {
+        verify_command(&self.command, &self.command_signature, domain, dir)
     }
 }
 
@@ -499,24 +534,20 @@ impl CommandExchange {
     /// Verifies the service, the device (the command's addressee) and the relaying gateway;
     /// returns the gateway.
     pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<Address, VerifyError> {
-        let service = recover(&self.command, &self.command_signature, domain, &Step::Service)?;
-        if service != self.command.service {
-            return Err(VerifyError::WrongSigner { step: Step::Service, expected: self.command.service, got: service });
-        }
-        check_key(dir, service, &[role::SERVICE], &Step::Service)?;
+        verify_command(&self.command, &self.command_signature, domain, dir)?;
         let feedback = Feedback { feedbackHash: self.feedback_hash, commandSignature: self.command_signature.clone() };
         let device = recover(&feedback, &self.device_signature, domain, &Step::Feedback)?;
         if device != self.command.device {
             return Err(VerifyError::WrongSigner { step: Step::Feedback, expected: self.command.device, got: device });
         }
-        check_key(dir, device, &[role::DEVICE], &Step::Feedback)?;
+        check_key(dir, device, role::DEVICE, &Step::Feedback)?;
         let relay = Relay {
             feedbackHash: self.feedback_hash,
             commandSignature: self.command_signature.clone(),
             deviceSignature: self.device_signature.clone(),
         };
         let gateway = recover(&relay, &self.relay_signature, domain, &Step::Relay)?;
-        check_key(dir, gateway, &[role::GATEWAY], &Step::Relay)?;
+        check_key(dir, gateway, role::GATEWAY, &Step::Relay)?;
         Ok(gateway)
     }
 }
