@@ -434,15 +434,17 @@ impl SignedAggregate {
     }
 
     /// Verifies every member's chain, that the signed member list is theirs, and the gateway.
-    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<Address, VerifyError> {
+    /// Returns who signed: the gateway, and each member's signers (device first).
+    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<AggregateSigners, VerifyError> {
         if self.aggregate.memberSignatures.len() != self.members.len() {
             return Err(VerifyError::Inconsistent {
                 step: Step::AggregateGateway,
                 reason: "member count differs from the signed list",
             });
         }
+        let mut members = Vec::with_capacity(self.members.len());
         for (i, (m, signed)) in self.members.iter().zip(&self.aggregate.memberSignatures).enumerate() {
-            m.verify(domain, dir).map_err(|e| nest(i, e))?;
+            members.push(m.verify(domain, dir).map_err(|e| nest(i, e))?);
             if m.signatures.last() != Some(signed) {
                 return Err(VerifyError::Inconsistent {
                     step: Step::Member(i, Box::new(Step::AggregateGateway)),
@@ -450,10 +452,19 @@ impl SignedAggregate {
                 });
             }
         }
-        let signer = recover(&self.aggregate, &self.signature, domain, &Step::AggregateGateway)?;
-        check_key(dir, signer, role::GATEWAY, &Step::AggregateGateway)?;
-        Ok(signer)
+        let gateway = recover(&self.aggregate, &self.signature, domain, &Step::AggregateGateway)?;
+        check_key(dir, gateway, role::GATEWAY, &Step::AggregateGateway)?;
+        Ok(AggregateSigners { gateway, members })
     }
+}
+
+/// Who signed a verified aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateSigners {
+    /// The aggregating gateway.
+    pub gateway: Address,
+    /// Each member's signers, device first.
+    pub members: Vec<Vec<Address>>,
 }
 
 fn nest(i: usize, e: VerifyError) -> VerifyError {
@@ -654,7 +665,7 @@ mod tests {
         b.countersign(&w.gw1, &w.d);
         let agg =
             SignedAggregate::new(&w.gw1, B256::repeat_byte(5), B256::repeat_byte(6), vec![a.clone(), b.clone()], &w.d);
-        assert_eq!(agg.verify(&w.d, &w.dir).unwrap(), w.gw1.address());
+        assert_eq!(agg.verify(&w.d, &w.dir).unwrap().gateway, w.gw1.address());
         let mut swapped = agg.clone();
         swapped.members.swap(0, 1);
         assert!(matches!(swapped.verify(&w.d, &w.dir), Err(VerifyError::Inconsistent { .. })));

@@ -25,7 +25,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotegrity_core::registry_cache::RegistryCache;
 use iotegrity_core::signatures::{
-    AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedAggregate, SignedReading, VerifyError,
+    AggregateSigners, AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedAggregate, SignedReading,
+    VerifyError,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -199,11 +200,8 @@ async fn submit_aggregate(
     }
     let members = a.members.iter().map(|m| api.check_submission(m)).collect::<Result<Vec<_>, _>>()?;
     let signed = SignedAggregate { aggregate: a.aggregate.clone(), members, signature: a.signature.clone() };
-    let gateway = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
-    let member_signers = {
-        let cache = api.cache.read().await;
-        signed.members.iter().map(|m| m.verify(&api.domain, &*cache)).collect::<Result<Vec<_>, _>>()?
-    };
+    let AggregateSigners { gateway, members: member_signers } =
+        api.verify(|cache| signed.verify(&api.domain, cache)).await?;
     let mut tx = api.pool.begin().await?;
     let aggregate_id: i64 = sqlx::query_scalar(
         "INSERT INTO iot.aggregates (group_id, aggregate_hash, gateway, signature) VALUES ($1, $2, $3, $4) RETURNING id",
