@@ -204,6 +204,16 @@ fn registry(conn: &Conn) -> IdentityRegistry::IdentityRegistryInstance<&alloy::p
     IdentityRegistry::new(conn.book.identity_registry, &conn.provider)
 }
 
+/// Sends a registry call about one online key; `what` has a `{}` where the key goes.
+async fn about_online_key<P, D>(call: alloy::contract::CallBuilder<P, D>, online: Address, what: &str) -> Result<Report>
+where
+    P: alloy::providers::Provider,
+    D: alloy::contract::CallDecoder,
+{
+    let receipt = chain::send(call).await?;
+    Ok(tx_report(what.replace("{}", &online.to_string()), &receipt, json!({ "online": online })))
+}
+
 fn tx_report(what: String, receipt: &alloy::rpc::types::TransactionReceipt, extra: serde_json::Value) -> Report {
     let mut j = json!({ "tx": receipt.transaction_hash, "block": receipt.block_number, "gasUsed": receipt.gas_used });
     if let (Some(obj), Some(more)) = (j.as_object_mut(), extra.as_object()) {
@@ -323,30 +333,26 @@ impl IdentityCmd {
             }
             Self::Withdraw(a) => {
                 let conn = a.tx.connect().await?;
-                let receipt = chain::send(registry(&conn).withdrawStake(a.online)).await?;
-                Ok(tx_report(
-                    format!("withdrew your stake on {} and its incentives", a.online),
-                    &receipt,
-                    json!({ "online": a.online }),
-                ))
+                about_online_key(
+                    registry(&conn).withdrawStake(a.online),
+                    a.online,
+                    "withdrew your stake on {} and its incentives",
+                )
+                .await
             }
             Self::Claim(a) => {
                 let conn = a.tx.connect().await?;
-                let receipt = chain::send(registry(&conn).claimIncentive(a.online)).await?;
-                Ok(tx_report(
-                    format!("claimed your incentives on {}", a.online),
-                    &receipt,
-                    json!({ "online": a.online }),
-                ))
+                about_online_key(registry(&conn).claimIncentive(a.online), a.online, "claimed your incentives on {}")
+                    .await
             }
             Self::Reclaim(a) => {
                 let conn = a.tx.connect().await?;
-                let receipt = chain::send(registry(&conn).reclaimIncentive(a.online)).await?;
-                Ok(tx_report(
-                    format!("took back the unclaimed incentive of {}", a.online),
-                    &receipt,
-                    json!({ "online": a.online }),
-                ))
+                about_online_key(
+                    registry(&conn).reclaimIncentive(a.online),
+                    a.online,
+                    "took back the unclaimed incentive of {}",
+                )
+                .await
             }
             Self::Slash(a) => {
                 let conn = a.tx.connect().await?;
