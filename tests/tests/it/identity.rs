@@ -182,3 +182,20 @@ async fn vouch_incentive_withdraw_slash() {
     let err = w.run_as(&notary, &["identity", "withdraw-credit"]).failure().to_owned();
     assert!(err.contains("Identity_NothingToWithdraw"), "{err}");
 }
+
+#[tokio::test]
+async fn an_unused_incentive_is_reclaimed_only_after_the_key_stops_being_active() {
+    let w = World::new(&[]);
+    let lonely = w.identity("lonely", "gateway").await;
+    let target = lonely.online.to_string();
+    // Nobody vouched: the incentive stays unallocated.
+    w.run_as(&lonely, &["identity", "incentive", "--value", "1ether"]).json();
+    let err = w.run_as(&lonely, &["identity", "reclaim", &target]).failure().to_owned();
+    assert!(err.contains("Identity_KeyStillActive"), "{err}");
+    w.run_as(&lonely, &["identity", "close", "--yes"]).json();
+    let done = w.run_as(&lonely, &["identity", "reclaim", &target]).json();
+    assert_eq!(done["online"].as_str().unwrap().to_lowercase(), target.to_lowercase());
+    assert!(done["tx"].is_string(), "{done}");
+    let err = w.run_as(&lonely, &["identity", "reclaim", &target]).failure().to_owned();
+    assert!(err.contains("Identity_NothingToWithdraw"), "{err}");
+}
