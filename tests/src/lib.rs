@@ -253,17 +253,14 @@ impl ServiceWorld {
 
     /// Starts `iotegrityd service` (logs to `daemon-<n>.log` in the temp dir).
     pub fn spawn_daemon(&self, n: usize) -> Daemon {
-        let log = std::fs::File::create(self.w.dir.path().join(format!("daemon-{n}.log"))).unwrap();
-        Daemon(
-            Command::new(bin("iotegrityd"))
-                .args(["service", "--config"])
-                .arg(&self.config)
-                .env("IOTEGRITY_LOG", "info,sqlx=warn")
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("iotegrityd starts"),
-        )
+        Daemon::spawn("service", &self.config, &self.w.dir.path().join(format!("daemon-{n}.log")))
+    }
+
+    /// Starts `iotegrityd service` as daemon 0 and waits until it is active.
+    pub fn start_service(&self) -> Daemon {
+        let daemon = self.spawn_daemon(0);
+        self.wait_active(0);
+        daemon
     }
 
     /// The EIP-712 domain of the deployment.
@@ -327,6 +324,21 @@ impl ServiceWorld {
 pub struct Daemon(std::process::Child);
 
 impl Daemon {
+    /// Starts `iotegrityd <role> --config <config>`, stdout and stderr to `log`.
+    pub fn spawn(role: &str, config: &Path, log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        Self(
+            Command::new(bin("iotegrityd"))
+                .args([role, "--config"])
+                .arg(config)
+                .env("IOTEGRITY_LOG", "info,sqlx=warn")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("iotegrityd {role} starts: {e}")),
+        )
+    }
+
     /// Sends a signal (`"-9"`, `"-TERM"`, …) and waits for the exit status.
     pub fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
         Command::new("kill").args([sig, &self.0.id().to_string()]).status().expect("kill runs");
@@ -431,17 +443,7 @@ impl GatewayWorld {
 
     /// Starts `iotegrityd gateway` (logs to `gateway-<n>.log` in the temp dir).
     pub fn spawn_gateway(&self, n: usize) -> Daemon {
-        let log = std::fs::File::create(self.log_path(n)).unwrap();
-        Daemon(
-            Command::new(bin("iotegrityd"))
-                .args(["gateway", "--config"])
-                .arg(&self.config)
-                .env("IOTEGRITY_LOG", "info")
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("iotegrityd gateway starts"),
-        )
+        Daemon::spawn("gateway", &self.config, &self.log_path(n))
     }
 
     /// Path of gateway log `n`.

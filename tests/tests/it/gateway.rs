@@ -2,7 +2,7 @@
 //! telegrams) → signing → journal → the service's ingest API → Postgres → receipts → audit; the
 //! service going away and coming back; `kill -9` during delivery; commands; a flooding device.
 
-use iotegrity_e2e::{GatewayWorld, PASSWORD};
+use iotegrity_e2e::GatewayWorld;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -74,8 +74,7 @@ async fn simulated_sensors_reach_the_service_signed_anchored_and_audit_clean() {
         "[[aggregates]]\ngroup = \"room-1\"\ndevices = [\"env1\", \"env2\"]\nsize = 4\n",
     )
     .await;
-    let _service = g.i.s.spawn_daemon(0);
-    g.i.s.wait_active(0);
+    let _service = g.i.s.start_service();
     let mut gw = g.spawn_gateway(0);
     let meter = g.device("meter").online;
     g.wait_status(60, "40 meter readings delivered", |s| {
@@ -146,8 +145,7 @@ async fn service_unreachable_then_back_everything_delivered_once_in_order() {
     let log = std::fs::read_to_string(g.log_path(0)).unwrap();
     assert!(log.contains("delivery paused"), "{log}");
     // It comes up: the backlog drains.
-    let _service = g.i.s.spawn_daemon(0);
-    g.i.s.wait_active(0);
+    let _service = g.i.s.start_service();
     g.wait_status(60, "backlog delivered", |s| s["journal"]["backlog"].as_u64() < Some(5)).await;
     // The connection is cut in the middle of work, then restored.
     g.proxy.cut();
@@ -171,8 +169,7 @@ async fn kill_9_during_delivery_loses_nothing_and_repeats_nothing() {
         "",
     )
     .await;
-    let _service = g.i.s.spawn_daemon(0);
-    g.i.s.wait_active(0);
+    let _service = g.i.s.start_service();
     // Slow the service's answers down by cutting it now and then, so kills land mid-delivery too.
     for round in 0..10u64 {
         let mut gw = g.spawn_gateway(round as usize);
@@ -197,8 +194,7 @@ async fn kill_9_during_delivery_loses_nothing_and_repeats_nothing() {
 async fn commands_are_verified_applied_answered_and_replays_and_bad_keys_refused() {
     let g = GatewayWorld::new(&[("env", "interval_ms = 50\nsensor = { kind = \"simulated\" }")], "").await;
     let s = &g.i.s;
-    let _service = s.spawn_daemon(0);
-    s.wait_active(0);
+    let _service = s.start_service();
     let mut gw = g.spawn_gateway(0);
     g.wait_status(30, "gateway up", |_| true).await;
     let dev = g.device("env").online.to_string();
@@ -298,7 +294,6 @@ async fn commands_are_verified_applied_answered_and_replays_and_bad_keys_refused
     assert!(body["error"].as_str().unwrap().contains("no longer an active key"), "{body}");
     assert_eq!(g.status().await.unwrap()["devices"][0]["intervalMs"], 200, "no refused command was applied");
     assert!(gw.signal("-TERM").success());
-    let _ = PASSWORD;
 }
 
 #[tokio::test]
@@ -312,8 +307,7 @@ async fn a_flooding_device_is_flagged_quarantined_and_can_be_reported() {
     )
     .await;
     let s = &g.i.s;
-    let _service = s.spawn_daemon(0);
-    s.wait_active(0);
+    let _service = s.start_service();
     let mut gw = g.spawn_gateway(0);
     let st = g
         .wait_status(60, "the flood flagged", |s| {
