@@ -199,13 +199,19 @@ pub struct Core {
 impl Core {
     /// Journals records (one fsync) and applies them to the state; rotates a full segment.
     pub fn commit(&mut self, records: Vec<Record>) -> Result<()> {
+        let mut next = self.state.clone();
+        records.iter().for_each(|r| next.apply(r));
+        self.commit_planned(records, next)
+    }
+
+    /// As [`Core::commit`], for a caller that already applied the records to a copy of the state:
+    /// `next` becomes the state once they are journaled (and not if the journal fails).
+    fn commit_planned(&mut self, records: Vec<Record>, next: Checkpoint) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         self.journal.append(&records)?;
-        for r in &records {
-            self.state.apply(r);
-        }
+        self.state = next;
         if self.journal.is_full() {
             self.journal.rotate(Record::Checkpoint(self.state.clone()))?;
         }
@@ -349,7 +355,7 @@ impl Gateway {
                 }
             }
         }
-        core.commit(records)?;
+        core.commit_planned(records, next)?;
         drop(core);
         self.metrics.readings_signed.add(signed);
         self.journaled.notify_one();
