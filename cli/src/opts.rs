@@ -46,7 +46,8 @@ impl TableOpts {
     /// The validated table and a pool with the canonical session settings.
     pub async fn open(&self) -> Result<(iotegrity_core::pg::TableRef, sqlx::PgPool)> {
         let table = iotegrity_core::pg::TableRef::new(&self.table, &self.key).map_err(|e| eyre!(e))?;
-        let pool = iotegrity_core::pg::connect(&self.db, 2).await.wrap_err("cannot connect to Postgres")?;
+        // Three connections: an audit reads the receipts, the row count and the rows at once.
+        let pool = iotegrity_core::pg::connect(&self.db, 3).await.wrap_err("cannot connect to Postgres")?;
         Ok((table, pool))
     }
 }

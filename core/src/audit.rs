@@ -149,8 +149,8 @@ pub fn check_readings<D: crate::signatures::KeyDirectory>(
 /// Checks receipts on their own; `on_chain(root)` answers `ReceiptAnchor.verifyRootHash`.
 pub fn check_receipts(receipts: &[Receipt], mut on_chain: impl FnMut(B256) -> bool) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for r in receipts {
-        if let Err(e) = r.check() {
+    for (r, offline) in receipts.iter().zip(offline_checks(receipts)) {
+        if let Err(e) = offline {
             findings.push(Finding::ReceiptTampered {
                 first_key: r.first_key,
                 last_key: r.last_key,
@@ -165,6 +165,22 @@ pub fn check_receipts(receipts: &[Receipt], mut on_chain: impl FnMut(B256) -> bo
         }
     }
     findings
+}
+
+/// Each receipt's offline check ([`Receipt::check`]: every row hash of the table goes into a leaf
+/// again), spread over the cores when there are many.
+fn offline_checks(receipts: &[Receipt]) -> Vec<Result<(), crate::receipt::ReceiptError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || receipts.len() < 64 {
+        return receipts.iter().map(Receipt::check).collect();
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = receipts
+            .chunks(receipts.len().div_ceil(threads))
+            .map(|part| s.spawn(move || part.iter().map(Receipt::check).collect::<Vec<_>>()))
+            .collect();
+        parts.into_iter().flat_map(|p| p.join().expect("a receipt check does not panic")).collect()
+    })
 }
 
 /// The receipt whose key range holds `key`, in receipts sorted by key with disjoint ranges
@@ -239,6 +255,26 @@ mod tests {
         let receipts = receipts_for(rows.clone(), 3);
         assert!(check_receipts(&receipts, |_| true).is_empty());
         assert!(compare_rows(&receipts, rows, Some(100)).is_empty());
+    }
+
+    #[test]
+    fn many_receipts_are_checked_in_parallel_and_findings_keep_their_receipt() {
+        let rows: Vec<_> = (1..=500).map(|k| row(k, &format!("r{k}"))).collect();
+        let mut receipts = receipts_for(rows, 250);
+        receipts[77].rows[0].hash = row_hash(b"forged");
+        receipts[201].anchor.anchored_root = B256::repeat_byte(9);
+        let findings = check_receipts(&receipts, |_| true);
+        let named: Vec<(i64, &str)> = findings
+            .iter()
+            .map(|f| match f {
+                Finding::ReceiptTampered { first_key, reason, .. } => (*first_key, reason.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            named,
+            vec![(155, "its rows do not hash to its leaf"), (403, "its proof does not lead to the anchored root")]
+        );
     }
 
     #[test]

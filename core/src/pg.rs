@@ -2,12 +2,14 @@
 //! settings that make the canonical row encoding stable, the canonical row query for any table
 //! with an increasing integer key, and the receipts store's migrations.
 //!
-//! Canonical row encoding: the UTF-8 text of `to_jsonb(row)::text`, with `TimeZone=UTC`,
-//! `DateStyle=ISO, YMD`, `IntervalStyle=iso_8601`, `extra_float_digits=1` and
-//! `bytea_output=hex`. jsonb orders keys deterministically and renders values from their stored
-//! form, so the encoding survives `pg_dump` and restore (docs/receipts.md).
+//! Canonical row encoding (receipt format 2): the row's line in PostgreSQL's `COPY` text format —
+//! its columns in table order, each in its type's text form, tab-separated, `\N` for NULL,
+//! backslash escapes — without the final newline, in a session with the settings of
+//! [`SESSION_SETTINGS`]. It is the line `pg_dump` itself writes for the row, so it survives a dump
+//! and restore by construction, and PostgreSQL renders it as fast as it can read the table
+//! (docs/receipts.md).
 
-use crate::receipt::{RowHash, row_hash};
+use crate::receipt::{RECEIPT_VERSION, Receipt, RowHash, pack_rows, row_hash, unpack_rows};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres, Row};
 use std::str::FromStr;
@@ -19,7 +21,12 @@ pub const SESSION_SETTINGS: &[(&str, &str)] = &[
     ("IntervalStyle", "iso_8601"),
     ("extra_float_digits", "1"),
     ("bytea_output", "hex"),
+    ("lc_monetary", "C"),
+    ("client_encoding", "UTF8"),
 ];
+
+/// Rows handed to the hashing thread at a time (and between two progress reports).
+pub const HASH_BATCH: usize = 1_024;
 
 /// The receipts store's schema migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -72,52 +79,124 @@ impl TableRef {
         format!("\"{}\".\"{}\"", self.schema, self.table)
     }
 
-    /// Rows with `after < key <= upto`, in key order, at most `limit`, as (key, canonical text).
-    /// (The identifiers in the dynamic SQL were validated by [`TableRef::new`].)
-    pub async fn canonical_rows<'e, E: Executor<'e, Database = Postgres>>(
-        &self,
-        db: E,
-        after: i64,
-        upto: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        // The rows are chosen (and limited) in a subquery and rendered outside it: otherwise, when
-        // the planner sorts instead of walking the key's index, it renders every qualifying row
-        // before the LIMIT, and paging through a table becomes quadratic. `to_jsonb` of the
-        // subquery's row is byte-identical to `to_jsonb` of the table's row (same names and types).
-        let sql = format!(
-            "SELECT t.\"{k}\"::bigint AS key, to_jsonb(t)::text AS canonical FROM \
-             (SELECT * FROM {tbl} WHERE \"{k}\" > $1 AND \"{k}\" <= $2 ORDER BY \"{k}\" LIMIT $3) t \
-             ORDER BY t.\"{k}\"",
+    /// The COPY statement that streams rows with `after < key <= upto` in key order (at most
+    /// `limit`), each as `key ‖ TAB ‖ canonical bytes ‖ LF`. COPY takes no parameters: the bounds
+    /// are integers and the identifiers were validated by [`TableRef::new`]. Quoted literals keep
+    /// `i64::MIN` a bigint (unquoted it would be numeric, and the key's index would not be used).
+    fn copy_sql(&self, after: i64, upto: i64, limit: Option<i64>) -> String {
+        let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        format!(
+            "COPY (SELECT \"{k}\"::bigint, * FROM {tbl} WHERE \"{k}\" > '{after}'::bigint AND \"{k}\" <= '{upto}'::bigint \
+             ORDER BY \"{k}\"{limit}) TO STDOUT",
             k = self.key,
             tbl = self.quoted()
-        );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after).bind(upto).bind(limit).fetch_all(db).await
+        )
     }
 
-    /// As [`TableRef::canonical_rows`], hashed: (key, keccak256 of the canonical bytes).
-    pub async fn rows<'e, E: Executor<'e, Database = Postgres>>(
+    /// Streams the rows with `after < key <= upto`, in key order, at most `limit`, through
+    /// `each(key, canonical bytes)` as PostgreSQL sends them (one query, nothing buffered);
+    /// returns how many there were.
+    pub async fn each_canonical_row(
         &self,
-        db: E,
+        pool: &PgPool,
         after: i64,
         upto: i64,
-        limit: i64,
-    ) -> Result<Vec<RowHash>, sqlx::Error> {
-        let rows = self.canonical_rows(db, after, upto, limit).await?;
-        Ok(rows.iter().map(|(key, text)| RowHash { key: *key, hash: row_hash(text.as_bytes()) }).collect())
+        limit: Option<i64>,
+        mut each: impl FnMut(i64, &[u8]),
+    ) -> Result<u64, sqlx::Error> {
+        use futures_util::TryStreamExt;
+        use sqlx::postgres::PgPoolCopyExt;
+        let mut stream = pool.copy_out_raw(&self.copy_sql(after, upto, limit)).await?;
+        let mut lines = CopyLines::default();
+        let mut count = 0;
+        while let Some(chunk) = stream.try_next().await? {
+            lines.feed(&chunk, |line| {
+                let (key, canonical) = split_key(line)?;
+                each(key, canonical);
+                count += 1;
+                Ok(())
+            })?;
+        }
+        lines.finish()?;
+        Ok(count)
     }
 
-    /// Every row, as (key, canonical text), in key order (read in pages).
+    /// Rows with `after < key <= upto`, in key order, at most `limit`: (key, keccak256 of the
+    /// canonical bytes).
+    pub async fn rows(
+        &self,
+        pool: &PgPool,
+        after: i64,
+        upto: i64,
+        limit: Option<i64>,
+    ) -> Result<Vec<RowHash>, sqlx::Error> {
+        self.rows_with_progress(pool, after, upto, limit, |_| {}).await
+    }
+
+    /// As [`TableRef::rows`], telling `progress` how many rows have arrived so far (every
+    /// [`HASH_BATCH`] rows). The rows are hashed on a blocking thread while PostgreSQL is still
+    /// sending, so on two cores reading and hashing overlap instead of adding up.
+    pub async fn rows_with_progress(
+        &self,
+        pool: &PgPool,
+        after: i64,
+        upto: i64,
+        limit: Option<i64>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Vec<RowHash>, sqlx::Error> {
+        use futures_util::TryStreamExt;
+        use sqlx::postgres::PgPoolCopyExt;
+        let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<alloy::primitives::bytes::Bytes>>(4);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let (mut lines, mut rows) = (CopyLines::default(), Vec::new());
+            while let Some(chunks) = recv.blocking_recv() {
+                for chunk in &chunks {
+                    lines.feed(chunk, |line| {
+                        let (key, canonical) = split_key(line)?;
+                        rows.push(RowHash { key, hash: row_hash(canonical) });
+                        Ok(())
+                    })?;
+                }
+            }
+            lines.finish()?;
+            Ok(rows)
+        });
+        let streamed = async {
+            let mut stream = pool.copy_out_raw(&self.copy_sql(after, upto, limit)).await?;
+            let (mut chunks, mut arrived) = (Vec::with_capacity(HASH_BATCH), 0);
+            while let Some(chunk) = stream.try_next().await? {
+                chunks.push(chunk); // PostgreSQL sends one row per message
+                if chunks.len() == HASH_BATCH {
+                    arrived += HASH_BATCH as u64;
+                    progress(arrived);
+                    if send.send(std::mem::replace(&mut chunks, Vec::with_capacity(HASH_BATCH))).await.is_err() {
+                        break; // the hasher stopped at malformed output: its error is the answer
+                    }
+                }
+            }
+            let _ = send.send(chunks).await;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        drop(send);
+        let hashed = hasher.await.map_err(|e| copy_error(format!("the hashing thread failed: {e}")))?;
+        streamed?;
+        hashed
+    }
+
+    /// Every row, as (key, canonical text), in key order.
     pub async fn all_canonical_rows(&self, pool: &PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
         let mut all = Vec::new();
-        let mut after = i64::MIN;
-        loop {
-            let page = self.canonical_rows(pool, after, i64::MAX, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            all.extend(page);
+        let mut bad = None;
+        self.each_canonical_row(pool, i64::MIN, i64::MAX, None, |key, bytes| match std::str::from_utf8(bytes) {
+            Ok(text) => all.push((key, text.to_owned())),
+            Err(_) => bad = bad.or(Some(key)),
+        })
+        .await?;
+        match bad {
+            Some(key) => Err(copy_error(format!("row {key} is not UTF-8 (client_encoding must be UTF8)"))),
+            None => Ok(all),
         }
-        Ok(all)
     }
 
     /// Number of rows in the table.
@@ -140,14 +219,23 @@ impl TableRef {
         Ok((row.try_get("xmax")?, row.try_get("max_key")?))
     }
 
-    /// SQL that makes the table notify `iotegrity_rows` on insert (LISTEN/NOTIFY wake-up).
-    pub fn notify_trigger_sql(&self) -> String {
+    /// SQL that makes the table wake the daemon (`NOTIFY iotegrity_rows`) on about one insert
+    /// statement in `every`. A NOTIFY costs the inserting transaction a cluster-wide lock at commit
+    /// and a signal to the listening backend; a wake-up per statement roughly doubled the cost of
+    /// single-row inserts (docs/benchmarks.md), while the daemon needs one about every `m / 4` rows
+    /// to cut batches of `m` promptly. So the trigger's WHEN clause — evaluated without calling
+    /// any function body — draws a number from a shared counter and fires one statement in
+    /// `every`; polling finds the rest.
+    pub fn notify_trigger_sql(&self, every: u64) -> String {
         let trig = format!("iotegrity_notify_{}_{}", self.schema, self.table);
         format!(
-            "CREATE OR REPLACE FUNCTION iotegrity.notify_rows() RETURNS trigger LANGUAGE plpgsql AS \
+            "CREATE SEQUENCE IF NOT EXISTS iotegrity.wake_counter CYCLE; \
+             CREATE OR REPLACE FUNCTION iotegrity.notify_rows() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN PERFORM pg_notify('iotegrity_rows', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME); RETURN NULL; END $$; \
              DROP TRIGGER IF EXISTS \"{trig}\" ON {tbl}; \
-             CREATE TRIGGER \"{trig}\" AFTER INSERT ON {tbl} FOR EACH STATEMENT EXECUTE FUNCTION iotegrity.notify_rows();",
+             CREATE TRIGGER \"{trig}\" AFTER INSERT ON {tbl} FOR EACH STATEMENT \
+             WHEN (nextval('iotegrity.wake_counter') % {every} = 0) EXECUTE FUNCTION iotegrity.notify_rows();",
+            every = every.max(1),
             tbl = self.quoted()
         )
     }
@@ -158,45 +246,97 @@ pub async fn current_xmin<'e, E: Executor<'e, Database = Postgres>>(db: E) -> Re
     sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(db).await
 }
 
-/// Packs row hashes as stored in `iotegrity.batches.rows`: (key i64 BE ‖ hash) per row.
-pub fn pack_rows(rows: &[RowHash]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows.len() * 40);
-    for r in rows {
-        out.extend_from_slice(&r.key.to_be_bytes());
-        out.extend_from_slice(r.hash.as_slice());
-    }
-    out
+fn copy_error(what: String) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("COPY output: {what}"))
 }
 
-/// Unpacks [`pack_rows`]; `None` if the length is not a multiple of 40.
-pub fn unpack_rows(bytes: &[u8]) -> Option<Vec<RowHash>> {
-    if !bytes.len().is_multiple_of(40) {
-        return None;
+/// Splits a COPY line `key ‖ TAB ‖ rest` into the key and the canonical bytes (`rest`).
+fn split_key(line: &[u8]) -> Result<(i64, &[u8]), sqlx::Error> {
+    let tab = line.iter().position(|&b| b == b'\t').ok_or_else(|| copy_error("a line without a key".into()))?;
+    let key = std::str::from_utf8(&line[..tab])
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .ok_or_else(|| copy_error(format!("{:?} is not an integer key", String::from_utf8_lossy(&line[..tab]))))?;
+    Ok((key, &line[tab + 1..]))
+}
+
+/// Cuts COPY text output into lines. PostgreSQL sends one row per message, but the protocol does
+/// not promise it, so a partial line is kept until its end arrives. Data newlines are escaped
+/// (`\n`) in the text format: a raw LF always ends a row.
+#[derive(Default)]
+struct CopyLines {
+    partial: Vec<u8>,
+}
+
+impl CopyLines {
+    fn feed(
+        &mut self,
+        mut chunk: &[u8],
+        mut line: impl FnMut(&[u8]) -> Result<(), sqlx::Error>,
+    ) -> Result<(), sqlx::Error> {
+        while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
+            if self.partial.is_empty() {
+                line(&chunk[..end])?;
+            } else {
+                self.partial.extend_from_slice(&chunk[..end]);
+                line(&std::mem::take(&mut self.partial))?;
+            }
+            chunk = &chunk[end + 1..];
+        }
+        self.partial.extend_from_slice(chunk);
+        Ok(())
     }
-    Some(
-        bytes
-            .chunks_exact(40)
-            .map(|c| RowHash {
-                key: i64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
-                hash: alloy::primitives::B256::from_slice(&c[8..]),
-            })
-            .collect(),
-    )
+
+    fn finish(self) -> Result<(), sqlx::Error> {
+        if self.partial.is_empty() { Ok(()) } else { Err(copy_error("the last row has no end".into())) }
+    }
 }
 
 /// Every receipt of `table` in key order (empty if the receipts store does not exist yet).
-pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<crate::receipt::Receipt>, sqlx::Error> {
+pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<Receipt>, sqlx::Error> {
     let exists: bool =
         sqlx::query_scalar("SELECT to_regclass('iotegrity.receipts') IS NOT NULL").fetch_one(pool).await?;
     if !exists {
         return Ok(vec![]);
     }
-    let texts: Vec<String> =
-        sqlx::query_scalar("SELECT receipt::text FROM iotegrity.receipts WHERE table_name = $1 ORDER BY first_key")
+    let stored: Vec<(String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT receipt::text, rows FROM iotegrity.receipts WHERE table_name = $1 ORDER BY first_key")
             .bind(table)
             .fetch_all(pool)
             .await?;
-    texts.iter().map(|t| serde_json::from_str(t).map_err(|e| sqlx::Error::Decode(Box::new(e)))).collect()
+    stored.iter().map(|(json, rows)| receipt_from_store(json, rows.as_deref())).collect()
+}
+
+/// A receipt as the store keeps it: its JSON without `rows`, and the rows as the sub-table's bytes.
+pub fn receipt_to_store(receipt: &Receipt) -> (String, Vec<u8>) {
+    let mut json = serde_json::to_value(receipt).expect("a receipt serializes");
+    json.as_object_mut().expect("a receipt is an object").remove("rows");
+    (json.to_string(), pack_rows(&receipt.rows))
+}
+
+/// The inverse of [`receipt_to_store`].
+fn receipt_from_store(json: &str, rows: Option<&[u8]>) -> Result<Receipt, sqlx::Error> {
+    let bad = |what: String| sqlx::Error::Decode(what.into());
+    let mut receipt: Receipt = serde_json::from_str(json).map_err(|e| bad(format!("a stored receipt: {e}")))?;
+    let packed = rows.ok_or_else(|| {
+        bad(format!(
+            "the receipt of rows {}..{} of {} has no row list: receipt format {} (this build reads format {RECEIPT_VERSION})",
+            receipt.first_key, receipt.last_key, receipt.table, receipt.version
+        ))
+    })?;
+    receipt.rows = unpack_rows(packed).ok_or_else(|| bad("a stored receipt's rows are not 40-byte entries".into()))?;
+    Ok(receipt)
+}
+
+/// What an audit of `table` compares, read at once on two connections: its receipts, and its live
+/// rows hashed as they stream in (`progress` as in [`TableRef::rows_with_progress`]).
+pub async fn audit_inputs(
+    pool: &PgPool,
+    table: &TableRef,
+    progress: impl FnMut(u64),
+) -> Result<(Vec<Receipt>, Vec<RowHash>), sqlx::Error> {
+    let name = table.name();
+    tokio::try_join!(load_receipts(pool, &name), table.rows_with_progress(pool, i64::MIN, i64::MAX, None, progress))
 }
 
 /// The last key of `table` cut into a batch (None if none, or no receipts store).
@@ -267,9 +407,56 @@ mod tests {
     }
 
     #[test]
-    fn packing_round_trips() {
-        let rows = vec![RowHash { key: -5, hash: row_hash(b"a") }, RowHash { key: 7, hash: row_hash(b"b") }];
-        assert_eq!(unpack_rows(&pack_rows(&rows)).unwrap(), rows);
-        assert!(unpack_rows(&[0u8; 41]).is_none());
+    fn copy_lines_are_cut_at_raw_newlines_wherever_messages_end() {
+        let text = b"1\tdev-1\t2.5\n-7\ta\\nb\t\\N\n";
+        for split in 0..text.len() {
+            let mut lines = CopyLines::default();
+            let mut seen = Vec::new();
+            for part in [&text[..split], &text[split..]] {
+                lines
+                    .feed(part, |l| {
+                        let (key, bytes) = split_key(l)?;
+                        seen.push((key, bytes.to_vec()));
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            lines.finish().unwrap();
+            assert_eq!(seen, vec![(1, b"dev-1\t2.5".to_vec()), (-7, b"a\\nb\t\\N".to_vec())], "split at {split}");
+        }
+        let mut cut = CopyLines::default();
+        cut.feed(b"1\tx\n2\ty", |_| Ok(())).unwrap();
+        assert!(cut.finish().is_err(), "a row without its end");
+        assert!(split_key(b"x1\tdata").is_err());
+        assert!(split_key(b"no key").is_err());
+    }
+
+    #[test]
+    fn receipts_round_trip_through_the_store_and_format_1_is_named() {
+        use crate::receipt::{AnchorRef, Batch};
+        let rows = (1..6).map(|k| RowHash { key: k, hash: row_hash(&k.to_be_bytes()) }).collect();
+        let b = Batch::new(rows, 2);
+        let anchor = AnchorRef {
+            chain_id: 1,
+            contract: alloy::primitives::Address::ZERO,
+            tx: alloy::primitives::B256::ZERO,
+            block: 1,
+            anchored_root: b.root(),
+        };
+        let r = b.receipts("public.t", &anchor, &[]).remove(1);
+        let (json, packed) = receipt_to_store(&r);
+        assert!(!json.contains("\"rows\""), "{json}");
+        assert_eq!(packed.len(), 2 * 40);
+        assert_eq!(receipt_from_store(&json, Some(&packed)).unwrap(), r);
+        let err = receipt_from_store(&json, None).unwrap_err().to_string();
+        assert!(err.contains("rows 4..5 of public.t has no row list: receipt format 2"), "{err}");
+        assert!(receipt_from_store(&json, Some(&packed[1..])).is_err());
+    }
+
+    #[test]
+    fn copy_bounds_stay_bigint_literals() {
+        let sql = TableRef::new("iot.readings", "id").unwrap().copy_sql(i64::MIN, i64::MAX, Some(10));
+        assert!(sql.contains("> '-9223372036854775808'::bigint AND \"id\" <= '9223372036854775807'::bigint"), "{sql}");
+        assert!(sql.ends_with("ORDER BY \"id\" LIMIT 10) TO STDOUT"), "{sql}");
     }
 }

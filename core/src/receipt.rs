@@ -2,11 +2,12 @@
 //! Merkle root and one receipt per sub-table — defined once, used by the daemon that makes them
 //! and by the auditor that checks them. Format: docs/receipts.md.
 //!
-//! A row's hash is keccak256 of its canonical encoding (the daemon's `to_jsonb(row)::text` under
-//! pinned session settings). A sub-table's bytes are, for each row in key order,
+//! A row's hash is keccak256 of its canonical encoding (its `COPY` text line under pinned session
+//! settings: `pg`). A sub-table's bytes are, for each row in key order,
 //! `key as i64 big-endian ‖ row hash` (40 bytes a row), and its leaf is
-//! keccak256(keccak256(bytes)). Because the leaf covers the row hashes, the stored row hashes are
-//! proven by the anchored root, and an audit can name each altered, deleted or inserted row.
+//! keccak256(keccak256(bytes)). A receipt carries those bytes (`rows`, hex), so the stored row
+//! hashes are proven by the anchored root, and an audit can name each altered, deleted or
+//! inserted row.
 
 use crate::merkle::{MerkleTree, ProofStep, leaf_of, process_proof};
 use alloy::primitives::{Address, B256, keccak256};
@@ -31,14 +32,57 @@ pub struct RowHash {
     pub hash: B256,
 }
 
+/// The receipt format this build writes and reads.
+pub const RECEIPT_VERSION: u32 = 2;
+
+/// A sub-table's bytes: (key as i64 big-endian ‖ row hash) per row, in key order.
+pub fn pack_rows(rows: &[RowHash]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 40);
+    for r in rows {
+        out.extend_from_slice(&r.key.to_be_bytes());
+        out.extend_from_slice(r.hash.as_slice());
+    }
+    out
+}
+
+/// Unpacks [`pack_rows`]; `None` if the length is not a multiple of 40.
+pub fn unpack_rows(bytes: &[u8]) -> Option<Vec<RowHash>> {
+    if !bytes.len().is_multiple_of(40) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(40)
+            .map(|c| RowHash {
+                key: i64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
+                hash: B256::from_slice(&c[8..]),
+            })
+            .collect(),
+    )
+}
+
 /// The leaf of a sub-table (rows in key order).
 pub fn sub_table_leaf(rows: &[RowHash]) -> B256 {
-    let mut bytes = Vec::with_capacity(rows.len() * 40);
-    for r in rows {
-        bytes.extend_from_slice(&r.key.to_be_bytes());
-        bytes.extend_from_slice(r.hash.as_slice());
+    leaf_of(&pack_rows(rows))
+}
+
+/// Serde of a receipt's `rows`: the sub-table's bytes ([`pack_rows`]) as one 0x-hex string —
+/// compact, and parsed at memory speed by an audit that reads millions of them.
+mod packed_rows {
+    use super::{RowHash, pack_rows, unpack_rows};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(rows: &[RowHash], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&alloy::hex::encode_prefixed(pack_rows(rows)))
     }
-    leaf_of(&bytes)
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RowHash>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d).map_err(|_| {
+            D::Error::custom("rows: expected the sub-table's bytes as a 0x-hex string (receipt format 2)")
+        })?;
+        let bytes = alloy::hex::decode(text.as_ref()).map_err(|e| D::Error::custom(format!("rows: {e}")))?;
+        unpack_rows(&bytes).ok_or_else(|| D::Error::custom("rows: length is not a multiple of 40 bytes"))
+    }
 }
 
 /// Sizes of the `n` sub-tables of `m` rows: the first `m mod n` get one row more.
@@ -94,7 +138,7 @@ impl Batch {
                 let mut proof = self.tree.proof(i);
                 proof.extend_from_slice(upper);
                 Receipt {
-                    version: 1,
+                    version: RECEIPT_VERSION,
                     table: table.to_owned(),
                     table_id: table_id(table),
                     m: self.rows.len() as u32,
@@ -135,7 +179,7 @@ pub struct AnchorRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Receipt {
-    /// Format version (1).
+    /// Format version ([`RECEIPT_VERSION`]).
     pub version: u32,
     /// Qualified table name.
     pub table: String,
@@ -155,7 +199,10 @@ pub struct Receipt {
     pub first_key: i64,
     /// Last key of this sub-table.
     pub last_key: i64,
-    /// The rows (key and hash) of this sub-table, in key order.
+    /// The rows (key and hash) of this sub-table, in key order; serialized as the sub-table's
+    /// bytes in hex ([`pack_rows`]). (Absent in the JSON column of the receipts store, which
+    /// keeps them as bytea beside it.)
+    #[serde(default, with = "packed_rows")]
     pub rows: Vec<RowHash>,
     /// The sub-table's leaf.
     pub leaf: B256,
@@ -179,12 +226,18 @@ pub enum ReceiptError {
     /// The rows are not in increasing key order, or the range does not match.
     #[error("its rows are out of order or outside its key range")]
     BadRange,
+    /// Written in a format this build does not read.
+    #[error("receipt format {0} is not supported (this build reads format {RECEIPT_VERSION})")]
+    Version(u32),
 }
 
 impl Receipt {
     /// Offline checks: rows → leaf → proof → anchored root. (Whether that root is on chain is the
     /// caller's question: `ReceiptAnchor.verifyRootHash`.)
     pub fn check(&self) -> Result<(), ReceiptError> {
+        if self.version != RECEIPT_VERSION {
+            return Err(ReceiptError::Version(self.version));
+        }
         if self.rows.is_empty()
             || self.rows.windows(2).any(|w| w[0].key >= w[1].key)
             || self.rows[0].key != self.first_key
@@ -240,6 +293,28 @@ mod tests {
         let mut other_root = receipt(2);
         other_root.anchor.anchored_root = B256::repeat_byte(1);
         assert_eq!(other_root.check(), Err(ReceiptError::BadProof));
+    }
+
+    #[test]
+    fn receipts_round_trip_as_json_with_packed_rows() {
+        let b = Batch::new(rows(-2..3), 2);
+        let anchor =
+            AnchorRef { chain_id: 1, contract: Address::ZERO, tx: B256::ZERO, block: 1, anchored_root: b.root() };
+        let r = b.receipts("public.t", &anchor, &[]).remove(0);
+        let json = serde_json::to_value(&r).unwrap();
+        let hex = json["rows"].as_str().unwrap();
+        assert_eq!(hex.len(), 2 + 3 * 80, "three rows of 40 bytes");
+        assert!(hex.starts_with("0xfffffffffffffffe"), "key -2 as i64 big-endian: {hex}");
+        assert_eq!(serde_json::from_value::<Receipt>(json.clone()).unwrap(), r);
+        let mut short = json.clone();
+        short["rows"] = hex[..hex.len() - 2].into();
+        assert!(serde_json::from_value::<Receipt>(short).unwrap_err().to_string().contains("multiple of 40"));
+        let mut old = json;
+        old["rows"] = serde_json::json!([{ "key": 1, "hash": B256::ZERO }]);
+        assert!(serde_json::from_value::<Receipt>(old).unwrap_err().to_string().contains("receipt format 2"));
+        let mut v1 = r;
+        v1.version = 1;
+        assert_eq!(v1.check(), Err(ReceiptError::Version(1)));
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub struct ReceiptsConfig {
     /// Most batches anchored in one transaction. Default 16 (contract maximum 256).
     #[serde(default = "default_max_batches")]
     pub max_batches_per_anchor: usize,
-    /// Create an AFTER INSERT trigger on each table that wakes the daemon via NOTIFY. Default true.
+    /// Create an AFTER INSERT trigger on each table that wakes the daemon via NOTIFY (on one
+    /// insert statement in ⌈m / 4⌉: a NOTIFY per statement would tax every writer). Default true.
     #[serde(default = "default_true")]
     pub install_triggers: bool,
 }
@@ -124,6 +125,14 @@ pub struct TableConfig {
     /// Anchor a shorter batch when rows have waited this long, seconds. Default 60.
     #[serde(default = "default_max_wait")]
     pub max_wait_secs: u64,
+}
+
+impl TableConfig {
+    /// The NOTIFY trigger wakes the daemon on one insert statement in this many: ⌈m / 4⌉, so
+    /// single-row inserts wake it about four times per batch (polling covers the rest).
+    pub fn wake_every(&self) -> u64 {
+        self.m.div_ceil(4).max(1) as u64
+    }
 }
 
 fn default_rpc() -> String {

@@ -25,7 +25,7 @@ use eyre::{Result, WrapErr, bail, eyre};
 use iotegrity_core::contracts::{IReceiptAnchor, ReceiptAnchor};
 use iotegrity_core::merkle::MerkleTree;
 use iotegrity_core::pg::{self, TableRef};
-use iotegrity_core::receipt::{AnchorRef, Batch, table_id};
+use iotegrity_core::receipt::{self, AnchorRef, Batch, table_id};
 use iotegrity_core::{AddressBook, chain, keys};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{Connection, Row};
@@ -230,7 +230,7 @@ impl Service {
     async fn prepare_tables(&self) -> Result<()> {
         if self.cfg.receipts.install_triggers {
             for t in &self.tables {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(t.table.notify_trigger_sql()))
+                sqlx::raw_sql(sqlx::AssertSqlSafe(t.table.notify_trigger_sql(t.cfg.wake_every())))
                     .execute(&self.pool)
                     .await
                     .wrap_err_with(|| format!("cannot install the NOTIFY trigger on {}", t.table.name()))?;
@@ -286,7 +286,7 @@ impl Service {
         let mut after = after;
         let mut mark = mark;
         loop {
-            let rows = self.tables[i].table.rows(&self.pool, after, upto, m as i64).await?;
+            let rows = self.tables[i].table.rows(&self.pool, after, upto, Some(m as i64)).await?;
             if rows.is_empty() {
                 self.tables[i].waiting_since = None;
                 return Ok(());
@@ -328,7 +328,7 @@ impl Service {
                 .bind(count as i32)
                 .bind(batch.ranges.len() as i32)
                 .bind(batch.root().as_slice())
-                .bind(pg::pack_rows(&batch.rows))
+                .bind(receipt::pack_rows(&batch.rows))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -477,7 +477,7 @@ impl Service {
             .map(|r| {
                 let id: i64 = r.get("id");
                 let packed: Vec<u8> = r.get("rows");
-                let rows = pg::unpack_rows(&packed).ok_or_else(|| eyre!("batch {id}: corrupt row list"))?;
+                let rows = receipt::unpack_rows(&packed).ok_or_else(|| eyre!("batch {id}: corrupt row list"))?;
                 let batch = Batch::new(rows, r.get::<i32, _>("n") as usize);
                 let stored = B256::from_slice(r.get::<&[u8], _>("root"));
                 if batch.root() != stored {
@@ -505,16 +505,18 @@ impl Service {
         for (k, b) in batches.iter().enumerate() {
             for receipt in b.batch.receipts(&b.table, &anchor, &upper.proof(k)) {
                 receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {}: {e}", b.id, receipt.index))?;
+                let (json, rows) = pg::receipt_to_store(&receipt);
                 sqlx::query(
-                    "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt) \
-                     VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+                    "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt, rows) \
+                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
                 )
                 .bind(b.id)
                 .bind(receipt.index as i32)
                 .bind(&b.table)
                 .bind(receipt.first_key)
                 .bind(receipt.last_key)
-                .bind(serde_json::to_string(&receipt)?)
+                .bind(json)
+                .bind(rows)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -301,7 +301,7 @@ impl ServiceWorld {
         if self.pg.psql("postgres", "SELECT to_regclass('iotegrity.receipts') IS NOT NULL") != "t" {
             return vec![]; // the daemon has not migrated yet
         }
-        let text = self.pg.psql("postgres", "SELECT receipt::text FROM iotegrity.receipts ORDER BY first_key");
+        let text = self.pg.psql("postgres", "SELECT receipt::text FROM iotegrity.receipt_documents ORDER BY first_key");
         text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).expect("receipt JSON")).collect()
     }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
-/// Rows read per query while scanning the table.
+/// Rows per page of `iot.readings` while checking signatures.
 const PAGE: i64 = 10_000;
 
 /// Audit a table: recompute every row hash, check every receipt offline and its root on chain,
@@ -45,7 +45,25 @@ impl AuditArgs {
         let (table, pool) = self.target.open().await?;
         let conn = self.chain.connect().await?;
         let anchor = ReceiptAnchor::new(conn.book.receipt_anchor, &conn.provider);
-        let receipts = pg::load_receipts(&pool, &table.name()).await?;
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if json_output || !std::io::stderr().is_terminal() {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("auditing {bar:40} {pos}/{len} rows ({per_sec})").expect("valid template"),
+        );
+        // The row count (for the bar) is read beside the receipts and the rows.
+        let name = table.name();
+        let ((receipts, live), _) = tokio::try_join!(pg::audit_inputs(&pool, &table, |n| bar.set_position(n)), async {
+            bar.set_length(table.count(&pool).await? as u64);
+            Ok(())
+        },)
+        .wrap_err_with(|| format!("cannot read {name}"))?;
+        bar.finish_and_clear();
         let watermark = pg::watermark(&pool, &table.name()).await?;
 
         let mut on_chain: HashMap<B256, bool> = HashMap::new();
@@ -56,29 +74,6 @@ impl AuditArgs {
             }
         }
         let mut findings = check_receipts(&receipts, |root| on_chain.get(&root).copied().unwrap_or(false));
-
-        let total = table.count(&pool).await.wrap_err_with(|| format!("cannot read {}", table.name()))?;
-        let bar = ProgressBar::with_draw_target(
-            Some(total as u64),
-            if json_output || !std::io::stderr().is_terminal() {
-                ProgressDrawTarget::hidden()
-            } else {
-                ProgressDrawTarget::stderr()
-            },
-        );
-        bar.set_style(
-            ProgressStyle::with_template("auditing {bar:40} {pos}/{len} rows ({per_sec})").expect("valid template"),
-        );
-        let mut live = Vec::with_capacity(total as usize);
-        let mut after = i64::MIN;
-        loop {
-            let page = table.rows(&pool, after, i64::MAX, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.key;
-            bar.inc(page.len() as u64);
-            live.extend(page);
-        }
-        bar.finish_and_clear();
         findings.extend(compare_rows(&receipts, live.iter().copied(), watermark));
         if self.signatures.unwrap_or(table.name() == "iot.readings") {
             findings.extend(self.check_signatures(&pool, &conn, &receipts).await?);

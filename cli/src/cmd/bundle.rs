@@ -17,11 +17,14 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+/// The bundle format this build writes and reads (2: rows in COPY text form, receipt format 2).
+pub const BUNDLE_VERSION: u32 = 2;
+
 /// The bundle format (docs/receipts.md).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Bundle {
-    /// Format version (1).
+    /// Format version ([`BUNDLE_VERSION`]).
     pub version: u32,
     /// `schema.table`.
     pub table: String,
@@ -83,7 +86,7 @@ impl ExportArgs {
         let rows = table.all_canonical_rows(&pool).await.wrap_err_with(|| format!("cannot read {}", table.name()))?;
         let receipts = pg::load_receipts(&pool, &table.name()).await?;
         let bundle = Bundle {
-            version: 1,
+            version: BUNDLE_VERSION,
             table: table.name(),
             chain_id: conn.chain_id,
             receipt_anchor: conn.book.receipt_anchor,
@@ -112,6 +115,13 @@ impl VerifyBundleArgs {
             std::fs::read_to_string(&self.file).wrap_err_with(|| format!("cannot read {}", self.file.display()))?;
         let b: Bundle = serde_json::from_str(&text)
             .wrap_err_with(|| format!("{} is not an iotegrity bundle", self.file.display()))?;
+        if b.version != BUNDLE_VERSION {
+            return Err(eyre!(
+                "{} is bundle format {}; this build reads format {BUNDLE_VERSION} (rows in COPY text form, receipt format 2)",
+                self.file.display(),
+                b.version
+            ));
+        }
         let mut on_chain: HashMap<_, bool> = HashMap::new();
         if !self.offline {
             let conn = self.chain.connect().await?;

@@ -68,11 +68,12 @@ async fn tampering_is_pinpointed_and_dump_restore_stays_clean() {
     assert_eq!(verified["valid"], true);
     assert_eq!(verified["contractVerifies"], true);
 
-    // Forge a receipt in the store: the audit and the receipt itself give it away.
+    // Forge a receipt in the store (its first row's hash: bytes 9..40 of its rows): the audit and
+    // the receipt itself give it away.
     s.pg.psql(
         "postgres",
-        "UPDATE iotegrity.receipts SET receipt = jsonb_set(receipt, '{rows,0,hash}', \
-         '\"0x1111111111111111111111111111111111111111111111111111111111111111\"') WHERE first_key = 10",
+        "UPDATE iotegrity.receipts SET rows = overlay(rows placing decode(repeat('11', 32), 'hex') from 9 for 32) \
+         WHERE first_key = 10",
     );
     let run = audit(&s, "restored");
     assert_eq!(run.code, 0, "the restored copy was not touched");
@@ -143,12 +144,19 @@ async fn export_bundle_verifies_offline_and_on_chain_and_catches_edits() {
 
     // Edit one row's canonical text inside the bundle: named by key.
     let mut b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
-    let text = b["rows"][4]["canonical"].as_str().unwrap().replace("\"device\": \"dev-", "\"device\": \"evil-");
+    let original = b["rows"][4]["canonical"].as_str().unwrap().to_owned();
+    let text = original.replace("\tdev-", "\tevil-");
+    assert_ne!(text, original, "the canonical line holds the device column");
     b["rows"][4]["canonical"] = text.into();
     std::fs::write(&bundle, b.to_string()).unwrap();
     let run = s.w.cli(&["verify-bundle", &bundle, "--offline"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("{\"key\":5,\"kind\":\"altered\"}"), "{}", run.stdout);
+    // A bundle of another format (rows hashed another way) is refused, not misjudged.
+    let mut b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    b["version"] = 1.into();
+    std::fs::write(&bundle, b.to_string()).unwrap();
+    assert!(s.w.cli(&["verify-bundle", &bundle, "--offline"]).failure().contains("is bundle format 1"));
     // Not a bundle at all.
     std::fs::write(&bundle, "{}").unwrap();
     assert!(s.w.cli(&["verify-bundle", &bundle]).failure().contains("not an iotegrity bundle"));

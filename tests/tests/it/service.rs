@@ -250,3 +250,33 @@ async fn config_errors_check_config_and_metrics() {
     assert!(metrics.contains("iotegrity_rows_batched_total 10\n"), "{metrics}");
     assert!(metrics.contains("iotegrity_anchors_confirmed_total"), "{metrics}");
 }
+
+#[tokio::test]
+async fn the_wake_up_trigger_notifies_on_one_insert_statement_in_a_quarter_batch() {
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 16\nn = 2\nmax_wait_secs = 3600").await;
+    let daemon = s.spawn_daemon(0);
+    s.wait_active(0); // the trigger is installed on activation
+    drop(daemon);
+    let pool = iotegrity_core::pg::connect(&s.pg.url("postgres"), 1).await.unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
+    listener.listen("iotegrity_rows").await.unwrap();
+    let mut heard = async || {
+        let mut n = 0;
+        while let Ok(note) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await {
+            assert_eq!(note.unwrap().payload(), "public.readings");
+            n += 1;
+        }
+        n
+    };
+    // m = 16: one statement in ⌈16 / 4⌉ = 4 notifies, however many rows it inserts.
+    for _ in 0..12 {
+        s.insert(1);
+    }
+    assert_eq!(heard().await, 3, "statements 4, 8 and 12");
+    s.insert(100);
+    assert_eq!(heard().await, 0, "statement 13, of 100 rows: polling finds it");
+    for _ in 0..3 {
+        s.insert(1);
+    }
+    assert_eq!(heard().await, 1, "statement 16");
+}
