@@ -185,7 +185,7 @@ async fn submit_reading(
     let signed = api.check_submission(&s)?;
     let signers = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
     let mut conn = api.pool.acquire().await?;
-    let id = insert_reading(&mut conn, &s, &signers, None).await?.ok_or_else(replay)?;
+    let id = insert_readings(&mut conn, &[(&s, &signers)], None).await?.pop().flatten().ok_or_else(replay)?;
     info!(id, device = %s.reading.device, sequence = s.reading.sequence, hops = signers.len() - 1, "reading stored");
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "signers": signers }))).into_response())
 }
@@ -212,10 +212,12 @@ async fn submit_aggregate(
     .bind(a.signature.as_ref())
     .fetch_one(&mut *tx)
     .await?;
-    let mut ids = Vec::with_capacity(a.members.len());
-    for (m, signers) in a.members.iter().zip(&member_signers) {
-        ids.push(insert_reading(&mut tx, m, signers, Some(aggregate_id)).await?.ok_or_else(replay)?); // rolls back
-    }
+    let members: Vec<_> = a.members.iter().zip(&member_signers).map(|(m, s)| (m, s.as_slice())).collect();
+    let ids = insert_readings(&mut tx, &members, Some(aggregate_id))
+        .await?
+        .into_iter()
+        .collect::<Option<Vec<i64>>>()
+        .ok_or_else(replay)?; // dropping `tx` rolls the aggregate back
     tx.commit().await?;
     info!(aggregate_id, members = ids.len(), gateway = %gateway, "aggregate stored");
     Ok((StatusCode::CREATED, Json(json!({ "aggregateId": aggregate_id, "readingIds": ids }))).into_response())
@@ -301,11 +303,13 @@ async fn submit_batch(
             Err(e) => results.push(json!({ "status": e.status.as_u16(), "error": e.message, "step": e.step })),
         }
     }
+    let new: Vec<_> = valid.iter().map(|(i, signers)| (&items[*i], signers.as_slice())).collect();
     let mut tx = api.pool.begin().await?;
+    let ids = insert_readings(&mut tx, &new, None).await?;
+    tx.commit().await?;
     let mut stored = 0;
-    for (i, signers) in valid {
-        let id = insert_reading(&mut tx, &items[i], &signers, None).await?;
-        results[i] = match id {
+    for ((i, _), id) in valid.iter().zip(ids) {
+        results[*i] = match id {
             Some(id) => {
                 stored += 1;
                 json!({ "status": 201, "id": id })
@@ -313,34 +317,51 @@ async fn submit_batch(
             None => json!({ "status": 409, "error": replay().message }),
         };
     }
-    tx.commit().await?;
     info!(items = items.len(), stored, "reading batch stored");
     Ok((StatusCode::OK, Json(json!({ "stored": stored, "results": results }))).into_response())
 }
 
-/// Inserts a verified reading unless its (device, sequence) is already stored (None then: a replay).
-async fn insert_reading(
-    tx: &mut sqlx::PgConnection,
-    s: &ReadingSubmission,
-    signers: &[Address],
+/// Inserts verified readings with their signers in one statement (one round trip however many),
+/// skipping any whose (device, sequence) is already stored — or earlier in `items`: a replay.
+/// Returns each item's new id, or None for a replay. (`bytea[][]` cannot be ragged, so each
+/// chain travels packed — signatures are 65 bytes, signers 20 — and is unpacked by the statement.)
+async fn insert_readings(
+    conn: &mut sqlx::PgConnection,
+    items: &[(&ReadingSubmission, &[Address])],
     aggregate: Option<i64>,
-) -> Result<Option<i64>, sqlx::Error> {
-    let sigs: Vec<Vec<u8>> = s.signatures.iter().map(|b| b.to_vec()).collect();
-    let signers: Vec<Vec<u8>> = signers.iter().map(|a| a.to_vec()).collect();
-    sqlx::query_scalar(
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    let key = |s: &ReadingSubmission| (s.reading.device, s.reading.sequence);
+    let mut first = std::collections::HashSet::with_capacity(items.len());
+    let fresh: Vec<_> = items.iter().filter(|(s, _)| first.insert(key(s))).collect();
+    let column = |f: &dyn Fn(&ReadingSubmission, &[Address]) -> Vec<u8>| -> Vec<Vec<u8>> {
+        fresh.iter().map(|(s, signers)| f(s, signers)).collect()
+    };
+    let rows: Vec<(i64, Vec<u8>, i64)> = sqlx::query_as(
         "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers, aggregate_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device, sequence) DO NOTHING RETURNING id",
+         SELECT d, s, t, p, h, \
+                ARRAY(SELECT substring(sig FROM 1 + 65 * i FOR 65) FROM generate_series(0, length(sig) / 65 - 1) i ORDER BY i), \
+                ARRAY(SELECT substring(who FROM 1 + 20 * i FOR 20) FROM generate_series(0, length(who) / 20 - 1) i ORDER BY i), \
+                $8 \
+         FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bytea[]) \
+              WITH ORDINALITY AS u(d, s, t, p, h, sig, who, n) ORDER BY n \
+         ON CONFLICT (device, sequence) DO NOTHING RETURNING id, device, sequence",
     )
-    .bind(s.reading.device.as_slice())
-    .bind(s.reading.sequence as i64)
-    .bind(s.reading.timestamp as i64)
-    .bind(s.payload.as_ref())
-    .bind(s.reading.payloadHash.as_slice())
-    .bind(sigs)
-    .bind(signers)
+    .bind(column(&|s, _| s.reading.device.to_vec()))
+    .bind(fresh.iter().map(|(s, _)| s.reading.sequence as i64).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(s, _)| s.reading.timestamp as i64).collect::<Vec<_>>())
+    .bind(column(&|s, _| s.payload.to_vec()))
+    .bind(column(&|s, _| s.reading.payloadHash.to_vec()))
+    .bind(column(&|s, _| s.signatures.iter().flat_map(|sig| sig.iter().copied()).collect()))
+    .bind(column(&|_, signers| signers.iter().flat_map(|a| a.0.0).collect()))
     .bind(aggregate)
-    .fetch_optional(tx)
-    .await
+    .fetch_all(conn)
+    .await?;
+    let ids: std::collections::HashMap<(Address, u64), i64> = rows
+        .into_iter()
+        .map(|(id, device, sequence)| (((Address::from_slice(&device)), sequence as u64), id))
+        .collect();
+    let mut taken = std::collections::HashSet::with_capacity(ids.len());
+    Ok(items.iter().map(|(s, _)| ids.get(&key(s)).filter(|_| taken.insert(key(s))).copied()).collect())
 }
 
 fn replay() -> ApiError {

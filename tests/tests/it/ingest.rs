@@ -296,6 +296,18 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
     assert_eq!(again["stored"], 0);
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
     assert_eq!(post_json(&url, "[]".into()).await.0, 422, "an empty batch is refused");
+    // The same reading twice in one batch: stored once, the copy is a replay.
+    let (_, twice) = post_json(&url, json!([item(7), item(7)]).to_string()).await;
+    let statuses: Vec<u64> =
+        twice["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![201, 409], "{twice}");
+    // Each chain is stored whole, in order: device signature, then the gateway's.
+    let stored = s.pg.psql(
+        "postgres",
+        "SELECT array_length(signatures, 1) || ' ' || length(signatures[2]) || ' ' || (signers[1] = device) \
+         || ' ' || encode(signers[2], 'hex') FROM iot.readings WHERE sequence = 7",
+    );
+    assert_eq!(stored, format!("2 65 true {}", alloy::hex::encode(gw_key.address())));
 }
 
 #[tokio::test]
