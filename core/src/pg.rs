@@ -81,16 +81,22 @@ impl TableRef {
 
     /// The COPY statement that streams rows with `after < key <= upto` in key order (at most
     /// `limit`), each as `key ‖ TAB ‖ canonical bytes ‖ LF`. COPY takes no parameters: the bounds
-    /// are integers and the identifiers were validated by [`TableRef::new`]. Quoted literals keep
-    /// `i64::MIN` a bigint (unquoted it would be numeric, and the key's index would not be used).
+    /// are integers and the identifiers were validated by [`TableRef::new`]. Quoted literals keep a
+    /// bound a bigint (`-9223372036854775808` unquoted is numeric, which the key's index cannot
+    /// serve); open ends (`i64::MIN`, `i64::MAX`) are left out, so reading a whole table is a plain
+    /// ordered scan.
     fn copy_sql(&self, after: i64, upto: i64, limit: Option<i64>) -> String {
+        let k = &self.key;
+        let mut bounds = Vec::new();
+        if after != i64::MIN {
+            bounds.push(format!("\"{k}\" > '{after}'::bigint"));
+        }
+        if upto != i64::MAX {
+            bounds.push(format!("\"{k}\" <= '{upto}'::bigint"));
+        }
+        let filter = if bounds.is_empty() { String::new() } else { format!(" WHERE {}", bounds.join(" AND ")) };
         let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        format!(
-            "COPY (SELECT \"{k}\"::bigint, * FROM {tbl} WHERE \"{k}\" > '{after}'::bigint AND \"{k}\" <= '{upto}'::bigint \
-             ORDER BY \"{k}\"{limit}) TO STDOUT",
-            k = self.key,
-            tbl = self.quoted()
-        )
+        format!("COPY (SELECT \"{k}\"::bigint, * FROM {}{filter} ORDER BY \"{k}\"{limit}) TO STDOUT", self.quoted())
     }
 
     /// Streams the rows with `after < key <= upto`, in key order, at most `limit`, through
@@ -454,9 +460,16 @@ mod tests {
     }
 
     #[test]
-    fn copy_bounds_stay_bigint_literals() {
-        let sql = TableRef::new("iot.readings", "id").unwrap().copy_sql(i64::MIN, i64::MAX, Some(10));
-        assert!(sql.contains("> '-9223372036854775808'::bigint AND \"id\" <= '9223372036854775807'::bigint"), "{sql}");
-        assert!(sql.ends_with("ORDER BY \"id\" LIMIT 10) TO STDOUT"), "{sql}");
+    fn copy_bounds_stay_bigint_literals_and_open_ends_are_left_out() {
+        let t = TableRef::new("iot.readings", "id").unwrap();
+        assert_eq!(
+            t.copy_sql(-9, 40, Some(10)),
+            "COPY (SELECT \"id\"::bigint, * FROM \"iot\".\"readings\" WHERE \"id\" > '-9'::bigint AND \"id\" <= '40'::bigint \
+             ORDER BY \"id\" LIMIT 10) TO STDOUT"
+        );
+        assert_eq!(
+            t.copy_sql(i64::MIN, i64::MAX, None),
+            "COPY (SELECT \"id\"::bigint, * FROM \"iot\".\"readings\" ORDER BY \"id\") TO STDOUT"
+        );
     }
 }
