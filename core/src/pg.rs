@@ -99,34 +99,6 @@ impl TableRef {
         format!("COPY (SELECT \"{k}\"::bigint, * FROM {}{filter} ORDER BY \"{k}\"{limit}) TO STDOUT", self.quoted())
     }
 
-    /// Streams the rows with `after < key <= upto`, in key order, at most `limit`, through
-    /// `each(key, canonical bytes)` as PostgreSQL sends them (one query, nothing buffered);
-    /// returns how many there were.
-    pub async fn each_canonical_row(
-        &self,
-        pool: &PgPool,
-        after: i64,
-        upto: i64,
-        limit: Option<i64>,
-        mut each: impl FnMut(i64, &[u8]),
-    ) -> Result<u64, sqlx::Error> {
-        use futures_util::TryStreamExt;
-        use sqlx::postgres::PgPoolCopyExt;
-        let mut stream = pool.copy_out_raw(&self.copy_sql(after, upto, limit)).await?;
-        let mut lines = CopyLines::default();
-        let mut count = 0;
-        while let Some(chunk) = stream.try_next().await? {
-            lines.feed(&chunk, |line| {
-                let (key, canonical) = split_key(line)?;
-                each(key, canonical);
-                count += 1;
-                Ok(())
-            })?;
-        }
-        lines.finish()?;
-        Ok(count)
-    }
-
     /// Rows with `after < key <= upto`, in key order, at most `limit`: (key, keccak256 of the
     /// canonical bytes).
     pub async fn rows(
@@ -192,17 +164,21 @@ impl TableRef {
 
     /// Every row, as (key, canonical text), in key order.
     pub async fn all_canonical_rows(&self, pool: &PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        let mut all = Vec::new();
-        let mut bad = None;
-        self.each_canonical_row(pool, i64::MIN, i64::MAX, None, |key, bytes| match std::str::from_utf8(bytes) {
-            Ok(text) => all.push((key, text.to_owned())),
-            Err(_) => bad = bad.or(Some(key)),
-        })
-        .await?;
-        match bad {
-            Some(key) => Err(copy_error(format!("row {key} is not UTF-8 (client_encoding must be UTF8)"))),
-            None => Ok(all),
+        use futures_util::TryStreamExt;
+        use sqlx::postgres::PgPoolCopyExt;
+        let mut stream = pool.copy_out_raw(&self.copy_sql(i64::MIN, i64::MAX, None)).await?;
+        let (mut lines, mut all) = (CopyLines::default(), Vec::new());
+        while let Some(chunk) = stream.try_next().await? {
+            lines.feed(&chunk, |line| {
+                let (key, canonical) = split_key(line)?;
+                let text = std::str::from_utf8(canonical)
+                    .map_err(|_| copy_error(format!("row {key} is not UTF-8 (client_encoding must be UTF8)")))?;
+                all.push((key, text.to_owned()));
+                Ok(())
+            })?;
         }
+        lines.finish()?;
+        Ok(all)
     }
 
     /// Number of rows in the table.
@@ -314,10 +290,9 @@ pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<Receipt>, s
 }
 
 /// A receipt as the store keeps it: its JSON without `rows`, and the rows as the sub-table's bytes.
-pub fn receipt_to_store(receipt: &Receipt) -> (String, Vec<u8>) {
-    let mut json = serde_json::to_value(receipt).expect("a receipt serializes");
-    json.as_object_mut().expect("a receipt is an object").remove("rows");
-    (json.to_string(), pack_rows(&receipt.rows))
+pub fn receipt_to_store(mut receipt: Receipt) -> (String, Vec<u8>) {
+    let rows = pack_rows(&std::mem::take(&mut receipt.rows)); // an empty list is not serialized
+    (serde_json::to_string(&receipt).expect("a receipt serializes"), rows)
 }
 
 /// The inverse of [`receipt_to_store`].
@@ -450,7 +425,7 @@ mod tests {
             anchored_root: b.root(),
         };
         let r = b.receipts("public.t", &anchor, &[]).remove(1);
-        let (json, packed) = receipt_to_store(&r);
+        let (json, packed) = receipt_to_store(r.clone());
         assert!(!json.contains("\"rows\""), "{json}");
         assert_eq!(packed.len(), 2 * 40);
         assert_eq!(receipt_from_store(&json, Some(&packed)).unwrap(), r);

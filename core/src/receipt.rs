@@ -202,7 +202,7 @@ pub struct Receipt {
     /// The rows (key and hash) of this sub-table, in key order; serialized as the sub-table's
     /// bytes in hex ([`pack_rows`]). (Absent in the JSON column of the receipts store, which
     /// keeps them as bytea beside it.)
-    #[serde(default, with = "packed_rows")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "packed_rows")]
     pub rows: Vec<RowHash>,
     /// The sub-table's leaf.
     pub leaf: B256,

@@ -505,16 +505,17 @@ impl Service {
         for (k, b) in batches.iter().enumerate() {
             for receipt in b.batch.receipts(&b.table, &anchor, &upper.proof(k)) {
                 receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {}: {e}", b.id, receipt.index))?;
-                let (json, rows) = pg::receipt_to_store(&receipt);
+                let (index, first_key, last_key) = (receipt.index, receipt.first_key, receipt.last_key);
+                let (json, rows) = pg::receipt_to_store(receipt);
                 sqlx::query(
                     "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt, rows) \
                      VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
                 )
                 .bind(b.id)
-                .bind(receipt.index as i32)
+                .bind(index as i32)
                 .bind(&b.table)
-                .bind(receipt.first_key)
-                .bind(receipt.last_key)
+                .bind(first_key)
+                .bind(last_key)
                 .bind(json)
                 .bind(rows)
                 .execute(&mut *tx)
