@@ -202,24 +202,46 @@ impl TableRef {
     }
 
     /// SQL that makes the table wake the daemon (`NOTIFY iotegrity_rows`) on about one insert
-    /// statement in `every`. A NOTIFY costs the inserting transaction a cluster-wide lock at commit
-    /// and a signal to the listening backend; a wake-up per statement roughly doubled the cost of
-    /// single-row inserts (docs/benchmarks.md), while the daemon needs one about every `m / 4` rows
-    /// to cut batches of `m` promptly. So the trigger's WHEN clause — evaluated without calling
-    /// any function body — draws a number from a shared counter and fires one statement in
-    /// `every`; polling finds the rest.
+    /// statement in `every` (docs/daemon.md). A NOTIFY per statement costs every inserting
+    /// transaction a cluster-wide lock at commit; the daemon needs a wake-up about every `m / 4`
+    /// rows. So the trigger draws, `random() * every < 1`, inside its PL/pgSQL body: a `WHEN`
+    /// clause is parsed again for every statement, and a shared counter (`nextval`) makes
+    /// concurrent writers contend, while the body's plan is cached per session and `random()`
+    /// touches no shared state. Polling finds what the draws miss.
     pub fn notify_trigger_sql(&self, every: u64) -> String {
-        let trig = format!("iotegrity_notify_{}_{}", self.schema, self.table);
+        let trig = self.notify_trigger_name();
         format!(
-            "CREATE SEQUENCE IF NOT EXISTS iotegrity.wake_counter CYCLE; \
-             CREATE OR REPLACE FUNCTION iotegrity.notify_rows() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN PERFORM pg_notify('iotegrity_rows', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME); RETURN NULL; END $$; \
+            "CREATE OR REPLACE FUNCTION iotegrity.notify_rows() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN \
+               IF random() * TG_ARGV[0]::float8 < 1 THEN \
+                 PERFORM pg_notify('iotegrity_rows', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME); \
+               END IF; \
+               RETURN NULL; \
+             END $$; \
              DROP TRIGGER IF EXISTS \"{trig}\" ON {tbl}; \
              CREATE TRIGGER \"{trig}\" AFTER INSERT ON {tbl} FOR EACH STATEMENT \
-             WHEN (nextval('iotegrity.wake_counter') % {every} = 0) EXECUTE FUNCTION iotegrity.notify_rows();",
+             EXECUTE FUNCTION iotegrity.notify_rows('{every}');",
             every = every.max(1),
             tbl = self.quoted()
         )
+    }
+
+    /// SQL that removes the trigger of [`TableRef::notify_trigger_sql`] if it is there (and
+    /// locks nothing if it is not).
+    pub fn drop_notify_trigger_sql(&self) -> String {
+        let trig = self.notify_trigger_name();
+        format!(
+            "DO $$ BEGIN \
+               IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{trig}' AND tgrelid = to_regclass('{tbl}')) THEN \
+                 DROP TRIGGER \"{trig}\" ON {tbl}; \
+               END IF; \
+             END $$;",
+            tbl = self.quoted()
+        )
+    }
+
+    fn notify_trigger_name(&self) -> String {
+        format!("iotegrity_notify_{}_{}", self.schema, self.table)
     }
 }
 

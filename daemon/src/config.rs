@@ -57,15 +57,18 @@ pub struct ChainConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptsConfig {
-    /// Fallback polling interval when no NOTIFY arrives, ms. Default 1000.
+    /// How often the daemon looks for new rows (one index lookup per table) when no NOTIFY
+    /// arrives, ms. Default 1000.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
     /// Most batches anchored in one transaction. Default 16 (contract maximum 256).
     #[serde(default = "default_max_batches")]
     pub max_batches_per_anchor: usize,
-    /// Create an AFTER INSERT trigger on each table that wakes the daemon via NOTIFY (on one
-    /// insert statement in ⌈m / 4⌉: a NOTIFY per statement would tax every writer). Default true.
-    #[serde(default = "default_true")]
+    /// Create an AFTER INSERT trigger on each table that wakes the daemon via NOTIFY (on about
+    /// one insert statement in ⌈m / 4⌉) instead of waiting for the next poll. Off by default: a
+    /// statement trigger costs every insert statement a function call (~15% more time per
+    /// single-row insert, docs/benchmarks.md), to save at most one poll interval. Default false.
+    #[serde(default)]
     pub install_triggers: bool,
 }
 
@@ -147,9 +150,6 @@ fn default_poll() -> u64 {
 fn default_max_batches() -> usize {
     16
 }
-fn default_true() -> bool {
-    true
-}
 fn default_key() -> String {
     "id".into()
 }
@@ -165,7 +165,11 @@ fn default_max_wait() -> u64 {
 
 impl Default for ReceiptsConfig {
     fn default() -> Self {
-        Self { poll_interval_ms: default_poll(), max_batches_per_anchor: default_max_batches(), install_triggers: true }
+        Self {
+            poll_interval_ms: default_poll(),
+            max_batches_per_anchor: default_max_batches(),
+            install_triggers: false,
+        }
     }
 }
 
@@ -224,6 +228,7 @@ mod tests {
         assert_eq!(cfg.chain.confirmations, 1);
         assert_eq!((cfg.tables[0].key.as_str(), cfg.tables[0].m, cfg.tables[0].n), ("id", 100, 4));
         assert_eq!(cfg.receipts.poll_interval_ms, 1000);
+        assert!(!cfg.receipts.install_triggers);
         assert!(cfg.metrics.listen.is_none());
     }
 

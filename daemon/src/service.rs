@@ -29,6 +29,7 @@ use iotegrity_core::receipt::{self, AnchorRef, Batch, table_id};
 use iotegrity_core::{AddressBook, chain, keys};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{Connection, Row};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +41,10 @@ const LOCK_KEY: i64 = 0x696f_7465_6772_6974;
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Least time between two cycles when notifications keep arriving.
 const MIN_CYCLE: Duration = Duration::from_millis(200);
+/// Most batches one cut reads rows for at a time (bounds the daemon's memory after downtime).
+const CUT_READ_BATCHES: usize = 64;
+/// Most cut batches kept in memory until their anchor is confirmed (the rest are read back).
+const MAX_KEPT_BATCHES: usize = 1_024;
 /// Blocks per `eth_getLogs` page when looking for an anchor after a crash.
 const LOG_PAGE: u64 = 5_000;
 
@@ -59,6 +64,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// The service's online address (its anchoring key; the `service` of its commands).
     service: alloy::primitives::Address,
+    /// Batches this process cut whose anchor is not confirmed yet, by id.
+    cut_batches: HashMap<i64, Arc<StoredBatch>>,
 }
 
 /// Reads the anchoring key from the config or the environment.
@@ -93,7 +100,7 @@ impl Service {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { cfg, pool, provider, book, tables, metrics, service })
+        Ok(Self { cfg, pool, provider, book, tables, metrics, service, cut_batches: HashMap::new() })
     }
 
     /// Runs until `shutdown` resolves: serves the ingest API (if configured, also while standing
@@ -227,14 +234,18 @@ impl Service {
         }
     }
 
+    /// Installs the NOTIFY trigger on every table, or removes one an earlier run installed.
     async fn prepare_tables(&self) -> Result<()> {
-        if self.cfg.receipts.install_triggers {
-            for t in &self.tables {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(t.table.notify_trigger_sql(t.cfg.wake_every())))
-                    .execute(&self.pool)
-                    .await
-                    .wrap_err_with(|| format!("cannot install the NOTIFY trigger on {}", t.table.name()))?;
-            }
+        for t in &self.tables {
+            let sql = if self.cfg.receipts.install_triggers {
+                t.table.notify_trigger_sql(t.cfg.wake_every())
+            } else {
+                t.table.drop_notify_trigger_sql()
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&self.pool)
+                .await
+                .wrap_err_with(|| format!("cannot install or remove the NOTIFY trigger on {}", t.table.name()))?;
         }
         Ok(())
     }
@@ -258,16 +269,27 @@ impl Service {
             .await?)
     }
 
-    /// Cuts every final batch of one table.
+    /// Cuts every final batch of one table: reads the rows that are ready in one stream (at most
+    /// [`CUT_READ_BATCHES`] batches at a time), and writes their batches and the new watermark in
+    /// one transaction.
     async fn cut(&mut self, i: usize) -> Result<()> {
         let name = self.tables[i].table.name();
-        let mark = self.watermark(&name).await?;
-        let after = mark.unwrap_or(i64::MIN);
+        let mut mark = self.watermark(&name).await?;
         let (xmax, max_key) = self.tables[i].table.snapshot_and_max_key(&self.pool).await?;
-        let Some(upto) = max_key.filter(|k| *k > after) else {
+        let (m, n, max_wait) = {
+            let c = &self.tables[i].cfg;
+            (c.m, c.n, Duration::from_secs(c.max_wait_secs))
+        };
+        let Some(upto) = max_key.filter(|k| *k > mark.unwrap_or(i64::MIN)) else {
             self.tables[i].waiting_since = None;
             return Ok(());
         };
+        let due = self.tables[i].waiting_since.get_or_insert_with(Instant::now).elapsed() >= max_wait;
+        // Keys are distinct integers, so fewer than m of them lie in (mark, upto] when the range is
+        // shorter than m: nothing to read until more arrive or the short batch is due.
+        if !due && i128::from(upto) - i128::from(mark.unwrap_or(i64::MIN)) < m as i128 {
+            return Ok(());
+        }
         // Rows with keys <= upto are final once every transaction running at that snapshot has
         // ended: any of them could still commit a smaller key (sequences hand out keys before
         // commit), and later transactions can only take larger keys.
@@ -279,66 +301,90 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let (m, n, max_wait) = {
-            let c = &self.tables[i].cfg;
-            (c.m, c.n, Duration::from_secs(c.max_wait_secs))
-        };
-        let mut after = after;
-        let mut mark = mark;
+        let limit = (m * CUT_READ_BATCHES) as i64;
         loop {
-            let rows = self.tables[i].table.rows(&self.pool, after, upto, Some(m as i64)).await?;
+            let after = mark.unwrap_or(i64::MIN);
+            let mut rows = self.tables[i].table.rows(&self.pool, after, upto, Some(limit)).await?;
             if rows.is_empty() {
                 self.tables[i].waiting_since = None;
                 return Ok(());
             }
-            let since = *self.tables[i].waiting_since.get_or_insert_with(Instant::now);
-            if rows.len() < m && since.elapsed() < max_wait {
-                return Ok(()); // a short batch waits for more rows or for max_wait
+            let complete = rows.len() < limit as usize; // every ready row was read
+            if rows.len() % m != 0 && !(complete && due) {
+                rows.truncate(rows.len() - rows.len() % m); // a short batch waits for more rows or max_wait
             }
-            let count = rows.len();
-            let batch = Batch::new(rows, n);
-            let (first, last) = batch.key_range();
-            let mut tx = self.pool.begin().await?;
-            let moved = match mark {
-                Some(old) => {
-                    sqlx::query("UPDATE iotegrity.watermarks SET last_key = $1 WHERE table_name = $2 AND last_key = $3")
-                        .bind(last)
-                        .bind(&name)
-                        .bind(old)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let batches: Vec<Batch> = rows.chunks(m).map(|chunk| Batch::new(chunk.to_vec(), n)).collect();
+            let last = batches[batches.len() - 1].key_range().1;
+            let ids = self.store_batches(&name, mark, &batches).await?;
+            for (id, batch) in ids.into_iter().zip(batches) {
+                let (first, last) = batch.key_range();
+                self.metrics.rows_batched.add(batch.rows.len() as u64);
+                self.metrics.batches_cut.inc();
+                info!(table = %name, first, last, rows = batch.rows.len(), root = %batch.root(), "batch cut");
+                if self.cut_batches.len() < MAX_KEPT_BATCHES {
+                    self.cut_batches.insert(id, Arc::new(StoredBatch { id, table: name.clone(), batch }));
                 }
-                None => sqlx::query(
-                    "INSERT INTO iotegrity.watermarks (table_name, last_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(&name)
-                .bind(last)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-            };
-            if moved != 1 {
-                bail!("the watermark of {name} moved under us: is another daemon writing without the lock?");
             }
-            sqlx::query("INSERT INTO iotegrity.batches (table_name, first_key, last_key, m, n, root, rows) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(&name)
-                .bind(first)
-                .bind(last)
-                .bind(count as i32)
-                .bind(batch.ranges.len() as i32)
-                .bind(batch.root().as_slice())
-                .bind(receipt::pack_rows(&batch.rows))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            self.metrics.rows_batched.add(count as u64);
-            self.metrics.batches_cut.inc();
-            info!(table = %name, first, last, rows = count, root = %batch.root(), "batch cut");
-            after = last;
             mark = Some(last);
-            self.tables[i].waiting_since = None;
+            self.tables[i].waiting_since = (last < upto).then(Instant::now);
+            if complete {
+                return Ok(());
+            }
         }
+    }
+
+    /// Writes `batches` of table `name` and moves its watermark from `mark` past them, in one
+    /// transaction; returns the batches' ids in order.
+    async fn store_batches(&self, name: &str, mark: Option<i64>, batches: &[Batch]) -> Result<Vec<i64>> {
+        let last = batches[batches.len() - 1].key_range().1;
+        let mut tx = self.pool.begin().await?;
+        let moved = match mark {
+            Some(old) => {
+                sqlx::query("UPDATE iotegrity.watermarks SET last_key = $1 WHERE table_name = $2 AND last_key = $3")
+                    .bind(last)
+                    .bind(name)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            None => sqlx::query(
+                "INSERT INTO iotegrity.watermarks (table_name, last_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+        };
+        if moved != 1 {
+            bail!("the watermark of {name} moved under us: is another daemon writing without the lock?");
+        }
+        let (first_keys, last_keys): (Vec<i64>, Vec<i64>) = batches.iter().map(Batch::key_range).unzip();
+        let ms: Vec<i32> = batches.iter().map(|b| b.rows.len() as i32).collect();
+        let ns: Vec<i32> = batches.iter().map(|b| b.ranges.len() as i32).collect();
+        let roots: Vec<Vec<u8>> = batches.iter().map(|b| b.root().to_vec()).collect();
+        let packed: Vec<Vec<u8>> = batches.iter().map(|b| receipt::pack_rows(&b.rows)).collect();
+        let ids: Vec<(i64, i64)> = sqlx::query_as(
+            "INSERT INTO iotegrity.batches (table_name, first_key, last_key, m, n, root, rows) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::bytea[], $7::bytea[]) \
+             RETURNING first_key, id",
+        )
+        .bind(name)
+        .bind(&first_keys)
+        .bind(&last_keys)
+        .bind(&ms)
+        .bind(&ns)
+        .bind(&roots)
+        .bind(&packed)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let by_first: HashMap<i64, i64> = ids.into_iter().collect();
+        Ok(first_keys.iter().map(|k| by_first[k]).collect())
     }
 
     /// Plans one anchor over unanchored batches; false if there were none.
@@ -378,7 +424,7 @@ impl Service {
     }
 
     /// Sends or finds every planned anchor, then writes its receipts once confirmed.
-    async fn anchor_planned(&self) -> Result<()> {
+    async fn anchor_planned(&mut self) -> Result<()> {
         let planned = sqlx::query(
             "SELECT id, anchored_root, tx_hash FROM iotegrity.anchors WHERE status = 'planned' ORDER BY id",
         )
@@ -393,7 +439,7 @@ impl Service {
         Ok(())
     }
 
-    async fn anchor_one(&self, id: i64, root: B256, sent: Option<B256>) -> Result<()> {
+    async fn anchor_one(&mut self, id: i64, root: B256, sent: Option<B256>) -> Result<()> {
         let batches = self.batches_of(id).await?;
         let contract = ReceiptAnchor::new(self.book.receipt_anchor, &self.provider);
         let on_chain: bool = chain::call(contract.verifyRootHash(root)).await?;
@@ -467,28 +513,44 @@ impl Service {
         bail!("root {root} is anchored but no RootHashStored event was found for it")
     }
 
-    async fn batches_of(&self, anchor_id: i64) -> Result<Vec<StoredBatch>> {
-        let rows =
-            sqlx::query("SELECT id, table_name, root, rows, n FROM iotegrity.batches WHERE anchor_id = $1 ORDER BY id")
-                .bind(anchor_id)
-                .fetch_all(&self.pool)
-                .await?;
+    /// The batches of an anchor, in id order: those cut by this process from memory, the others
+    /// (after a restart, or beyond [`MAX_KEPT_BATCHES`]) read back and checked against their roots.
+    async fn batches_of(&self, anchor_id: i64) -> Result<Vec<Arc<StoredBatch>>> {
+        let kept: Vec<i64> = self.cut_batches.keys().copied().collect();
+        let rows = sqlx::query(
+            "SELECT id, table_name, root, n, CASE WHEN id = ANY($2) THEN NULL ELSE rows END AS rows \
+             FROM iotegrity.batches WHERE anchor_id = $1 ORDER BY id",
+        )
+        .bind(anchor_id)
+        .bind(&kept)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let id: i64 = r.get("id");
-                let packed: Vec<u8> = r.get("rows");
+                let Some(packed) = r.get::<Option<Vec<u8>>, _>("rows") else {
+                    return Ok(Arc::clone(&self.cut_batches[&id]));
+                };
                 let rows = receipt::unpack_rows(&packed).ok_or_else(|| eyre!("batch {id}: corrupt row list"))?;
                 let batch = Batch::new(rows, r.get::<i32, _>("n") as usize);
                 let stored = B256::from_slice(r.get::<&[u8], _>("root"));
                 if batch.root() != stored {
                     bail!("batch {id}: its rows no longer give its stored root (receipts store altered?)");
                 }
-                Ok(StoredBatch { id, table: r.get("table_name"), batch })
+                Ok(Arc::new(StoredBatch { id, table: r.get("table_name"), batch }))
             })
             .collect()
     }
 
-    async fn confirm(&self, id: i64, root: B256, tx_hash: B256, block: u64, batches: &[StoredBatch]) -> Result<()> {
+    /// Writes the receipts of a confirmed anchor (one INSERT for all) and marks it confirmed.
+    async fn confirm(
+        &mut self,
+        id: i64,
+        root: B256,
+        tx_hash: B256,
+        block: u64,
+        batches: &[Arc<StoredBatch>],
+    ) -> Result<()> {
         let roots: Vec<B256> = batches.iter().map(|b| b.batch.root()).collect();
         let upper = MerkleTree::new(&roots);
         if upper.root() != root {
@@ -501,27 +563,29 @@ impl Service {
             block,
             anchored_root: root,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut cols = ReceiptColumns::default();
         for (k, b) in batches.iter().enumerate() {
             for receipt in b.batch.receipts(&b.table, &anchor, &upper.proof(k)) {
                 receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {}: {e}", b.id, receipt.index))?;
-                let (index, first_key, last_key) = (receipt.index, receipt.first_key, receipt.last_key);
-                let (json, rows) = pg::receipt_to_store(receipt);
-                sqlx::query(
-                    "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt, rows) \
-                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
-                )
-                .bind(b.id)
-                .bind(index as i32)
-                .bind(&b.table)
-                .bind(first_key)
-                .bind(last_key)
-                .bind(json)
-                .bind(rows)
-                .execute(&mut *tx)
-                .await?;
+                cols.push(b.id, receipt);
             }
         }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt, rows) \
+             SELECT b, i, t, f, l, r::jsonb, w \
+             FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[]) \
+             AS x(b, i, t, f, l, r, w)",
+        )
+        .bind(&cols.batch_id)
+        .bind(&cols.sub_index)
+        .bind(&cols.table_name)
+        .bind(&cols.first_key)
+        .bind(&cols.last_key)
+        .bind(&cols.receipt)
+        .bind(&cols.rows)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE iotegrity.anchors SET status = 'confirmed', tx_hash = $1, block_number = $2, confirmed_at = now() WHERE id = $3",
         )
@@ -531,9 +595,37 @@ impl Service {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        for b in batches {
+            self.cut_batches.remove(&b.id);
+        }
         self.metrics.anchors_confirmed.inc();
         info!(anchor = id, tx = %tx_hash, block, batches = batches.len(), "anchor confirmed; receipts written");
         Ok(())
+    }
+}
+
+/// The receipts of one anchor, column by column, for one `INSERT … SELECT FROM UNNEST`.
+#[derive(Default)]
+struct ReceiptColumns {
+    batch_id: Vec<i64>,
+    sub_index: Vec<i32>,
+    table_name: Vec<String>,
+    first_key: Vec<i64>,
+    last_key: Vec<i64>,
+    receipt: Vec<String>,
+    rows: Vec<Vec<u8>>,
+}
+
+impl ReceiptColumns {
+    fn push(&mut self, batch_id: i64, receipt: receipt::Receipt) {
+        self.batch_id.push(batch_id);
+        self.sub_index.push(receipt.index as i32);
+        self.table_name.push(receipt.table.clone());
+        self.first_key.push(receipt.first_key);
+        self.last_key.push(receipt.last_key);
+        let (json, rows) = pg::receipt_to_store(receipt);
+        self.receipt.push(json);
+        self.rows.push(rows);
     }
 }
 

@@ -51,6 +51,20 @@ async fn every_row_gets_one_receipt_including_a_short_batch_after_max_wait() {
     assert_eq!(receipts.iter().filter(|r| r.m == 50).count(), 4, "the short batch");
 }
 
+/// 301 rows waiting before the daemon starts, m = 2: more than one read (64 batches a read), then
+/// a short batch of one row after max_wait.
+#[tokio::test]
+async fn a_backlog_larger_than_one_read_is_cut_in_order() {
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 2\nn = 1\nmax_wait_secs = 1").await;
+    s.insert(301);
+    let daemon = s.spawn_daemon(0);
+    let receipts = s.wait_for_rows(301, 90);
+    drop(daemon);
+    assert_complete(&s, &receipts, 301).await;
+    assert_eq!(receipts.iter().filter(|r| r.m == 2).count(), 150);
+    assert_eq!(receipts.last().unwrap().m, 1, "the short batch");
+}
+
 #[tokio::test]
 async fn kill_9_at_random_points_loses_nothing_and_anchors_nothing_twice() {
     let s = ServiceWorld::new("name = \"public.readings\"\nm = 20\nn = 3\nmax_wait_secs = 1").await;
@@ -252,31 +266,61 @@ async fn config_errors_check_config_and_metrics() {
 }
 
 #[tokio::test]
-async fn the_wake_up_trigger_notifies_on_one_insert_statement_in_a_quarter_batch() {
+async fn the_opt_in_wake_up_trigger_notifies_on_about_one_insert_statement_in_a_quarter_batch() {
     let s = ServiceWorld::new("name = \"public.readings\"\nm = 16\nn = 2\nmax_wait_secs = 3600").await;
-    let daemon = s.spawn_daemon(0);
-    s.wait_active(0); // the trigger is installed on activation
+    let triggers = || {
+        s.pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.readings'::regclass AND NOT tgisinternal",
+        )
+    };
+    drop(s.start_service());
+    assert_eq!(triggers(), "0", "no trigger unless install_triggers = true");
+    let cfg = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        cfg.replace("poll_interval_ms = 100\n", "poll_interval_ms = 100\ninstall_triggers = true\n"),
+    )
+    .unwrap();
+    let daemon = s.spawn_daemon(1);
+    s.wait_active(1); // the trigger is installed on activation
     drop(daemon);
-    let pool = iotegrity_core::pg::connect(&s.pg.url("postgres"), 1).await.unwrap();
+    assert_eq!(triggers(), "1");
+    let pool = iotegrity_core::pg::connect(&s.pg.url("postgres"), 2).await.unwrap(); // the listener takes one
     let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
     listener.listen("iotegrity_rows").await.unwrap();
-    let mut heard = async || {
-        let mut n = 0;
-        while let Ok(note) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await {
-            assert_eq!(note.unwrap().payload(), "public.readings");
-            n += 1;
-        }
-        n
-    };
-    // m = 16: one statement in ⌈16 / 4⌉ = 4 notifies, however many rows it inserts.
-    for _ in 0..12 {
-        s.insert(1);
+    // m = 16: each statement draws with probability 1 / ⌈16 / 4⌉, however many rows it inserts.
+    // 400 statements: 100 notifications expected, sd 8.7; 50..=150 fails by chance < 1e-8.
+    for g in 0..400 {
+        sqlx::query("INSERT INTO readings (device, value, amount, payload, raw) VALUES ($1, 1, 1, '{}', '')")
+            .bind(format!("dev-{g}"))
+            .execute(&pool)
+            .await
+            .unwrap();
     }
-    assert_eq!(heard().await, 3, "statements 4, 8 and 12");
-    s.insert(100);
-    assert_eq!(heard().await, 0, "statement 13, of 100 rows: polling finds it");
-    for _ in 0..3 {
-        s.insert(1);
+    let mut heard = 0;
+    while let Ok(note) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await {
+        assert_eq!(note.unwrap().payload(), "public.readings");
+        heard += 1;
     }
-    assert_eq!(heard().await, 1, "statement 16");
+    assert!((50..=150).contains(&heard), "{heard} notifications for 400 statements");
+    std::fs::write(&s.config, cfg).unwrap();
+    let daemon = s.spawn_daemon(2);
+    s.wait_active(2);
+    drop(daemon);
+    assert_eq!(triggers(), "0", "switched off again: removed");
+}
+
+#[tokio::test]
+async fn a_notify_wakes_the_daemon_before_its_next_poll() {
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 4\nn = 2\nmax_wait_secs = 3600").await;
+    let cfg = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, cfg.replace("poll_interval_ms = 100\n", "poll_interval_ms = 600000\n")).unwrap();
+    let _daemon = s.start_service();
+    std::thread::sleep(Duration::from_secs(1)); // its first cycle, on activation, is over
+    s.insert(4);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(s.receipts().is_empty(), "no poll for 10 minutes, and no trigger: nothing should wake it");
+    s.pg.psql("postgres", "NOTIFY iotegrity_rows, 'public.readings'");
+    assert_eq!(s.wait_for_rows(4, 30).len(), 2);
 }
