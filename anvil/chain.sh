@@ -40,6 +40,7 @@ case "${1:-}" in
     if running; then echo "anvil running (pid $(cat "$state/pid")) on $rpc"; else echo "anvil not running"; exit 1; fi ;;
   deploy)
     cd "$root"
+    mkdir -p anvil/deployments # git keeps no empty directory: a fresh clone has none
     "$forge" script contracts/script/Deploy.s.sol --rpc-url "$rpc" --broadcast --slow -q
     id="$("$cast" chain-id --rpc-url "$rpc")"
     echo "address book: anvil/deployments/$id.json"; cat "anvil/deployments/$id.json"; echo ;;

@@ -42,6 +42,7 @@ trap cleanup EXIT
 for _ in $(seq 50); do "$cast" chain-id >/dev/null 2>&1 && break; sleep 0.1; done
 
 step "deploy (forge script contracts/script/Deploy.s.sol)"
+mkdir -p anvil/deployments # where Deploy.s.sol writes; a fresh clone has none
 "$nm/forge-linux-amd64/bin/forge" script contracts/script/Deploy.s.sol --rpc-url "$ETH_RPC_URL" --broadcast -q
 mv anvil/deployments/31337.json "$IOTEGRITY_DEPLOYMENTS"
 cat "$IOTEGRITY_DEPLOYMENTS"
