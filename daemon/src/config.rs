@@ -131,8 +131,9 @@ pub struct TableConfig {
 }
 
 impl TableConfig {
-    /// The NOTIFY trigger wakes the daemon on one insert statement in this many: ⌈m / 4⌉, so
-    /// single-row inserts wake it about four times per batch (polling covers the rest).
+    /// The NOTIFY trigger (if installed) wakes the daemon on about one insert statement in this
+    /// many, a random draw: ⌈m / 4⌉, so single-row inserts wake it about four times per batch
+    /// (polling covers the rest).
     pub fn wake_every(&self) -> u64 {
         self.m.div_ceil(4).max(1) as u64
     }

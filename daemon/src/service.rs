@@ -370,7 +370,7 @@ impl Service {
         let packed: Vec<Vec<u8>> = batches.iter().map(|b| receipt::pack_rows(&b.rows)).collect();
         let ids: Vec<(i64, i64)> = sqlx::query_as(
             "INSERT INTO iotegrity.batches (table_name, first_key, last_key, m, n, root, rows) \
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::bytea[], $7::bytea[]) \
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::bytea[], $7::bytea[]) \
              RETURNING first_key, id",
         )
         .bind(name)
@@ -574,7 +574,7 @@ impl Service {
         sqlx::query(
             "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt, rows) \
              SELECT b, i, t, f, l, r::jsonb, w \
-             FROM UNNEST($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[]) \
+             FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[]) \
              AS x(b, i, t, f, l, r, w)",
         )
         .bind(&cols.batch_id)
@@ -604,7 +604,7 @@ impl Service {
     }
 }
 
-/// The receipts of one anchor, column by column, for one `INSERT … SELECT FROM UNNEST`.
+/// The receipts of one anchor, column by column, for one `INSERT … SELECT FROM unnest`.
 #[derive(Default)]
 struct ReceiptColumns {
     batch_id: Vec<i64>,
