@@ -163,6 +163,8 @@ impl Service {
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         loop {
             let Some(mut lock) = self.acquire_lock(shutdown, poll).await else { return Ok(()) };
+            // Another daemon may have confirmed what this one cut while the lock was lost.
+            self.cut_batches.clear();
             if let Err(err) = self.prepare_tables().await {
                 warn!(error = %format!("{err:#}"), "cannot prepare the watched tables; retrying");
                 tokio::select! {
