@@ -233,6 +233,16 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     }
 
     /// @inheritdoc IIdentityRegistry
+    function activeIdentityOf(address online) external view returns (address offline, Role role) {
+        offline = _offlineOf[online];
+        Identity storage id = _identities[offline];
+        if (id.status != Status.Active || id.online != online || online == address(0)) {
+            return (address(0), Role.None);
+        }
+        return (offline, id.role);
+    }
+
+    /// @inheritdoc IIdentityRegistry
     function trustLevel(address online) external view returns (uint256) {
         return isActive(online) ? _keyStakes[online].totalStake : 0;
     }

@@ -7,69 +7,86 @@ import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IReceiptAnchor} from "./interfaces/IReceiptAnchor.sol";
 
 /// @title ReceiptAnchor
-/// @notice Anchors Merkle roots of IoT data batches. See {IReceiptAnchor}.
+/// @notice Anchors Merkle roots of IoT data batches, per owner and table, append-only.
+/// See {IReceiptAnchor}.
 contract ReceiptAnchor is IReceiptAnchor {
-    /// @notice Most batches in one transaction (bounds the loop; the caller pays for it).
+    // ---------------------------------------------------------------- constants
+
+    /// @notice Most batches in one transaction (bounds the loops; the caller pays for them).
     uint256 public constant MAX_BATCHES = 256;
 
-    /// @notice The identity registry that says which online keys are active.
+    /// @notice The identity registry that says which online keys are active, and whose.
     IIdentityRegistry public immutable IDENTITY;
 
-    mapping(bytes32 anchoredRoot => Anchor) private _anchors;
+    // ---------------------------------------------------------------- storage
+
+    mapping(address owner => mapping(bytes32 anchoredRoot => Anchor)) private _anchors;
+    mapping(address owner => mapping(bytes32 tableId => Table)) private _tables;
+
+    // ---------------------------------------------------------------- constructor
 
     /// @param identity the IdentityRegistry
     constructor(IIdentityRegistry identity) {
         IDENTITY = identity;
     }
 
+    // ---------------------------------------------------------------- external
+
     /// @inheritdoc IReceiptAnchor
     function storeRootHash(bytes32 root, bytes32 tableId, int64 firstKey, int64 lastKey, uint32 m, uint32 n)
         external
         returns (bytes32)
     {
-        _checkSender();
-        Batch memory b = Batch(root, tableId, firstKey, lastKey, m, n);
-        _checkBatch(b, 0);
-        _store(root);
-        emit RootHashStored(root, root, tableId, firstKey, lastKey, m, n, msg.sender);
+        address owner = _owner();
+        if (!_record(owner, root)) return root; // the same batch again: nothing to do
+        _append(_tables[owner], tableId, root, firstKey, lastKey, m, n, 0);
+        emit RootHashStored(tableId, owner, root, root, firstKey, lastKey, m, n);
         return root;
     }
 
     /// @inheritdoc IReceiptAnchor
     function storeRootHashes(Batch[] calldata batches) external returns (bytes32 anchoredRoot) {
-        _checkSender();
+        address owner = _owner();
         uint256 count = batches.length;
         if (count == 0 || count > MAX_BATCHES) revert Anchor_BatchCount(count);
         bytes32[] memory roots = new bytes32[](count);
         for (uint256 i; i < count; ++i) {
-            _checkBatch(batches[i], i);
             roots[i] = batches[i].root;
         }
         anchoredRoot = _treeRoot(roots);
-        _store(anchoredRoot);
+        if (!_record(owner, anchoredRoot)) return anchoredRoot; // the same batches again
+        mapping(bytes32 => Table) storage tables = _tables[owner];
         for (uint256 i; i < count; ++i) {
             Batch calldata b = batches[i];
-            emit RootHashStored(b.root, anchoredRoot, b.tableId, b.firstKey, b.lastKey, b.m, b.n, msg.sender);
+            _append(tables, b.tableId, b.root, b.firstKey, b.lastKey, b.m, b.n, i);
+            emit RootHashStored(b.tableId, owner, anchoredRoot, b.root, b.firstKey, b.lastKey, b.m, b.n);
         }
     }
 
+    // ---------------------------------------------------------------- views
+
     /// @inheritdoc IReceiptAnchor
-    function verifyRootHash(bytes32 anchoredRoot) external view returns (bool) {
-        return _anchors[anchoredRoot].anchorer != address(0);
+    function verifyRootHash(address owner, bytes32 anchoredRoot) external view returns (bool) {
+        return _anchors[owner][anchoredRoot].anchorer != address(0);
     }
 
     /// @inheritdoc IReceiptAnchor
-    function anchorOf(bytes32 anchoredRoot) external view returns (Anchor memory) {
-        return _anchors[anchoredRoot];
+    function anchorOf(address owner, bytes32 anchoredRoot) external view returns (Anchor memory) {
+        return _anchors[owner][anchoredRoot];
     }
 
     /// @inheritdoc IReceiptAnchor
-    function verifyReceipt(bytes32 anchoredRoot, bytes32 leaf, bytes32[] calldata proof)
+    function tableOf(address owner, bytes32 tableId) external view returns (Table memory) {
+        return _tables[owner][tableId];
+    }
+
+    /// @inheritdoc IReceiptAnchor
+    function verifyReceipt(address owner, bytes32 anchoredRoot, bytes32 leaf, bytes32[] calldata proof)
         external
         view
         returns (bool)
     {
-        return _anchors[anchoredRoot].anchorer != address(0)
+        return _anchors[owner][anchoredRoot].anchorer != address(0)
             && MerkleProof.verifyCalldata(proof, anchoredRoot, leaf);
     }
 
@@ -80,21 +97,47 @@ contract ReceiptAnchor is IReceiptAnchor {
 
     // ---------------------------------------------------------------- internal
 
-    function _checkSender() private view {
-        if (!IDENTITY.isActive(msg.sender)) revert Anchor_NotActive(msg.sender);
+    /// @dev The offline address of the sender's identity, which must be an active Service whose
+    /// current online key the sender is.
+    function _owner() private view returns (address owner) {
+        IIdentityRegistry.Role role;
+        (owner, role) = IDENTITY.activeIdentityOf(msg.sender);
+        if (role != IIdentityRegistry.Role.Service) revert Anchor_NotServiceKey(msg.sender);
     }
 
-    function _checkBatch(Batch memory b, uint256 index) private pure {
-        if (b.root == bytes32(0) || b.firstKey > b.lastKey || b.n == 0 || b.n > b.m) {
+    /// @dev Records `owner`'s anchor of `anchoredRoot`; false if it was already recorded.
+    function _record(address owner, bytes32 anchoredRoot) private returns (bool fresh) {
+        Anchor storage a = _anchors[owner][anchoredRoot];
+        if (a.anchorer != address(0)) return false;
+        // forge-lint: disable-next-line(unsafe-typecast) -- block numbers and times fit 48 bits for millions of years
+        (a.anchorer, a.blockNumber, a.timestamp) = (msg.sender, uint48(block.number), uint48(block.timestamp));
+        return true;
+    }
+
+    /// @dev Checks batch `index` of table `tableId` and appends it to the table's history: it must
+    /// hold m distinct keys and start above every key anchored for the table so far. The table's
+    /// slot is read once and written once.
+    function _append(
+        mapping(bytes32 => Table) storage tables,
+        bytes32 tableId,
+        bytes32 root,
+        int64 firstKey,
+        int64 lastKey,
+        uint32 m,
+        uint32 n,
+        uint256 index
+    ) private {
+        // m distinct integer keys need lastKey - firstKey >= m - 1 (which also refuses
+        // firstKey > lastKey); int256 holds every difference of two int64 values.
+        if (
+            root == bytes32(0) || n == 0 || n > m
+                || int256(lastKey) - int256(firstKey) < int256(uint256(m)) - 1
+        ) {
             revert Anchor_InvalidBatch(index);
         }
-    }
-
-    function _store(bytes32 anchoredRoot) private {
-        Anchor storage a = _anchors[anchoredRoot];
-        if (a.anchorer != address(0)) revert Anchor_AlreadyAnchored(anchoredRoot);
-        a.anchorer = msg.sender;
-        a.timestamp = uint64(block.timestamp);
+        Table memory t = tables[tableId];
+        if (t.batches != 0 && firstKey <= t.lastKey) revert Anchor_RangeOverlap(index, firstKey, t.lastKey);
+        tables[tableId] = Table(lastKey, t.batches + 1, uint64(block.number), uint64(block.timestamp));
     }
 
     /// @dev The OpenZeppelin `@openzeppelin/merkle-tree` layout (a complete binary tree in an array,

@@ -7,7 +7,7 @@ use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::TransactionReceipt;
+use alloy::rpc::types::{Filter, Log, TransactionReceipt};
 use alloy::signers::local::PrivateKeySigner;
 
 /// A read-only provider.
@@ -48,6 +48,28 @@ pub async fn send<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Resul
 /// Makes a read-only call, decoding reverts.
 pub async fn call<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<D::CallOutput> {
     call.call().await.map_err(contract_error)
+}
+
+/// Most blocks asked for in one `eth_getLogs` (public endpoints cap the range of a query).
+pub const LOG_PAGE: u64 = 5_000;
+
+/// Every log matching `filter` (its address and topics; its block range is ignored) in blocks
+/// `from..=to`, in chain order, asked for [`LOG_PAGE`] blocks at a time.
+pub async fn logs(provider: &DynProvider, filter: &Filter, from: u64, to: u64) -> Result<Vec<Log>> {
+    let mut all = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = to.min(start.saturating_add(LOG_PAGE - 1));
+        let page = filter.clone().from_block(start).to_block(end);
+        all.extend(provider.get_logs(&page).await.map_err(|e| Error::Rpc(e.to_string()))?);
+        start = end + 1;
+    }
+    Ok(all)
+}
+
+/// The latest block number.
+pub async fn latest_block(provider: &DynProvider) -> Result<u64> {
+    provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))
 }
 
 /// Deployment parameters (the CLI's defaults match `contracts/script/Deploy.s.sol`).

@@ -49,4 +49,14 @@ pub enum Error {
     /// Reading or writing a key failed.
     #[error("key error: {0}")]
     Key(String),
+    /// A database query failed.
+    #[cfg(feature = "postgres")]
+    #[error("{context}: {source}")]
+    Database {
+        /// What was being done, e.g. "cannot read public.readings".
+        context: String,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
+    },
 }

@@ -1,7 +1,9 @@
 //! iotegrity-core: the one place for contract bindings, the address book, providers, the EIP-712
-//! key binding, name/IP/certificate encodings and revert decoding shared by the CLI and daemon.
+//! key binding, name/IP/certificate encodings, revert decoding, receipts, the chain's record of
+//! anchors and the audit, shared by the CLI and the daemon.
 
 pub mod address_book;
+pub mod anchors;
 pub mod audit;
 pub mod cert;
 pub mod chain;

@@ -9,7 +9,9 @@
 //! and restore by construction, and PostgreSQL renders it as fast as it can read the table
 //! (docs/receipts.md).
 
+use crate::audit::PendingHints;
 use crate::receipt::{RECEIPT_VERSION, Receipt, RowHash, pack_rows, row_hash, unpack_rows};
+use alloy::primitives::B256;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres, Row};
 use std::str::FromStr;
@@ -298,17 +300,74 @@ impl CopyLines {
 
 /// Every receipt of `table` in key order (empty if the receipts store does not exist yet).
 pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<Receipt>, sqlx::Error> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('iotegrity.receipts') IS NOT NULL").fetch_one(pool).await?;
-    if !exists {
+    let mut conn = pool.acquire().await?;
+    receipts_in(&mut conn, table).await
+}
+
+async fn store_exists(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regclass('iotegrity.receipts') IS NOT NULL").fetch_one(&mut *conn).await
+}
+
+async fn receipts_in(conn: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Receipt>, sqlx::Error> {
+    if !store_exists(conn).await? {
         return Ok(vec![]);
     }
     let stored: Vec<(String, Option<Vec<u8>>)> =
         sqlx::query_as("SELECT receipt::text, rows FROM iotegrity.receipts WHERE table_name = $1 ORDER BY first_key")
             .bind(table)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     stored.iter().map(|(json, rows)| receipt_from_store(json, rows.as_deref())).collect()
+}
+
+/// What the store says about `table`'s pending rows (hints for the overdue warning, and the
+/// anchors it records as sent but not confirmed).
+async fn pending_hints_in(conn: &mut sqlx::PgConnection, table: &str) -> Result<PendingHints, sqlx::Error> {
+    if !store_exists(conn).await? {
+        return Ok(PendingHints::default());
+    }
+    let mut hints = PendingHints::default();
+    let mark = sqlx::query(
+        "SELECT last_key, max_wait_secs, extract(epoch FROM now() - seen_at)::float8 AS seen_ago, \
+         extract(epoch FROM now() - waiting_since)::float8 AS waiting FROM iotegrity.watermarks WHERE table_name = $1",
+    )
+    .bind(table)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(mark) = mark {
+        hints.watched = true;
+        hints.watermark = mark.try_get("last_key")?;
+        hints.max_wait_secs = mark.try_get::<Option<i64>, _>("max_wait_secs")?.map(|s| s.max(0) as u64);
+        hints.seen_secs_ago = mark.try_get("seen_ago")?;
+        hints.waiting_secs = mark.try_get("waiting")?;
+    }
+    let unconfirmed = "FROM iotegrity.batches b LEFT JOIN iotegrity.anchors a ON a.id = b.anchor_id \
+                       WHERE b.table_name = $1 AND (a.id IS NULL OR a.status = 'planned')";
+    hints.oldest_cut_secs = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT extract(epoch FROM now() - min(b.created_at))::float8 {unconfirmed}"
+    )))
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await?;
+    let roots: Vec<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT DISTINCT a.anchored_root {unconfirmed} AND a.id IS NOT NULL"
+    )))
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    hints.unconfirmed_roots = roots.iter().filter(|r| r.len() == 32).map(|r| B256::from_slice(r)).collect();
+    Ok(hints)
+}
+
+/// The receipts of `table` and the store's hints about its pending rows, read in one snapshot
+/// (a repeatable-read transaction), so a daemon writing meanwhile is seen before or after, whole.
+pub async fn store_snapshot(pool: &PgPool, table: &str) -> Result<(Vec<Receipt>, PendingHints), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    let receipts = receipts_in(&mut tx, table).await?;
+    let hints = pending_hints_in(&mut tx, table).await?;
+    tx.commit().await?;
+    Ok((receipts, hints))
 }
 
 /// A receipt as the store keeps it: its JSON without `rows`, and the rows as the sub-table's bytes.
@@ -331,28 +390,20 @@ fn receipt_from_store(json: &str, rows: Option<&[u8]>) -> Result<Receipt, sqlx::
     Ok(receipt)
 }
 
-/// What an audit of `table` compares, read at once on two connections: its receipts, and its live
-/// rows hashed as they stream in (`progress` as in [`TableRef::rows_with_progress`]).
+/// What an audit of `table` compares, read at once on two connections: the store's snapshot
+/// ([`store_snapshot`]), and the live rows hashed as they stream in (`progress` as in
+/// [`TableRef::rows_with_progress`]).
 pub async fn audit_inputs(
     pool: &PgPool,
     table: &TableRef,
     progress: impl FnMut(u64),
-) -> Result<(Vec<Receipt>, Vec<RowHash>), sqlx::Error> {
+) -> Result<(Vec<Receipt>, PendingHints, Vec<RowHash>), sqlx::Error> {
     let name = table.name();
-    tokio::try_join!(load_receipts(pool, &name), table.rows_with_progress(pool, i64::MIN, i64::MAX, None, progress))
-}
-
-/// The last key of `table` cut into a batch (None if none, or no receipts store).
-pub async fn watermark(pool: &PgPool, table: &str) -> Result<Option<i64>, sqlx::Error> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('iotegrity.watermarks') IS NOT NULL").fetch_one(pool).await?;
-    if !exists {
-        return Ok(None);
-    }
-    sqlx::query_scalar("SELECT last_key FROM iotegrity.watermarks WHERE table_name = $1")
-        .bind(table)
-        .fetch_optional(pool)
-        .await
+    let ((receipts, hints), live) = tokio::try_join!(
+        store_snapshot(pool, &name),
+        table.rows_with_progress(pool, i64::MIN, i64::MAX, None, progress)
+    )?;
+    Ok((receipts, hints, live))
 }
 
 /// A page of `iot.readings` (ingested readings with their chains), keys after `after`, in key order.
@@ -361,7 +412,7 @@ pub async fn readings_page(
     after: i64,
     limit: i64,
 ) -> Result<Vec<crate::audit::StoredReading>, sqlx::Error> {
-    use alloy::primitives::{Address, B256, Bytes};
+    use alloy::primitives::{Address, Bytes};
     let rows = sqlx::query(
         "SELECT id, device, sequence, device_time, payload, payload_hash, signatures FROM iot.readings \
          WHERE id > $1 ORDER BY id LIMIT $2",

@@ -9,7 +9,7 @@
 //! hashes are proven by the anchored root, and an audit can name each altered, deleted or
 //! inserted row.
 
-use crate::merkle::{MerkleTree, ProofStep, leaf_of, process_proof};
+use crate::merkle::{MerkleTree, ProofStep, leaf_of};
 use alloy::primitives::{Address, B256, keccak256};
 use serde::{Deserialize, Serialize};
 
@@ -223,6 +223,10 @@ pub enum ReceiptError {
     /// The proof does not lead from the leaf to the anchored root.
     #[error("its proof does not lead to the anchored root")]
     BadProof,
+    /// The proof reaches the anchored root without passing through the receipt's batch root (a
+    /// leaf of another batch of the same anchor, passed off as this batch's).
+    #[error("its proof does not pass through its batch root")]
+    NotThroughBatchRoot,
     /// The rows are not in increasing key order, or the range does not match.
     #[error("its rows are out of order or outside its key range")]
     BadRange,
@@ -232,8 +236,8 @@ pub enum ReceiptError {
 }
 
 impl Receipt {
-    /// Offline checks: rows → leaf → proof → anchored root. (Whether that root is on chain is the
-    /// caller's question: `ReceiptAnchor.verifyRootHash`.)
+    /// Offline checks: rows → leaf → proof → batch root → anchored root. (Whether the chain backs
+    /// that anchor is the audit's question: [`crate::audit::match_receipt`].)
     pub fn check(&self) -> Result<(), ReceiptError> {
         if self.version != RECEIPT_VERSION {
             return Err(ReceiptError::Version(self.version));
@@ -248,8 +252,17 @@ impl Receipt {
         if sub_table_leaf(&self.rows) != self.leaf {
             return Err(ReceiptError::RowsMismatch);
         }
-        if process_proof(self.leaf, &self.proof) != self.anchor.anchored_root {
+        let mut node = self.leaf;
+        let mut through = node == self.batch_root;
+        for step in &self.proof {
+            node = crate::merkle::hash_pair(&node, &step.sibling);
+            through |= node == self.batch_root;
+        }
+        if node != self.anchor.anchored_root {
             return Err(ReceiptError::BadProof);
+        }
+        if !through {
+            return Err(ReceiptError::NotThroughBatchRoot);
         }
         Ok(())
     }

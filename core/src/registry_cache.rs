@@ -5,17 +5,14 @@
 //! was active, so an auditor can ask whether a key was valid when a row was anchored
 //! ([`RegistryCache::at_block`]).
 
+use crate::Result;
 use crate::contracts::IdentityRegistry;
 use crate::signatures::{KeyDirectory, KeyStatus};
-use crate::{Error, Result};
 use alloy::primitives::Address;
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::DynProvider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use std::collections::HashMap;
-
-/// Most blocks asked for in one `eth_getLogs` (public endpoints cap ranges).
-const LOG_PAGE: u64 = 5_000;
 
 /// One online key's life: active from block `since` until block `until` (exclusive), if ended.
 #[derive(Debug, Clone, Copy)]
@@ -47,18 +44,13 @@ impl RegistryCache {
 
     /// Reads and applies every event up to the latest block; returns how many were applied.
     pub async fn sync(&mut self, provider: &DynProvider) -> Result<usize> {
-        let latest = provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))?;
-        let mut applied = 0;
-        while self.next_block <= latest {
-            let to = (self.next_block + LOG_PAGE - 1).min(latest);
-            let filter = Filter::new().address(self.registry).from_block(self.next_block).to_block(to);
-            let logs = provider.get_logs(&filter).await.map_err(|e| Error::Rpc(e.to_string()))?;
-            for log in &logs {
-                applied += usize::from(self.apply(log));
-            }
-            self.next_block = to + 1;
+        let latest = crate::chain::latest_block(provider).await?;
+        if latest < self.next_block {
+            return Ok(0);
         }
-        Ok(applied)
+        let logs = crate::chain::logs(provider, &Filter::new().address(self.registry), self.next_block, latest).await?;
+        self.next_block = latest + 1;
+        Ok(logs.iter().map(|log| usize::from(self.apply(log))).sum())
     }
 
     fn apply(&mut self, log: &alloy::rpc::types::Log) -> bool {

@@ -8,8 +8,14 @@
 //!    skipped); a batch and the new watermark are written in one transaction;
 //! 2. **plan** — unanchored batches get an anchor row (their anchored root) before anything is
 //!    sent, so a restart re-checks the same plan instead of making a new one;
-//! 3. **anchor** — a planned root not yet on chain is sent; one already on chain is found;
+//! 3. **anchor** — a planned root not yet anchored *by this service's identity* is sent; one it
+//!    already anchored is found in its own `RootHashStored` events (never a stranger's);
 //! 4. **confirm** — after `confirmations` blocks, receipts are written and the plan is confirmed.
+//!
+//! The chain, not this database, is the record of what was anchored (docs/receipts.md): before a
+//! cut the daemon asks ReceiptAnchor how far its table's anchored history goes, and refuses to cut
+//! keys the chain already holds (a watermark moved back, batches deleted) instead of anchoring
+//! them again — which the contract would refuse anyway.
 //!
 //! One daemon works at a time per database (a Postgres advisory lock); others wait as standbys.
 
@@ -22,7 +28,8 @@ use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use eyre::{Result, WrapErr, bail, eyre};
-use iotegrity_core::contracts::{IReceiptAnchor, ReceiptAnchor};
+use iotegrity_core::anchors;
+use iotegrity_core::contracts::{IReceiptAnchor, IdentityRegistry, ReceiptAnchor};
 use iotegrity_core::merkle::MerkleTree;
 use iotegrity_core::pg::{self, TableRef};
 use iotegrity_core::receipt::{self, AnchorRef, Batch, table_id};
@@ -45,13 +52,15 @@ const MIN_CYCLE: Duration = Duration::from_millis(200);
 const CUT_READ_BATCHES: usize = 64;
 /// Most cut batches kept in memory until their anchor is confirmed (the rest are read back).
 const MAX_KEPT_BATCHES: usize = 1_024;
-/// Blocks per `eth_getLogs` page when looking for an anchor after a crash.
-const LOG_PAGE: u64 = 5_000;
+/// Least time between two heartbeats of a table (`iotegrity.watermarks.seen_at`).
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 struct Watched {
     table: TableRef,
     cfg: TableConfig,
     waiting_since: Option<Instant>,
+    /// When the heartbeat was last written, and the waiting state it wrote.
+    beat: Option<(Instant, bool)>,
 }
 
 /// The running service.
@@ -64,6 +73,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// The service's online address (its anchoring key; the `service` of its commands).
     service: alloy::primitives::Address,
+    /// The service identity's offline address: the owner of its tables on chain (looked up once).
+    owner: Option<alloy::primitives::Address>,
     /// Batches this process cut whose anchor is not confirmed yet, by id.
     cut_batches: HashMap<i64, Arc<StoredBatch>>,
 }
@@ -97,10 +108,11 @@ impl Service {
                     table: TableRef::new(&t.name, &t.key).map_err(|e| eyre!(e))?,
                     cfg: t.clone(),
                     waiting_since: None,
+                    beat: None,
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { cfg, pool, provider, book, tables, metrics, service, cut_batches: HashMap::new() })
+        Ok(Self { cfg, pool, provider, book, tables, metrics, service, owner: None, cut_batches: HashMap::new() })
     }
 
     /// Runs until `shutdown` resolves: serves the ingest API (if configured, also while standing
@@ -236,9 +248,19 @@ impl Service {
         }
     }
 
-    /// Installs the NOTIFY trigger on every table, or removes one an earlier run installed.
+    /// Records each table as watched (its watermark row, with max_wait_secs and a first
+    /// heartbeat), and installs the NOTIFY trigger on every table, or removes one an earlier run
+    /// installed.
     async fn prepare_tables(&self) -> Result<()> {
         for t in &self.tables {
+            sqlx::query(
+                "INSERT INTO iotegrity.watermarks (table_name, last_key, max_wait_secs, seen_at) VALUES ($1, NULL, $2, now()) \
+                 ON CONFLICT (table_name) DO UPDATE SET max_wait_secs = EXCLUDED.max_wait_secs, seen_at = now()",
+            )
+            .bind(t.table.name())
+            .bind(t.cfg.max_wait_secs as i64)
+            .execute(&self.pool)
+            .await?;
             let sql = if self.cfg.receipts.install_triggers {
                 t.table.notify_trigger_sql(t.cfg.wake_every())
             } else {
@@ -265,10 +287,70 @@ impl Service {
     }
 
     async fn watermark(&self, table: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT last_key FROM iotegrity.watermarks WHERE table_name = $1")
+        Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT last_key FROM iotegrity.watermarks WHERE table_name = $1")
             .bind(table)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?
+            .flatten())
+    }
+
+    /// The offline address of the service's identity, which owns its tables on chain.
+    async fn owner(&mut self) -> Result<alloy::primitives::Address> {
+        if let Some(owner) = self.owner {
+            return Ok(owner);
+        }
+        let registry = IdentityRegistry::new(self.book.identity_registry, &self.provider);
+        let owner = chain::call(registry.offlineOf(self.service)).await?;
+        if owner.is_zero() {
+            bail!(
+                "the anchoring key {} is not a registered online key: register the service identity first \
+                 (iotegrity identity register --role service …)",
+                self.service
+            );
+        }
+        self.owner = Some(owner);
+        Ok(owner)
+    }
+
+    /// Tells the store that table `i` was looked at now, and since when rows wait to be cut (for
+    /// the audit's overdue warning): at most once per [`HEARTBEAT`], or when the waiting state
+    /// changes.
+    async fn heartbeat(&mut self, i: usize) -> Result<()> {
+        let t = &self.tables[i];
+        let waiting = t.waiting_since.is_some();
+        if t.beat.is_some_and(|(at, was)| at.elapsed() < HEARTBEAT && was == waiting) {
+            return Ok(());
+        }
+        let waited = t.waiting_since.map(|since| since.elapsed().as_secs_f64());
+        sqlx::query(
+            "UPDATE iotegrity.watermarks SET seen_at = now(), \
+             waiting_since = now() - make_interval(secs => $2) WHERE table_name = $1",
+        )
+        .bind(t.table.name())
+        .bind(waited)
+        .execute(&self.pool)
+        .await?;
+        self.tables[i].beat = Some((Instant::now(), waiting));
+        Ok(())
+    }
+
+    /// Fails unless the batch about to be cut from `first_key` on lies above everything the chain
+    /// holds for table `name`: anchored history is append-only, so a store behind the chain
+    /// (watermark moved back, batches deleted, an old backup restored) must not be re-anchored.
+    async fn check_chain_history(&mut self, name: &str, first_key: i64) -> Result<()> {
+        let owner = self.owner().await?;
+        let contract = ReceiptAnchor::new(self.book.receipt_anchor, &self.provider);
+        let record = chain::call(contract.tableOf(owner, table_id(name))).await?;
+        if record.batches > 0 && first_key <= record.lastKey {
+            bail!(
+                "the chain already holds anchors of {name} up to key {} ({} batches), but the receipts store would cut \
+                 again from key {first_key}: iotegrity.watermarks or iotegrity.batches were moved back or edited, or an \
+                 old backup restored. Refusing to anchor those rows again; audit the table (docs/receipts.md)",
+                record.lastKey,
+                record.batches
+            );
+        }
+        Ok(())
     }
 
     /// Cuts every final batch of one table: reads the rows that are ready in one stream (at most
@@ -284,9 +366,10 @@ impl Service {
         };
         let Some(upto) = max_key.filter(|k| *k > mark.unwrap_or(i64::MIN)) else {
             self.tables[i].waiting_since = None;
-            return Ok(());
+            return self.heartbeat(i).await;
         };
         let due = self.tables[i].waiting_since.get_or_insert_with(Instant::now).elapsed() >= max_wait;
+        self.heartbeat(i).await?;
         // Keys are distinct integers, so fewer than m of them lie in (mark, upto] when the range is
         // shorter than m: nothing to read until more arrive or the short batch is due.
         if !due && i128::from(upto) - i128::from(mark.unwrap_or(i64::MIN)) < m as i128 {
@@ -318,6 +401,7 @@ impl Service {
             if rows.is_empty() {
                 return Ok(());
             }
+            self.check_chain_history(&name, rows[0].key).await?;
             let batches: Vec<Batch> = rows.chunks(m).map(|chunk| Batch::new(chunk.to_vec(), n)).collect();
             let last = batches[batches.len() - 1].key_range().1;
             let ids = self.store_batches(&name, mark, &batches).await?;
@@ -353,14 +437,14 @@ impl Service {
                     .await?
                     .rows_affected()
             }
-            None => sqlx::query(
-                "INSERT INTO iotegrity.watermarks (table_name, last_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(name)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
+            None => {
+                sqlx::query("UPDATE iotegrity.watermarks SET last_key = $1 WHERE table_name = $2 AND last_key IS NULL")
+                    .bind(last)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
         };
         if moved != 1 {
             bail!("the watermark of {name} moved under us: is another daemon writing without the lock?");
@@ -443,10 +527,11 @@ impl Service {
 
     async fn anchor_one(&mut self, id: i64, root: B256, sent: Option<B256>) -> Result<()> {
         let batches = self.batches_of(id).await?;
+        let owner = self.owner().await?;
         let contract = ReceiptAnchor::new(self.book.receipt_anchor, &self.provider);
-        let on_chain: bool = chain::call(contract.verifyRootHash(root)).await?;
+        let on_chain: bool = chain::call(contract.verifyRootHash(owner, root)).await?;
         let (tx_hash, block) = if on_chain {
-            self.find_anchor(root, sent).await?
+            self.find_anchor(owner, root, sent, &batches).await?
         } else {
             let call_batches: Vec<_> = batches
                 .iter()
@@ -485,34 +570,55 @@ impl Service {
         self.confirm(id, root, tx_hash, block, &batches).await
     }
 
-    /// Finds the transaction that anchored `root` (after a crash): by its hash if it was recorded,
-    /// else by scanning `RootHashStored` logs.
-    async fn find_anchor(&self, root: B256, sent: Option<B256>) -> Result<(B256, u64)> {
+    /// Finds the transaction in which this service's identity (`owner`) anchored `root` (after a
+    /// crash): the recorded transaction if its events show that anchor, else the identity's own
+    /// `RootHashStored` events. Their batches must be exactly `batches`: an anchor is adopted only
+    /// if this service made it, for these very rows.
+    async fn find_anchor(
+        &self,
+        owner: alloy::primitives::Address,
+        root: B256,
+        sent: Option<B256>,
+        batches: &[Arc<StoredBatch>],
+    ) -> Result<(B256, u64)> {
+        let ours = |log: &alloy::rpc::types::Log| {
+            log.address() == self.book.receipt_anchor
+                && log.topic0() == Some(&ReceiptAnchor::RootHashStored::SIGNATURE_HASH)
+                && anchors::decode(log).is_ok_and(|b| b.owner == owner && b.anchored_root == root)
+        };
+        let mut logs = Vec::new();
         if let Some(hash) = sent
             && let Some(r) = self.provider.get_transaction_receipt(hash).await?
             && r.status()
-            && let Some(block) = r.block_number
         {
-            return Ok((hash, block));
+            logs = r.inner.logs().iter().filter(|l| ours(l)).cloned().collect();
         }
-        let latest = self.provider.get_block_number().await?;
-        let mut from = self.book.deployed_block;
-        while from <= latest {
-            let to = (from + LOG_PAGE - 1).min(latest);
+        if logs.is_empty() {
             let filter = Filter::new()
                 .address(self.book.receipt_anchor)
                 .event_signature(ReceiptAnchor::RootHashStored::SIGNATURE_HASH)
-                .topic2(root)
-                .from_block(from)
-                .to_block(to);
-            if let Some(log) = self.provider.get_logs(&filter).await?.first() {
-                let hash = log.transaction_hash.ok_or_else(|| eyre!("log without a transaction hash"))?;
-                let block = log.block_number.ok_or_else(|| eyre!("log without a block number"))?;
-                return Ok((hash, block));
-            }
-            from = to + 1;
+                .topic2(owner.into_word())
+                .topic3(root);
+            let latest = chain::latest_block(&self.provider).await?;
+            logs = chain::logs(&self.provider, &filter, self.book.deployed_block, latest).await?;
         }
-        bail!("root {root} is anchored but no RootHashStored event was found for it")
+        let found: Vec<anchors::AnchoredBatch> = logs.iter().map(anchors::decode).collect::<Result<_, _>>()?;
+        let planned: Vec<(B256, i64, i64, u32, u32)> = batches
+            .iter()
+            .map(|b| {
+                let (first, last) = b.batch.key_range();
+                (b.batch.root(), first, last, b.batch.rows.len() as u32, b.batch.ranges.len() as u32)
+            })
+            .collect();
+        let anchored: Vec<_> = found.iter().map(|b| (b.root, b.first_key, b.last_key, b.m, b.n)).collect();
+        match found.first() {
+            Some(first) if anchored == planned => Ok((first.tx, first.block)),
+            Some(_) => bail!(
+                "root {root} was anchored by this identity for other batches than the ones planned: \
+                 the receipts store was altered (audit the table)"
+            ),
+            None => bail!("root {root} is anchored by {owner} but no RootHashStored event was found for it"),
+        }
     }
 
     /// The batches of an anchor, in id order: those cut by this process from memory, the others

@@ -1,39 +1,48 @@
-//! `iotegrity audit`: checks a table against its blockchain receipts and names every altered,
-//! deleted or inserted row, every tampered receipt and every root missing on chain.
+//! `iotegrity audit`: holds a table and its receipts against the chain's record of its anchors and
+//! names every altered, deleted or inserted row, every receipt the chain does not back, and every
+//! anchored batch without its receipts (the audit itself: `iotegrity_core::audit`).
 
 use crate::Report;
 use crate::opts::{ChainOpts, TableOpts};
-use alloy::primitives::B256;
+use alloy::primitives::Address;
 use clap::Args;
-use eyre::{Result, WrapErr};
+use eyre::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use iotegrity_core::audit::{Finding, check_receipts, compare_rows, covering};
-use iotegrity_core::chain;
-use iotegrity_core::contracts::ReceiptAnchor;
-use iotegrity_core::pg;
-use serde_json::json;
-use std::collections::HashMap;
+use iotegrity_core::audit::run::{AuditOptions, audit_database};
 use std::io::IsTerminal;
 
-/// Rows per page of `iot.readings` while checking signatures.
-const PAGE: i64 = 10_000;
-
-/// Audit a table: recompute every row hash, check every receipt offline and its root on chain,
-/// and report each row that differs from what was anchored. Exits 1 if anything was tampered.
+/// Audit a table: recompute every row hash, hold every receipt against the table's anchors as
+/// the chain records them, and report each row that differs from what was anchored. Exits 1 if
+/// anything was tampered with.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  iotegrity audit --db postgres://postgres@127.0.0.1:5432/iot --table public.readings\n\n\
-    Findings: altered, deleted, inserted (tampering); receipt-tampered, root-not-on-chain;\n\
-    awaiting-anchor, unanchored (rows not anchored yet: information only)."
+    after_help = "Example:\n  iotegrity audit --db postgres://postgres@127.0.0.1:5432/iot --table public.readings \\\n      \
+    --anchorer 0x<service offline address>\n\n\
+    Only the chain is evidence: which ranges were anchored, by whom, under which roots. Pin the\n\
+    service identity you trust with --anchorer; without it the audit trusts the only identity that\n\
+    ever anchored the table (and says so), and refuses to choose when there are several.\n\n\
+    Findings (tampering): altered, deleted, inserted, receipt-tampered, root-not-on-chain,\n\
+    receipt-missing, anchorer-ambiguous, bad-signature, payload-mismatch, replayed, sequence-gap.\n\
+    Warnings: overdue, receipt-pending. Information: awaiting-anchor, unanchored."
 )]
 pub struct AuditArgs {
     /// The table and its database.
     #[command(flatten)]
     pub target: TableOpts,
-    /// Also verify each reading's chain of signatures (against the registry now) and per-device
-    /// sequence numbers. Default: on for `iot.readings`, the ingest API's table.
+    /// The identity whose anchors to trust: the service's offline address (or its online key).
+    #[arg(long, env = "IOTEGRITY_ANCHORER", value_name = "ADDRESS")]
+    pub anchorer: Option<Address>,
+    /// Also verify each reading's chain of signatures (at the block its row was anchored) and
+    /// per-device sequence numbers. Default: on for `iot.readings`, the ingest API's table.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub signatures: Option<bool>,
+    /// Seconds rows may wait unanchored before they are reported overdue [default: the
+    /// `max_wait_secs` the daemon recorded for the table].
+    #[arg(long, value_name = "SECS")]
+    pub max_wait: Option<u64>,
+    /// Extra seconds beyond --max-wait for the anchor to be mined and confirmed.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub grace: u64,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -44,7 +53,6 @@ impl AuditArgs {
     pub async fn run(self, json_output: bool) -> Result<Report> {
         let (table, pool) = self.target.open().await?;
         let conn = self.chain.connect().await?;
-        let anchor = ReceiptAnchor::new(conn.book.receipt_anchor, &conn.provider);
         let bar = ProgressBar::with_draw_target(
             None,
             if json_output || !std::io::stderr().is_terminal() {
@@ -56,104 +64,21 @@ impl AuditArgs {
         bar.set_style(
             ProgressStyle::with_template("auditing {bar:40} {pos}/{len} rows ({per_sec})").expect("valid template"),
         );
-        // The row count (for the bar) is read beside the receipts and the rows.
-        let name = table.name();
-        let ((receipts, live), _) = tokio::try_join!(pg::audit_inputs(&pool, &table, |n| bar.set_position(n)), async {
-            bar.set_length(table.count(&pool).await? as u64);
-            Ok(())
-        },)
-        .wrap_err_with(|| format!("cannot read {name}"))?;
-        bar.finish_and_clear();
-        let watermark = pg::watermark(&pool, &table.name()).await?;
-
-        let mut on_chain: HashMap<B256, bool> = HashMap::new();
-        for r in &receipts {
-            let root = r.anchor.anchored_root;
-            if let std::collections::hash_map::Entry::Vacant(slot) = on_chain.entry(root) {
-                slot.insert(chain::call(anchor.verifyRootHash(root)).await?);
-            }
+        if let Ok(count) = table.count(&pool).await {
+            bar.set_length(count as u64);
         }
-        let mut findings = check_receipts(&receipts, |root| on_chain.get(&root).copied().unwrap_or(false));
-        findings.extend(compare_rows(&receipts, live.iter().copied(), watermark));
-        if self.signatures.unwrap_or(table.name() == "iot.readings") {
-            findings.extend(self.check_signatures(&pool, &conn, &receipts).await?);
-        }
-
-        let failures = findings.iter().filter(|f| f.is_integrity_failure()).count();
-        let anchored_rows: usize = receipts.iter().map(|r| r.rows.len()).sum();
-        let mut text = format!(
-            "{}: {} rows, {anchored_rows} anchored in {} receipts under {} roots",
-            table.name(),
-            live.len(),
-            receipts.len(),
-            on_chain.len()
-        );
-        for f in &findings {
-            text += &format!("\n  {}", describe(f));
-        }
-        text += &if failures == 0 {
-            "\nclean: every anchored row matches its receipt".to_string()
-        } else {
-            format!("\nTAMPERED: {failures} finding(s)")
+        let opts = AuditOptions {
+            anchorer: self.anchorer,
+            signatures: self.signatures,
+            max_wait: self.max_wait,
+            grace_secs: self.grace,
         };
-        let report = Report::new(
-            text,
-            json!({ "table": table.name(), "rows": live.len(), "anchoredRows": anchored_rows, "receipts": receipts.len(),
-                    "clean": failures == 0, "findings": findings }),
-        );
-        Ok(if failures == 0 { report } else { report.negative() })
-    }
-}
-
-impl AuditArgs {
-    /// Verifies every reading's chain of signatures — each signer active at the block where the
-    /// row was anchored, or now if it is not anchored yet — and sequence numbers (`iot.readings`).
-    async fn check_signatures(
-        &self,
-        pool: &sqlx::PgPool,
-        conn: &crate::opts::Conn,
-        receipts: &[iotegrity_core::receipt::Receipt],
-    ) -> Result<Vec<Finding>> {
-        let mut cache =
-            iotegrity_core::registry_cache::RegistryCache::new(conn.book.identity_registry, conn.book.deployed_block);
-        cache.sync(&conn.provider).await?;
-        let domain = iotegrity_core::signatures::domain_of(&conn.book);
-        let mut readings = Vec::new();
-        let mut after = i64::MIN;
-        loop {
-            let page = pg::readings_page(pool, after, PAGE)
-                .await
-                .wrap_err("cannot read iot.readings (is this the ingest table?)")?;
-            let Some(last) = page.last() else { break };
-            after = last.key;
-            readings.extend(page);
-        }
-        let now = cache.synced_to();
-        let anchored_at = |key: i64| covering(receipts, key).map_or(now, |r| r.anchor.block);
-        Ok(iotegrity_core::audit::check_readings(&readings, &domain, |key| cache.at_block(anchored_at(key))))
-    }
-}
-
-fn describe(f: &Finding) -> String {
-    match f {
-        Finding::Altered { key } => format!("row {key}: ALTERED since it was anchored"),
-        Finding::Deleted { key } => format!("row {key}: DELETED after it was anchored"),
-        Finding::Inserted { key } => format!("row {key}: INSERTED into an anchored range"),
-        Finding::ReceiptTampered { first_key, last_key, reason } => {
-            format!("receipt {first_key}..{last_key}: TAMPERED ({reason})")
-        }
-        Finding::RootNotOnChain { first_key, last_key, root } => {
-            format!("receipt {first_key}..{last_key}: root {root} is NOT on chain")
-        }
-        Finding::AwaitingAnchor { key } => format!("row {key}: batched, awaiting its anchor"),
-        Finding::Unanchored { key } => format!("row {key}: not anchored yet"),
-        Finding::BadSignature { key, reason } => format!("row {key}: BAD SIGNATURE: {reason}"),
-        Finding::PayloadMismatch { key } => format!("row {key}: payload does not match its signed hash"),
-        Finding::Replayed { key, device, sequence } => {
-            format!("row {key}: REPLAY of device {device} sequence {sequence}")
-        }
-        Finding::SequenceGap { device, after, next } => {
-            format!("device {device}: sequence jumps from {after} to {next} ({} missing)", next - after - 1)
-        }
+        let report = audit_database(&pool, &table, &conn.provider, &conn.book, &opts, |n| bar.set_position(n)).await?;
+        bar.finish_and_clear();
+        let clean = report.is_clean();
+        let mut value = serde_json::to_value(&report)?;
+        value["clean"] = clean.into();
+        let out = Report::new(report.to_string(), value);
+        Ok(if clean { out } else { out.negative() })
     }
 }

@@ -168,6 +168,11 @@ interface IIdentityRegistry {
     /// @notice The role of an active identity, None otherwise.
     function activeRole(address offline) external view returns (Role);
 
+    /// @notice The identity whose current key `online` is: its offline address and role, or
+    /// (address(0), None) unless `online` is the current key of an active identity. One call for
+    /// contracts that act on behalf of identities (ReceiptAnchor attributes anchors to `offline`).
+    function activeIdentityOf(address online) external view returns (address offline, Role role);
+
     /// @notice The trust level of `online`: total stake on it while it is active, zero otherwise.
     function trustLevel(address online) external view returns (uint256);
 

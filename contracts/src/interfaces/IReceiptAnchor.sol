@@ -11,8 +11,22 @@ pragma solidity ^0.8.24;
 /// proof to the anchored root, verifies with one `MerkleProof.verify` against the anchored root.
 /// For a single batch the anchored root is the batch root itself.
 ///
-/// Only the current online key of an active identity may anchor (the service daemon holds its
-/// online key; if it leaks, the offline key rotates it and anchors from the old key stop).
+/// This contract, not the service's database, is the record of what was anchored (the database
+/// is what receipts exist to check). Three rules make that record hold against whoever can write
+/// the database, and against whoever holds any key but the service's:
+/// - **A table belongs to one identity.** Only the current online key of an active *Service*
+///   identity may anchor, and every anchor is attributed to that identity's offline address, the
+///   table's *owner*. Tables are namespaced by owner: `(owner, tableId)` is the table, so a
+///   stranger anchoring `public.readings` writes into its own namespace and can neither lock the
+///   real service out nor pass for it. The owner is the offline address, so rotating the online
+///   key keeps the table's history.
+/// - **History is append-only.** A table's batches cover increasing, disjoint key ranges: a batch
+///   must start above the table's last anchored key, so not even the owner's key can anchor a
+///   range twice or rewrite an anchored one. The table's anchored history covers every key up to
+///   `tableOf(owner, tableId).lastKey`; an auditor requires a receipt for each `RootHashStored`.
+/// - **Anchors are keyed by owner.** A root anchored by one identity says nothing about another's
+///   (no squatting a root seen in the mempool). Sending the very same batches again is a no-op
+///   that succeeds (a daemon's crash recovery may re-send), with no second event.
 interface IReceiptAnchor {
     /// @notice One batch: the Merkle root of its sub-tables and what it covers.
     struct Batch {
@@ -24,56 +38,73 @@ interface IReceiptAnchor {
         uint32 n; // sub-tables
     }
 
-    /// @notice Who anchored a root, and when.
+    /// @notice Who anchored a root for an owner, and when.
     struct Anchor {
         address anchorer; // the online key that sent it
-        uint64 timestamp; // block time
+        uint48 blockNumber; // block of the anchoring transaction
+        uint48 timestamp; // its block time
+    }
+
+    /// @notice The anchored history of one owner's table. Fits one storage slot.
+    struct Table {
+        int64 lastKey; // last key anchored (meaningful once batches > 0)
+        uint64 batches; // batches anchored: the number of RootHashStored events of this table
+        uint64 lastBlock; // block of the latest anchor
+        uint64 lastTimestamp; // its block time
     }
 
     // ---------------------------------------------------------------- errors
 
-    /// @notice The sender is not the current online key of an active identity.
-    error Anchor_NotActive(address sender);
+    /// @notice The sender is not the current online key of an active Service identity.
+    error Anchor_NotServiceKey(address sender);
     /// @notice No batches were given, or more than `MAX_BATCHES`.
     error Anchor_BatchCount(uint256 count);
-    /// @notice A batch root is zero, or its range or sizes are inconsistent (firstKey > lastKey,
-    /// n = 0, n > m).
+    /// @notice A batch root is zero, or its range or sizes are inconsistent (n = 0, n > m, or a key
+    /// range too short to hold m distinct keys, which includes firstKey > lastKey).
     error Anchor_InvalidBatch(uint256 index);
-    /// @notice This root was already anchored (anchoring is idempotent: look up its event).
-    error Anchor_AlreadyAnchored(bytes32 anchoredRoot);
+    /// @notice Batch `index` starts at or below the last key already anchored for its table:
+    /// anchored history is append-only (the receipts store was rolled back or altered?).
+    error Anchor_RangeOverlap(uint256 index, int64 firstKey, int64 lastAnchoredKey);
 
     // ---------------------------------------------------------------- events
 
-    /// @notice A batch root was anchored, within the tree whose root `anchoredRoot` is stored.
+    /// @notice A batch of `owner`'s table `tableId` covering keys `firstKey..lastKey` was anchored,
+    /// within the tree whose root `anchoredRoot` is stored. Emitted once per batch, in the order of
+    /// the batches; `anchorOf(owner, anchoredRoot)` names the online key that sent them.
     event RootHashStored(
-        bytes32 indexed root,
-        bytes32 indexed anchoredRoot,
         bytes32 indexed tableId,
+        address indexed owner,
+        bytes32 indexed anchoredRoot,
+        bytes32 root,
         int64 firstKey,
         int64 lastKey,
         uint32 m,
-        uint32 n,
-        address anchorer
+        uint32 n
     );
 
     // ---------------------------------------------------------------- functions
 
-    /// @notice Anchors one batch root (the paper's StoreRootHash).
+    /// @notice Anchors one batch root (the paper's StoreRootHash); returns the stored root (the
+    /// batch root itself).
     function storeRootHash(bytes32 root, bytes32 tableId, int64 firstKey, int64 lastKey, uint32 m, uint32 n)
         external
         returns (bytes32 anchoredRoot);
 
     /// @notice Anchors several batches in one transaction; returns the stored root over them.
+    /// Batches of one table must come in key order.
     function storeRootHashes(Batch[] calldata batches) external returns (bytes32 anchoredRoot);
 
-    /// @notice True iff `anchoredRoot` was anchored.
-    function verifyRootHash(bytes32 anchoredRoot) external view returns (bool);
+    /// @notice True iff `owner` anchored `anchoredRoot` (the paper's VerifyRootHash, per owner).
+    function verifyRootHash(address owner, bytes32 anchoredRoot) external view returns (bool);
 
-    /// @notice Who anchored `anchoredRoot` and when (zero if never).
-    function anchorOf(bytes32 anchoredRoot) external view returns (Anchor memory);
+    /// @notice Who sent `owner`'s anchor of `anchoredRoot`, and when (zero if never).
+    function anchorOf(address owner, bytes32 anchoredRoot) external view returns (Anchor memory);
 
-    /// @notice True iff `proof` leads from `leaf` to `anchoredRoot` and that root was anchored.
-    function verifyReceipt(bytes32 anchoredRoot, bytes32 leaf, bytes32[] calldata proof)
+    /// @notice The anchored history of `owner`'s table `tableId` (zero if never anchored).
+    function tableOf(address owner, bytes32 tableId) external view returns (Table memory);
+
+    /// @notice True iff `proof` leads from `leaf` to `anchoredRoot` and `owner` anchored that root.
+    function verifyReceipt(address owner, bytes32 anchoredRoot, bytes32 leaf, bytes32[] calldata proof)
         external
         view
         returns (bool);

@@ -11,10 +11,20 @@ interface Vm {
         uint256 privateKey;
     }
 
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     function prank(address) external;
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory);
     function startPrank(address) external;
     function stopPrank() external;
     function warp(uint256) external;
+    function roll(uint256) external;
+    function cool(address) external;
     function deal(address, uint256) external;
     function expectRevert(bytes4) external;
     function expectRevert(bytes calldata) external;

@@ -104,7 +104,9 @@ async fn audit_errors_are_clear() {
     s.insert(3);
     let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "public.readings"]).json();
     assert_eq!(report["clean"], true);
-    assert_eq!(report["findings"].as_array().unwrap().len(), 3, "three unanchored rows reported");
+    let kinds: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["unanchored", "unanchored", "unanchored", "overdue"], "{report}");
+    assert!(report["findings"][3]["reason"].as_str().unwrap().contains("no iotegrityd"), "{report}");
     let err =
         s.w.cli(&["receipt", "show", "--db", &s.pg.url("postgres"), "--table", "public.readings", "--row", "1"])
             .failure()
