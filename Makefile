@@ -3,7 +3,7 @@
 #   make test    every test: contracts (unit, fuzz, invariant, gas), Rust unit and end-to-end
 #   make bench   gas figures (docs/benchmarks.md)
 #   make lint    formatters, forge lint, clippy, slither
-#   make up / make down   a local chain with the contracts deployed, for interactive use
+#   make up / make down / make reset   the local stack for interactive use (down keeps its chain and database, reset forgets them)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -15,7 +15,7 @@ ANVIL   := $(NM)/anvil-linux-amd64/bin/anvil
 CARGO   ?= cargo
 STAMP   := .local/stamps
 
-.PHONY: help deps contracts artifacts check-artifacts build build-slim fmt-check clippy test test-contracts test-rust bench lint demo up down clean
+.PHONY: help deps contracts artifacts check-artifacts build build-slim fmt-check clippy test test-contracts test-rust bench lint demo up down reset clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -113,6 +113,9 @@ up: deps contracts build
 
 down:
 	scripts/up.sh down
+
+reset:
+	scripts/up.sh reset
 
 demo: deps build
 	scripts/demo.sh

@@ -6,8 +6,10 @@
 # telegrams, CRC-checked) and two room sensors, signs as device and countersigns, journals, and
 # delivers to the service's ingest API — also across a service outage (store-and-forward) → the
 # service commands the meter through the gateway → the daemon anchors receipts → audit (clean) →
-# a stored reading edited in Postgres → audit names it. Everything lives in .local/demo/ and is
-# stopped at exit.
+# a stored reading edited in Postgres → audit names it → the editor covers up (deletes the
+# receipts and batches, moves the watermark back) → the daemon refuses to anchor the edited rows
+# again, and the audit, trusting only the chain, names the range. Everything lives in .local/demo/
+# and is stopped at exit.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -198,24 +200,37 @@ for _ in $(seq 150); do
 done
 grep -E "batch cut|anchor confirmed" "$demo/iotegrityd.log" | tail -4 | sed -E 's/^[^ ]+ +INFO iotegrity_daemon::service: //' | cut -c1-120
 
-step "audit: every row against its receipt and the chain, every chain of signatures, every sequence"
-"$iot" audit --db "$db" --table iot.readings
+step "audit: every row against its receipt and the chain's anchors, every chain of signatures, every sequence"
+echo "(the auditor pins the service identity it trusts: --anchorer ${offline[service]})"
+"$iot" audit --db "$db" --table iot.readings --anchorer "${offline[service]}"
 "$iot" receipt show --db "$db" --table iot.readings --row 42 >"$demo/receipt-42.json"
-"$iot" receipt verify "$demo/receipt-42.json"
+"$iot" receipt verify "$demo/receipt-42.json" --anchorer "${offline[service]}"
 
 step "someone edits a stored reading in Postgres…"
 echo "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
 psql "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
 step "…and the audit names the row, twice over: its anchored hash and its signed payload hash"
-"$iot" audit --db "$db" --table iot.readings || true
+"$iot" audit --db "$db" --table iot.readings --anchorer "${offline[service]}" || true
+
+step "the editor covers up: deletes the receipts and batches from row 42's on, moves the watermark back"
+first=$(psql "SELECT first_key FROM iotegrity.batches WHERE table_name = 'iot.readings' AND 42 BETWEEN first_key AND last_key")
+echo "  so that the running service would cut keys $first.. again and anchor the edited rows with its own key"
+psql "BEGIN; DELETE FROM iotegrity.receipts WHERE table_name = 'iot.readings' AND first_key >= $first;
+      DELETE FROM iotegrity.batches WHERE table_name = 'iot.readings' AND first_key >= $first;
+      UPDATE iotegrity.watermarks SET last_key = $first - 1 WHERE table_name = 'iot.readings'; COMMIT"
+for _ in $(seq 100); do grep -q "the chain already holds anchors" "$demo/iotegrityd.log" && break; sleep 0.1; done
+echo "the service refuses (the chain's history is append-only, and it reads it before cutting):"
+grep -m1 "the chain already holds anchors" "$demo/iotegrityd.log" | sed -E 's/^.*error=/  /' | cut -c1-160
+step "the audit trusts only the chain: the anchored batches without receipts are named, and row 42's no longer gives its root"
+"$iot" audit --db "$db" --table iot.readings --anchorer "${offline[service]}" | grep -v "not anchored yet" || true
 
 cat <<EOT
 
 Done. The devices, gateway and service are registered; gateway.iot resolves and its certificate
 verifies on chain; the gateway daemon signed $rows readings from a simulated P1 meter and two
 room sensors, kept them through a service outage and delivered each once; the service's command
-was applied and answered with signed feedback; everything was anchored, and the edit of row 42
-was caught.
+was applied and answered with signed feedback; everything was anchored, the edit of row 42 was
+caught, and so was the attempt to cover it up by rewriting the receipts store.
 With a chain and database of your own (make up), try:
   iotegrity identity update --online-keystore NEW.json ...   rotate a leaked online key
   iotegrity cert revoke gateway.iot --cert tls.pem ...        revoke a certificate

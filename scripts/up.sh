@@ -5,8 +5,13 @@
 # password in .local/up/pw.txt), and `iotegrityd service` watching iot.readings with its ingest
 # API on 127.0.0.1:8080 and metrics on 127.0.0.1:9187 (config and log in .local/up/).
 #
+# The chain and the database are kept together: `down` stops both and keeps both (Anvil's state is
+# dumped to .local/anvil/state.json and loaded again by `up`), `reset` forgets both. (A fresh chain
+# beside an old database would make every stored reading look forged: its keys would be on no chain.)
+#
 #   scripts/up.sh up      # idempotent: starts what is not running
-#   scripts/up.sh down    # stops the daemon, PostgreSQL and Anvil
+#   scripts/up.sh down    # stops the daemon, PostgreSQL and Anvil; keeps their data
+#   scripts/up.sh reset   # down, then forgets the chain, the database and the service's keys
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -25,20 +30,24 @@ case "${1:-}" in
     scripts/postgres.sh start .local/pg 5433
     mkdir -p "$up"
     [[ -f "$up/pw.txt" ]] || echo "local dev password" >"$up/pw.txt"
-    # A fresh chain (new Anvil process) needs the service registered again.
-    if [[ "$(cat "$up/registered" 2>/dev/null)" != "$(cat .local/anvil/pid)" ]]; then
+    # The service identity is registered once per chain: again only if its key is not active on it.
+    json() { node -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(v[process.argv[1]] ?? "")' "$1"; }
+    registry=$(json identityRegistry <"$book")
+    online=$(cat "$up/service/online.addr" 2>/dev/null || true)
+    if [[ -z "$online" || "$("$cast" call --rpc-url "$rpc" "$registry" "isActive(address)(bool)" "$online")" != "true" ]]; then
       rm -rf "$up/service"
       keys=$("$iot" --json identity keygen --dir "$up/service" --password-file "$up/pw.txt")
-      offline=$(sed -E 's/.*"offline":"([^"]+)".*/\1/' <<<"$keys")
-      online=$(sed -E 's/.*"online":"([^"]+)".*/\1/' <<<"$keys")
+      offline=$(json offline <<<"$keys")
+      online=$(json online <<<"$keys")
       for who in "$offline" "$online"; do # the online key pays for anchoring
         "$cast" send --rpc-url "$rpc" --private-key "$funder" "$who" --value 10ether >/dev/null
       done
       "$iot" identity register --rpc-url "$rpc" --deployments "$book" --role service \
         --online-keystore "$up/service/online.json" --keystore "$up/service/offline.json" \
         --password-file "$up/pw.txt"
-      cat .local/anvil/pid >"$up/registered"
-      daemon_running && kill "$(cat "$up/iotegrityd.pid")" # its key was for the old chain
+      echo "$online" >"$up/service/online.addr"
+      echo "$offline" >"$up/service/offline.addr"
+      daemon_running && kill "$(cat "$up/iotegrityd.pid")" # its key was for another chain
     fi
     cat >"$up/iotegrityd.toml" <<TOML
 [database]
@@ -74,8 +83,8 @@ The stack is up. Service online key: $up/service/online.json (password in $up/pw
   export ETH_RPC_URL=$rpc IOTEGRITY_DEPLOYMENTS=$book IOTEGRITY_DATABASE_URL=$db
   iotegrity identity keygen --dir keys/dev --password-file pw.txt      # then register a device and a gateway
   iotegrityd gateway --config gateway.toml                              # service.url = http://127.0.0.1:8080
-  iotegrity audit --table iot.readings
-Logs: $up/iotegrityd.log. Stop everything: make down
+  iotegrity audit --table iot.readings --anchorer $(cat "$up/service/offline.addr")
+Logs: $up/iotegrityd.log. Stop everything (keeping chain and database): make down; forget both: make reset
 EOT
     ;;
   down)
@@ -83,6 +92,11 @@ EOT
     rm -f "$up/iotegrityd.pid"
     scripts/postgres.sh stop .local/pg || true
     anvil/chain.sh stop ;;
+  reset)
+    "$0" down
+    anvil/chain.sh reset
+    rm -rf .local/pg "$up" anvil/deployments/31337.json
+    echo "chain, database and service keys forgotten: the next make up starts afresh" ;;
   *)
-    echo "usage: $0 up|down" >&2; exit 2 ;;
+    echo "usage: $0 up|down|reset" >&2; exit 2 ;;
 esac

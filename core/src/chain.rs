@@ -16,11 +16,24 @@ pub fn reader(rpc_url: &str) -> Result<DynProvider> {
     Ok(ProviderBuilder::new().connect_http(url).erased())
 }
 
-/// A provider that signs and sends transactions from `signer`.
+/// A provider that signs and sends transactions from `signer`. Nonces are the account's pending
+/// transaction count, asked for each transaction: alloy's default cached nonces run ahead after a
+/// failed submission (out of gas money, an RPC hiccup) and never come back, and the next
+/// transaction then waits forever behind the gap.
 pub fn writer(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
     let url = rpc_url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
-    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased())
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
 }
+
+/// Longest wait for a sent transaction's receipt; after it the caller may look again or re-send.
+pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The chain id of the endpoint (also a connectivity check).
 pub async fn chain_id(provider: &DynProvider) -> Result<u64> {
@@ -38,7 +51,8 @@ pub fn contract_error(err: alloy::contract::Error) -> Error {
 /// Sends a transaction, waits for its receipt, and fails unless it succeeded.
 pub async fn send<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<TransactionReceipt> {
     let pending = call.send().await.map_err(contract_error)?;
-    let receipt = pending.get_receipt().await.map_err(|e| Error::Rpc(e.to_string()))?;
+    let receipt =
+        pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await.map_err(|e| Error::Rpc(e.to_string()))?;
     if !receipt.status() {
         return Err(Error::Reverted { reason: format!("transaction {} failed on chain", receipt.transaction_hash) });
     }

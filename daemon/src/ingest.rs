@@ -35,6 +35,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 use tracing::{info, warn};
 
+/// Least time between two registry syncs caused by requests with unknown or inactive keys.
+const MIN_SYNC_GAP: Duration = Duration::from_millis(100);
+
 /// Shared state of the API.
 pub struct Ingest {
     pool: PgPool,
@@ -42,7 +45,8 @@ pub struct Ingest {
     domain: Eip712Domain,
     provider: DynProvider,
     cache: RwLock<RegistryCache>,
-    last_sync: Mutex<Instant>,
+    /// When the last successful sync started; held while syncing, so syncs never overlap.
+    synced_from: Mutex<Instant>,
     cfg: IngestConfig,
 }
 
@@ -126,29 +130,45 @@ impl Ingest {
             domain: iotegrity_core::signatures::domain_of(book),
             provider,
             cache: RwLock::new(cache),
-            last_sync: Mutex::new(Instant::now()),
+            synced_from: Mutex::new(Instant::now()),
             cfg,
         }))
     }
 
     /// Applies new registry events (called periodically, so rotations and closings take effect).
     pub async fn sync(&self) -> eyre::Result<()> {
-        let mut cache = self.cache.write().await;
-        cache.sync(&self.provider).await?;
-        *self.last_sync.lock().await = Instant::now();
+        let mut synced_from = self.synced_from.lock().await;
+        self.sync_locked(&mut synced_from).await
+    }
+
+    async fn sync_locked(&self, synced_from: &mut Instant) -> eyre::Result<()> {
+        let started = Instant::now();
+        self.cache.write().await.sync(&self.provider).await?;
+        *synced_from = started;
         Ok(())
     }
 
-    /// Runs `check` against the cache; on a key problem, syncs once (at most once a second) and retries.
+    /// Runs `check` against the cache; on a key problem, makes sure the cache holds every event
+    /// mined before the request arrived — a sync that started after it (its own, or one another
+    /// request started meanwhile; at most one per [`MIN_SYNC_GAP`]) — and checks again. So a key
+    /// registered just before its first reading is never refused as unknown.
     async fn verify<T>(&self, check: impl Fn(&RegistryCache) -> Result<T, VerifyError>) -> Result<T, ApiError> {
-        let first = check(&*self.cache.read().await);
+        let arrived = Instant::now();
+        let first = check(&*self.cache.read().await); // a statement of its own: the read lock ends here
         match first {
             Err(e) if is_key_problem(&e) => {
-                let due = self.last_sync.lock().await.elapsed() > Duration::from_secs(1);
-                if due && self.sync().await.is_ok() {
-                    return check(&*self.cache.read().await).map_err(ApiError::from);
+                let mut synced_from = self.synced_from.lock().await;
+                if *synced_from < arrived {
+                    if let Some(wait) = MIN_SYNC_GAP.checked_sub(synced_from.elapsed()) {
+                        tokio::time::sleep(wait).await; // bounds the RPC calls a flood of bad keys causes
+                    }
+                    if let Err(err) = self.sync_locked(&mut synced_from).await {
+                        warn!(error = %err, "registry sync failed; answering from the cache");
+                        return Err(e.into());
+                    }
                 }
-                Err(e.into())
+                drop(synced_from);
+                check(&*self.cache.read().await).map_err(ApiError::from)
             }
             other => other.map_err(ApiError::from),
         }

@@ -555,7 +555,13 @@ impl Service {
                 .execute(&self.pool)
                 .await?;
             info!(anchor = id, tx = %hash, "anchor sent");
-            let receipt = pending.get_receipt().await.wrap_err("waiting for the anchoring transaction")?;
+            // A receipt that does not come (a transaction stuck in the mempool) fails this cycle;
+            // the next looks on chain again and, if it must, re-sends — a no-op should both land.
+            let receipt = pending
+                .with_timeout(Some(chain::RECEIPT_TIMEOUT))
+                .get_receipt()
+                .await
+                .wrap_err("waiting for the anchoring transaction")?;
             if !receipt.status() {
                 bail!("anchoring transaction {hash} failed on chain");
             }

@@ -185,9 +185,13 @@ impl World {
 
     /// Gives `who` 100 ether.
     pub async fn fund(&self, who: Address) {
+        self.set_balance(who, "0x56BC75E2D63100000").await;
+    }
+
+    /// Sets `who`'s balance (wei, hex), e.g. "0x0" to make its transactions fail for want of gas.
+    pub async fn set_balance(&self, who: Address, wei_hex: &str) {
         let p = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
-        let _: Value =
-            p.raw_request("anvil_setBalance".into(), (who, "0x56BC75E2D63100000")).await.expect("anvil_setBalance");
+        let _: Value = p.raw_request("anvil_setBalance".into(), (who, wei_hex)).await.expect("anvil_setBalance");
     }
 
     /// Moves chain time forward and mines a block.
@@ -305,6 +309,20 @@ impl ServiceWorld {
         text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).expect("receipt JSON")).collect()
     }
 
+    /// The last lines of every daemon log of this world (for failure messages).
+    pub fn log_tails(&self) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(self.w.dir.path()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("daemon-") && name.ends_with(".log") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                out += &format!("--- {name}\n{}\n", lines[lines.len().saturating_sub(15)..].join("\n"));
+            }
+        }
+        out
+    }
+
     /// Waits until receipts cover `rows` rows (panics after `secs`), returns them.
     pub fn wait_for_rows(&self, rows: usize, secs: u64) -> Vec<iotegrity_core::receipt::Receipt> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -314,7 +332,11 @@ impl ServiceWorld {
             if covered >= rows {
                 return receipts;
             }
-            assert!(std::time::Instant::now() < deadline, "only {covered} of {rows} rows have receipts after {secs}s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {covered} of {rows} rows have receipts after {secs}s; daemon logs:\n{}",
+                self.log_tails()
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }

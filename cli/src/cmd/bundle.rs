@@ -140,7 +140,8 @@ impl ExportArgs {
         Ok(Report::new(
             text,
             json!({ "table": bundle.table, "rows": bundle.rows.len(), "receipts": bundle.receipts.len(),
-                    "completeAt": complete_at, "anchorer": bundle.anchorer, "out": self.out }),
+                    "completeAt": complete_at, "anchorer": bundle.anchorer, "out": self.out,
+                    "incompleteBatch": short.map(|(first, last, block)| json!({ "firstKey": first, "lastKey": last, "block": block })) }),
         ))
     }
 }

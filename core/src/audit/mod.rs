@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// What is wrong (or pending) with a row, a receipt or a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", rename_all_fields = "camelCase")]
 pub enum Finding {
     /// The row's content differs from what was anchored.
     Altered {

@@ -331,3 +331,31 @@ async fn database_down_answers_503_and_stores_nothing() {
         201
     );
 }
+
+/// A device registered on chain just before its first reading is accepted at once: on an unknown
+/// key the API syncs its registry view (a sync that started after the request arrived) before it
+/// answers. The periodic sync is off here (a 60 s poll), and the devices come one after another,
+/// each within a second of the previous forced sync.
+#[tokio::test]
+async fn a_key_registered_just_before_its_first_reading_is_accepted() {
+    let IngestWorld { s, port, gw, .. } =
+        IngestWorld::new("name = \"iot.readings\"\nm = 100\nn = 2\nmax_wait_secs = 60", "").await;
+    let cfg = std::fs::read_to_string(&s.config).unwrap().replace("poll_interval_ms = 100", "poll_interval_ms = 60000");
+    std::fs::write(&s.config, cfg).unwrap();
+    let _daemon = s.start_service();
+    let d = s.domain();
+    let gw_key = gw.online_key();
+    let url = format!("http://127.0.0.1:{port}/v1/readings");
+    for i in 0..5 {
+        let dev: Ident = s.w.identity(&format!("fresh{i}"), "device").await;
+        let mut r = SignedReading::new(&dev.online_key(), 1, 1_700_000_000, keccak256(b"first"), &d);
+        r.countersign(&gw_key, &d);
+        let (status, body) = post_json(&url, submission(&r, b"first").to_string()).await;
+        assert_eq!(status, 201, "device {i}, registered just now: {body}");
+    }
+    // A key that is registered nowhere is still refused, after its sync.
+    let stranger = PrivateKeySigner::random();
+    let mut r = SignedReading::new(&stranger, 1, 1, keccak256(b"z"), &d);
+    r.countersign(&gw_key, &d);
+    assert_eq!(post_json(&url, submission(&r, b"z").to_string()).await.0, 403);
+}

@@ -11,3 +11,4 @@ mod names;
 mod reputation;
 mod service;
 mod signatures;
+mod tamper;
