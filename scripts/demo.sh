@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The iotegrity demo, end to end on a throwaway local chain and database:
-# deploy → register a device, a gateway and a service (two keys each) → names for the gateway and
-# the service → pin the gateway's TLS certificate on chain and verify it → the service votes on the
-# gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
+# deploy (the deployer is the governance) → register a device, a gateway and a service (two keys
+# each) → the governance appoints a notary and a CA, which register; a self-declared notary is
+# refused → names for the gateway and the service → pin the gateway's TLS certificate on chain
+# with its key's proof of possession and verify it → the service votes on the gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
 # telegrams, CRC-checked) and two room sensors, signs as device and countersigns, journals, and
 # delivers to the service's ingest API — also across a service outage (store-and-forward) → the
 # service commands the meter through the gateway → the daemon anchors receipts → audit (clean) →
@@ -63,6 +64,24 @@ for who in device gateway service room1 room2; do
   "$iot" identity register --role "$role" --online-keystore "$demo/$who/online.json" $(wallet "$who")
 done
 
+step "the governance (the deploying key here; a multisig in production) appoints a notary and a CA"
+for who in notary ca; do
+  keys=$("$iot" --json identity keygen --dir "$demo/$who" --password-file "$demo/pw.txt")
+  offline[$who]=$(sed -E 's/.*"offline":"([^"]+)".*/\1/' <<<"$keys")
+  online[$who]=$(sed -E 's/.*"online":"([^"]+)".*/\1/' <<<"$keys")
+  "$cast" send --private-key "$funder" "${offline[$who]}" --value 1ether >/dev/null
+done
+echo "a notary that appoints itself is refused:"
+# shellcheck disable=SC2046
+"$iot" identity register --role notary --online-keystore "$demo/notary/online.json" $(wallet notary) 2>&1 | sed 's/^/  /' || true
+"$iot" identity appoint "${offline[notary]}" --role notary --private-key "$funder"
+"$iot" identity appoint "${offline[ca]}" --role ca --private-key "$funder"
+for who in notary ca; do
+  # shellcheck disable=SC2046
+  "$iot" identity register --role "$who" --online-keystore "$demo/$who/online.json" $(wallet "$who")
+done
+"$iot" identity show "${offline[notary]}" | grep role
+
 step "names on chain"
 # shellcheck disable=SC2046
 "$iot" name register gateway.iot --ip 192.168.1.20 $(wallet gateway)
@@ -70,11 +89,11 @@ step "names on chain"
 "$iot" name register service.iot --ip 2001:db8::5 $(wallet service)
 echo "gateway.iot resolves to $("$iot" name resolve gateway.iot)"
 
-step "the gateway's TLS certificate, pinned on chain"
+step "the gateway's TLS certificate, pinned on chain (its key proves possession: nobody can pin a key they do not hold)"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
   -keyout "$demo/gateway/tls.key" -out "$demo/gateway/tls.pem" -subj /CN=gateway.iot 2>/dev/null
 # shellcheck disable=SC2046
-"$iot" cert add gateway.iot --cert "$demo/gateway/tls.pem" $(wallet gateway)
+"$iot" cert add gateway.iot --cert "$demo/gateway/tls.pem" --key "$demo/gateway/tls.key" $(wallet gateway)
 "$iot" cert verify gateway.iot --cert "$demo/gateway/tls.pem"
 
 step "the service vouches for the gateway and votes on it after a session"

@@ -175,6 +175,16 @@ pub fn read_password(file: Option<&Path>, password: Option<&str>) -> Result<Stri
         .ok_or_else(|| eyre!("no password: pass --password-file FILE or --password (ETH_PASSWORD)"))
 }
 
+/// A penalty's recorded reason: a 32-byte hash given as 0x-hex (of an evidence file, say), or any
+/// other text, which is hashed with keccak256 (keep the text: the chain holds only its hash).
+pub fn parse_reason(reason: &str) -> Result<alloy::primitives::B256> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        bail!("a slash or strike needs a reason: --reason TEXT (hashed) or --reason 0x<32-byte hash>");
+    }
+    Ok(reason.parse().unwrap_or_else(|_| alloy::primitives::keccak256(reason.as_bytes())))
+}
+
 /// Parses an amount like cast: `1ether`, `0.5ether`, `10gwei`, `1000wei` or `1000` (wei).
 pub fn parse_amount(s: &str) -> Result<U256> {
     let s = s.trim();
@@ -198,6 +208,14 @@ mod tests {
         assert_eq!(parse_amount("42").unwrap(), U256::from(42));
         assert!(parse_amount("lots").is_err());
         assert!(parse_amount("1parsec").is_err());
+    }
+
+    #[test]
+    fn reasons() {
+        let h = "0x1111111111111111111111111111111111111111111111111111111111111111";
+        assert_eq!(parse_reason(h).unwrap().to_string(), h);
+        assert_eq!(parse_reason("double signing").unwrap(), alloy::primitives::keccak256("double signing"));
+        assert!(parse_reason("  ").is_err());
     }
 
     #[test]

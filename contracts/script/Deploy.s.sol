@@ -12,6 +12,8 @@ import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
 /// `anvil/deployments/<chainId>.json` that the CLI and the daemon read (docs/address-book.md).
 ///
 /// Environment (all optional): PRIVATE_KEY (deployer; default Anvil account 0),
+/// GOVERNANCE (appoints notaries and CAs; default the deployer — use a multisig in production),
+/// PENALTY_SINK (receives slashed stakes and struck deposits; default 0x…dEaD, which burns them),
 /// NAME_MODE ("decentralized" | "quasi-centralized"), VOTE_DEPOSIT (wei, default 0.01 ether),
 /// VOTE_PERIOD (s, 1 day), DISPUTE_WINDOW (s, 7 days), HALF_LIFE (s, 30 days).
 ///
@@ -20,6 +22,8 @@ contract Deploy {
     Vm private constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     /// @dev Anvil's first account from the standard test mnemonic: local chains only.
     uint256 private constant ANVIL_KEY_0 = 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
+    /// @dev The conventional burn address: penalties credited to it can never be withdrawn.
+    address private constant BURN = 0x000000000000000000000000000000000000dEaD;
 
     function run()
         external
@@ -30,8 +34,10 @@ contract Deploy {
         bool quasi = keccak256(bytes(modeName)) == keccak256("quasi-centralized");
         require(quasi || keccak256(bytes(modeName)) == keccak256("decentralized"), "NAME_MODE");
 
+        address governance = vm.envOr("GOVERNANCE", vm.addr(key));
+        address sink = vm.envOr("PENALTY_SINK", BURN);
         vm.startBroadcast(key);
-        identity = new IdentityRegistry();
+        identity = new IdentityRegistry(governance, sink);
         names = new NameRegistry(
             identity, quasi ? INameRegistry.Mode.QuasiCentralized : INameRegistry.Mode.Decentralized
         );
@@ -53,6 +59,8 @@ contract Deploy {
         vm.serializeAddress(book, "identityRegistry", address(identity));
         vm.serializeAddress(book, "nameRegistry", address(names));
         vm.serializeAddress(book, "reputation", address(reputation));
+        vm.serializeAddress(book, "governance", governance);
+        vm.serializeAddress(book, "penaltySink", sink);
         string memory json = vm.serializeAddress(book, "receiptAnchor", address(anchor));
         vm.writeJson(json, string.concat("anvil/deployments/", vm.toString(block.chainid), ".json"));
     }

@@ -46,17 +46,32 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     mapping(address online => KeyStakes) private _keyStakes;
     mapping(address online => mapping(address voucher => Stake)) private _stakes;
     mapping(address account => uint256) private _credits;
+    mapping(address offline => Role) private _appointed;
     uint256 private _totalOwed;
+
+    /// @inheritdoc IIdentityRegistry
+    address public immutable GOVERNANCE;
+    /// @inheritdoc IIdentityRegistry
+    address public immutable PENALTY_SINK;
 
     // ---------------------------------------------------------------- constructor
 
-    constructor() EIP712("iotegrity", "1") {}
+    /// @param governance appoints and dismisses Notaries and CAs (a multisig contract in production)
+    /// @param penaltySink receives slashed stakes (0x…dEaD burns them: nobody can withdraw)
+    constructor(address governance, address penaltySink) EIP712("iotegrity", "1") {
+        if (governance == address(0) || penaltySink == address(0)) revert Identity_ZeroAddress();
+        GOVERNANCE = governance;
+        PENALTY_SINK = penaltySink;
+    }
 
     // ---------------------------------------------------------------- identity lifecycle
 
     /// @inheritdoc IIdentityRegistry
     function submitPublicKey(address online, bytes calldata pub, bytes calldata popSig, Role role) external {
         if (role == Role.None) revert Identity_InvalidRole();
+        if (_isAppointedRole(role) && _appointed[msg.sender] != role) {
+            revert Identity_NotAppointed(msg.sender, role);
+        }
         if (_identities[msg.sender].status != Status.None || _offlineOf[msg.sender] != address(0)) {
             revert Identity_AlreadyRegistered(msg.sender);
         }
@@ -176,8 +191,10 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     }
 
     /// @inheritdoc IIdentityRegistry
-    function slashStake(address online, address voucher) external {
+    function slashStake(address online, address voucher, bytes32 reason) external {
         if (activeRole(msg.sender) != Role.Notary) revert Identity_NotNotary(msg.sender);
+        if (voucher == msg.sender) revert Identity_SelfSlash();
+        if (reason == bytes32(0)) revert Identity_NoReason();
         KeyStakes storage ks = _keyStakes[online];
         Stake storage st = _stakes[online][voucher];
         uint256 amount = st.amount;
@@ -188,8 +205,8 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         st.debtScaled = 0;
         // forge-lint: disable-next-line(unsafe-typecast) -- amount was read from a uint128 field
         ks.totalStake -= uint128(amount);
-        _credits[msg.sender] += amount;
-        emit StakeSlashed(online, voucher, msg.sender, amount);
+        _credits[PENALTY_SINK] += amount;
+        emit StakeSlashed(online, voucher, msg.sender, amount, reason);
     }
 
     /// @inheritdoc IIdentityRegistry
@@ -200,6 +217,25 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         _totalOwed -= amount;
         emit CreditWithdrawn(msg.sender, amount);
         _send(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    /// @inheritdoc IIdentityRegistry
+    function appoint(address offline, Role role) external {
+        if (msg.sender != GOVERNANCE) revert Identity_NotGovernance(msg.sender);
+        if (!_isAppointedRole(role)) revert Identity_NotAnAppointedRole(role);
+        _appointed[offline] = role;
+        emit RoleAppointed(offline, role);
+    }
+
+    /// @inheritdoc IIdentityRegistry
+    function dismiss(address offline) external {
+        if (msg.sender != GOVERNANCE) revert Identity_NotGovernance(msg.sender);
+        Role role = _appointed[offline];
+        if (role == Role.None) revert Identity_NotAppointed(offline, role);
+        _appointed[offline] = Role.None;
+        emit RoleDismissed(offline, role);
     }
 
     // ---------------------------------------------------------------- views
@@ -229,17 +265,22 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     /// @inheritdoc IIdentityRegistry
     function activeRole(address offline) public view returns (Role) {
         Identity storage id = _identities[offline];
-        return id.status == Status.Active ? id.role : Role.None;
+        if (id.status != Status.Active) return Role.None;
+        Role role = id.role;
+        return _isAppointedRole(role) && _appointed[offline] != role ? Role.None : role;
+    }
+
+    /// @inheritdoc IIdentityRegistry
+    function appointedRole(address offline) external view returns (Role) {
+        return _appointed[offline];
     }
 
     /// @inheritdoc IIdentityRegistry
     function activeIdentityOf(address online) external view returns (address offline, Role role) {
         offline = _offlineOf[online];
-        Identity storage id = _identities[offline];
-        if (id.status != Status.Active || id.online != online || online == address(0)) {
-            return (address(0), Role.None);
-        }
-        return (offline, id.role);
+        if (_identities[offline].online != online || online == address(0)) return (address(0), Role.None);
+        role = activeRole(offline); // None for a closed identity, or a Notary/CA no longer appointed
+        if (role == Role.None) offline = address(0);
     }
 
     /// @inheritdoc IIdentityRegistry
@@ -270,16 +311,31 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     }
 
     /// @inheritdoc IIdentityRegistry
+    function keyStakesOf(address online)
+        external
+        view
+        returns (uint256 totalStake, uint256 unallocated, uint256 incentiveHeld)
+    {
+        KeyStakes storage ks = _keyStakes[online];
+        return (ks.totalStake, ks.unallocated, ks.incentiveHeld);
+    }
+
+    /// @inheritdoc IIdentityRegistry
     function keyBindingDigest(address offline, address online) public view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(KEY_BINDING_TYPEHASH, offline, online)));
     }
 
-    /// @notice The EIP-712 domain separator (name "iotegrity", version "1", this chain, this contract).
+    /// @inheritdoc IIdentityRegistry
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
     }
 
     // ---------------------------------------------------------------- internal
+
+    /// @dev Roles that act on others, granted by the governance: Notary and CA.
+    function _isAppointedRole(Role role) private pure returns (bool) {
+        return role == Role.Notary || role == Role.CA;
+    }
 
     /// @dev The active identity of `offline`, or revert.
     function _activeIdentity(address offline) private view returns (Identity storage id) {

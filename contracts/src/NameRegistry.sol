@@ -4,11 +4,23 @@ pragma solidity 0.8.30;
 import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {INameRegistry} from "./interfaces/INameRegistry.sol";
 import {DnsName} from "./libraries/DnsName.sol";
+import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
 
 /// @title NameRegistry
 /// @notice Domain names, IP addresses and certificate keys bound to identities. See {INameRegistry}.
 contract NameRegistry is INameRegistry {
     using DnsName for string;
+
+    // ---------------------------------------------------------------- constants
+
+    /// @inheritdoc INameRegistry
+    uint256 public constant BACKUP_DELAY = 7 days;
+    /// @notice EIP-712 type of the certificate key's proof of possession.
+    bytes32 public constant CERTIFICATE_BINDING_TYPEHASH = keccak256(
+        "CertificateBinding(string name,address owner,bytes32 certKeyHash,uint64 notBefore,uint64 notAfter)"
+    );
+    /// @dev DER of SubjectPublicKeyInfo{id-ecPublicKey, prime256v1} up to the uncompressed point.
+    bytes private constant P256_SPKI_PREFIX = hex"3059301306072a8648ce3d020106082a8648ce3d03010703420004";
 
     // ---------------------------------------------------------------- storage
 
@@ -59,23 +71,34 @@ contract NameRegistry is INameRegistry {
     /// @inheritdoc INameRegistry
     function setBackup(string calldata name, address backup) external {
         (bytes32 nameHash, Name storage n) = _ownedName(name);
+        // forge-lint: disable-next-line(unsafe-typecast) -- timestamps fit uint64 for 584 billion years
+        uint64 effectiveAt = uint64(block.timestamp + BACKUP_DELAY);
+        n.previousBackup = _backupAt(n, block.timestamp);
         n.backup = backup;
-        emit BackupSet(nameHash, backup);
+        n.backupSince = effectiveAt;
+        emit BackupSet(nameHash, backup, effectiveAt);
     }
 
     /// @inheritdoc INameRegistry
     function recoverName(string calldata name) external {
         (bytes32 nameHash, Name storage n) = _knownName(name);
         address old = n.owner;
+        IIdentityRegistry.Identity memory owner = IDENTITY.identityOf(old);
+        // The owner's closing time is its identity's last update (closing is irrevocable).
         if (
-            n.backup != msg.sender || msg.sender == address(0) || IDENTITY.isOpen(old)
-                || !IDENTITY.isOpen(msg.sender)
+            owner.status != IIdentityRegistry.Status.Closed || _backupAt(n, owner.updatedAt) != msg.sender
+                || msg.sender == address(0) || !IDENTITY.isOpen(msg.sender)
         ) {
             revert Names_CannotRecover(msg.sender);
         }
         n.owner = msg.sender;
-        n.backup = address(0);
+        (n.backup, n.previousBackup, n.backupSince) = (address(0), address(0), 0);
         emit NameRecovered(nameHash, old, msg.sender);
+    }
+
+    /// @inheritdoc INameRegistry
+    function backupAt(string calldata name, uint256 timestamp) external view returns (address) {
+        return _backupAt(_names[keccak256(bytes(name))], timestamp);
     }
 
     /// @inheritdoc INameRegistry
@@ -94,9 +117,13 @@ contract NameRegistry is INameRegistry {
     // ---------------------------------------------------------------- certificates
 
     /// @inheritdoc INameRegistry
-    function addCertificate(string calldata name, bytes32 certKeyHash, uint64 notBefore, uint64 notAfter)
-        external
-    {
+    function addCertificate(
+        string calldata name,
+        bytes32[2] calldata key,
+        uint64 notBefore,
+        uint64 notAfter,
+        bytes32[2] calldata pop
+    ) external {
         (bytes32 nameHash, Name storage n) = _knownName(name);
         address owner = n.owner;
         if (msg.sender != owner && !(_MODE == Mode.QuasiCentralized && _isCa(msg.sender))) {
@@ -104,8 +131,13 @@ contract NameRegistry is INameRegistry {
         }
         if (!IDENTITY.isOpen(owner)) revert Names_OwnerNotOpen(owner);
         if (notBefore >= notAfter) revert Names_InvalidValidity(notBefore, notAfter);
+        bytes32 certKeyHash = p256KeyHash(key[0], key[1]);
         Certificate storage c = _certs[certKeyHash];
         if (c.nameHash != bytes32(0)) revert Names_CertificateExists(certKeyHash);
+        bytes32 digest = certificateBindingDigest(name, owner, certKeyHash, notBefore, notAfter);
+        if (!P256.verify(digest, pop[0], pop[1], key[0], key[1])) {
+            revert Names_BadProofOfPossession(certKeyHash);
+        }
 
         _certs[certKeyHash] = Certificate({
             nameHash: nameHash,
@@ -136,7 +168,28 @@ contract NameRegistry is INameRegistry {
         address owner = _names[nameHash].owner;
         return c.nameHash == nameHash && nameHash != bytes32(0) && owner != address(0) && c.owner == owner
             && !c.revoked && block.timestamp >= c.notBefore && block.timestamp <= c.notAfter
-            && IDENTITY.isOpen(owner);
+            && IDENTITY.isOpen(owner) && (c.issuer == owner || _isCa(c.issuer));
+    }
+
+    /// @inheritdoc INameRegistry
+    function p256KeyHash(bytes32 x, bytes32 y) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked(P256_SPKI_PREFIX, x, y));
+    }
+
+    /// @inheritdoc INameRegistry
+    function certificateBindingDigest(
+        string calldata name,
+        address owner,
+        bytes32 certKeyHash,
+        uint64 notBefore,
+        uint64 notAfter
+    ) public view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                CERTIFICATE_BINDING_TYPEHASH, keccak256(bytes(name)), owner, certKeyHash, notBefore, notAfter
+            )
+        );
+        return keccak256(abi.encodePacked("\x19\x01", IDENTITY.domainSeparator(), structHash));
     }
 
     /// @inheritdoc INameRegistry
@@ -150,6 +203,11 @@ contract NameRegistry is INameRegistry {
     }
 
     // ---------------------------------------------------------------- internal
+
+    /// @dev The backup of `n` in effect at `timestamp`.
+    function _backupAt(Name storage n, uint256 timestamp) private view returns (address) {
+        return timestamp >= n.backupSince ? n.backup : n.previousBackup;
+    }
 
     function _isCa(address account) private view returns (bool) {
         return IDENTITY.activeRole(account) == IIdentityRegistry.Role.CA;

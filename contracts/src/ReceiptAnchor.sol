@@ -14,6 +14,8 @@ contract ReceiptAnchor is IReceiptAnchor {
 
     /// @notice Most batches in one transaction (bounds the loops; the caller pays for them).
     uint256 public constant MAX_BATCHES = 256;
+    /// @notice Tags a batch root before it enters the anchor tree (keeps the levels apart).
+    bytes32 public constant BATCH_ROOT_TAG = keccak256("iotegrity.receipt-anchor.batch-root");
 
     /// @notice The identity registry that says which online keys are active, and whose.
     IIdentityRegistry public immutable IDENTITY;
@@ -38,10 +40,11 @@ contract ReceiptAnchor is IReceiptAnchor {
         returns (bytes32)
     {
         address owner = _owner();
-        if (!_record(owner, root)) return root; // the same batch again: nothing to do
+        bytes32 anchoredRoot = tagBatchRoot(root);
+        if (!_record(owner, anchoredRoot)) return anchoredRoot; // the same batch again: nothing to do
         _append(_tables[owner], tableId, root, firstKey, lastKey, m, n, 0);
-        emit RootHashStored(tableId, owner, root, root, firstKey, lastKey, m, n);
-        return root;
+        emit RootHashStored(tableId, owner, anchoredRoot, root, firstKey, lastKey, m, n);
+        return anchoredRoot;
     }
 
     /// @inheritdoc IReceiptAnchor
@@ -49,11 +52,11 @@ contract ReceiptAnchor is IReceiptAnchor {
         address owner = _owner();
         uint256 count = batches.length;
         if (count == 0 || count > MAX_BATCHES) revert Anchor_BatchCount(count);
-        bytes32[] memory roots = new bytes32[](count);
+        bytes32[] memory tagged = new bytes32[](count);
         for (uint256 i; i < count; ++i) {
-            roots[i] = batches[i].root;
+            tagged[i] = tagBatchRoot(batches[i].root);
         }
-        anchoredRoot = _treeRoot(roots);
+        anchoredRoot = _treeRoot(tagged);
         if (!_record(owner, anchoredRoot)) return anchoredRoot; // the same batches again
         mapping(bytes32 => Table) storage tables = _tables[owner];
         for (uint256 i; i < count; ++i) {
@@ -81,18 +84,30 @@ contract ReceiptAnchor is IReceiptAnchor {
     }
 
     /// @inheritdoc IReceiptAnchor
-    function verifyReceipt(address owner, bytes32 anchoredRoot, bytes32 leaf, bytes32[] calldata proof)
-        external
-        view
-        returns (bool)
-    {
-        return _anchors[owner][anchoredRoot].anchorer != address(0)
-            && MerkleProof.verifyCalldata(proof, anchoredRoot, leaf);
+    function verifyReceipt(
+        address owner,
+        bytes32 anchoredRoot,
+        bytes32 subTableHash,
+        bytes32[] calldata batchProof,
+        bytes32[] calldata anchorProof
+    ) external view returns (bool) {
+        if (_anchors[owner][anchoredRoot].anchorer == address(0)) return false;
+        bytes32 batchRoot = MerkleProof.processProofCalldata(batchProof, keccak256(abi.encode(subTableHash)));
+        return MerkleProof.processProofCalldata(anchorProof, tagBatchRoot(batchRoot)) == anchoredRoot;
     }
 
     /// @inheritdoc IReceiptAnchor
     function anchoredRootOf(bytes32[] calldata batchRoots) external pure returns (bytes32) {
-        return _treeRoot(batchRoots);
+        bytes32[] memory tagged = new bytes32[](batchRoots.length);
+        for (uint256 i; i < batchRoots.length; ++i) {
+            tagged[i] = tagBatchRoot(batchRoots[i]);
+        }
+        return _treeRoot(tagged);
+    }
+
+    /// @inheritdoc IReceiptAnchor
+    function tagBatchRoot(bytes32 batchRoot) public pure returns (bytes32) {
+        return keccak256(abi.encode(BATCH_ROOT_TAG, batchRoot));
     }
 
     // ---------------------------------------------------------------- internal

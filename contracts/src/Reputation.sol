@@ -26,6 +26,8 @@ contract Reputation is IReputation {
     INameRegistry public immutable NAMES;
     /// @notice Deposit posted with every vote, in wei.
     uint256 public immutable VOTE_DEPOSIT;
+    /// @notice Where struck deposits go: the identity registry's penalty sink.
+    address public immutable PENALTY_SINK;
     /// @notice Length of a voting period: one vote per voter per subject per period, in seconds.
     uint256 public immutable PERIOD;
     /// @notice Time for a notary to strike a vote, in seconds.
@@ -44,10 +46,11 @@ contract Reputation is IReputation {
 
     /// @param identity the IdentityRegistry
     /// @param names the NameRegistry
-    /// @param voteDeposit wei posted with each vote
-    /// @param period seconds per voting period (> 0)
-    /// @param disputeWindow seconds during which a notary may strike a vote
-    /// @param halfLife seconds after which a vote weighs half (> 0, < 2^32)
+    /// @param voteDeposit wei posted with each vote (> 0: a free vote cannot be struck at a cost)
+    /// @param period seconds per voting period (> 0, < 2^32)
+    /// @param disputeWindow seconds during which a notary may strike a vote (< 2^32)
+    /// @param halfLife seconds after which a vote weighs half (> 0, < 2^32: keeps MAX_DOUBLINGS'
+    /// bound on the weights)
     constructor(
         IIdentityRegistry identity,
         INameRegistry names,
@@ -56,10 +59,14 @@ contract Reputation is IReputation {
         uint256 disputeWindow,
         uint256 halfLife
     ) {
-        require(period != 0 && halfLife != 0 && halfLife < 2 ** 32);
+        if (
+            voteDeposit == 0 || period == 0 || period >= 2 ** 32 || halfLife == 0 || halfLife >= 2 ** 32
+                || disputeWindow >= 2 ** 32
+        ) revert Reputation_InvalidParameter();
         IDENTITY = identity;
         NAMES = names;
         VOTE_DEPOSIT = voteDeposit;
+        PENALTY_SINK = identity.PENALTY_SINK();
         PERIOD = period;
         DISPUTE_WINDOW = disputeWindow;
         HALF_LIFE = halfLife;
@@ -76,17 +83,19 @@ contract Reputation is IReputation {
 
     /// @inheritdoc IReputation
     function voteReputation(address target, int8 score) external payable {
-        address owner = IDENTITY.offlineOf(target);
+        address owner = identityOf(target);
         if (owner == address(0)) revert Reputation_UnknownTarget(target);
         if (owner == msg.sender) revert Reputation_SelfVote();
-        _vote(accountSubject(target), score, bytes32(0));
+        _vote(accountSubject(owner), score, bytes32(0));
     }
 
     /// @inheritdoc IReputation
-    function strikeVote(bytes32 subject, address voter, uint64 period) external {
+    function strikeVote(bytes32 subject, address voter, uint64 period, bytes32 reason) external {
         if (IDENTITY.activeRole(msg.sender) != IIdentityRegistry.Role.Notary) {
             revert Reputation_NotNotary(msg.sender);
         }
+        if (voter == msg.sender) revert Reputation_SelfStrike();
+        if (reason == bytes32(0)) revert Reputation_NoReason();
         Vote storage v = _existingVote(subject, voter, period);
         if (block.timestamp > v.castAt + DISPUTE_WINDOW) revert Reputation_DisputeWindowClosed();
 
@@ -96,8 +105,8 @@ contract Reputation is IReputation {
         t.weightedScore -= int256(v.score) * int256(v.weight);
         t.totalWeight -= v.weight;
         t.votes -= 1;
-        _credits[msg.sender] += VOTE_DEPOSIT;
-        emit VoteStruck(subject, voter, period, msg.sender);
+        _credits[PENALTY_SINK] += VOTE_DEPOSIT;
+        emit VoteStruck(subject, voter, period, msg.sender, reason);
     }
 
     /// @inheritdoc IReputation
@@ -130,7 +139,7 @@ contract Reputation is IReputation {
 
     /// @inheritdoc IReputation
     function getReputation(address target) external view returns (int256 score, uint256 votes) {
-        return _reputation(accountSubject(target));
+        return _reputation(accountSubject(identityOf(target)));
     }
 
     /// @inheritdoc IReputation
@@ -139,8 +148,16 @@ contract Reputation is IReputation {
     }
 
     /// @inheritdoc IReputation
-    function accountSubject(address target) public pure returns (bytes32) {
-        return keccak256(abi.encode(ACCOUNT_TAG, target));
+    function accountSubject(address offline) public pure returns (bytes32) {
+        return keccak256(abi.encode(ACCOUNT_TAG, offline));
+    }
+
+    /// @inheritdoc IReputation
+    function identityOf(address target) public view returns (address offline) {
+        offline = IDENTITY.offlineOf(target);
+        if (offline == address(0) && IDENTITY.identityOf(target).status != IIdentityRegistry.Status.None) {
+            offline = target; // an offline address itself
+        }
     }
 
     /// @inheritdoc IReputation

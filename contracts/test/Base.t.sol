@@ -9,7 +9,8 @@ import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
 
 /// @notice Shared fixture: the three contracts (names in Decentralized mode, plus a
-/// QuasiCentralized registry) and helpers to make two-key identities.
+/// QuasiCentralized registry), a governance that appoints notaries and CAs, a penalty sink, and
+/// helpers to make two-key identities and P-256 certificate keys with their proofs of possession.
 abstract contract Base is Test {
     uint256 internal constant DEPOSIT = 0.01 ether;
     uint256 internal constant PERIOD = 1 days;
@@ -30,12 +31,18 @@ abstract contract Base is Test {
     NameRegistry internal caNames; // QuasiCentralized
     Reputation internal reputation;
 
+    /// @dev The governance fixed at deployment, and where penalties go.
+    address internal constant GOVERNANCE = address(0x6077);
+    address internal constant SINK = address(0x51c4);
+    /// @dev secp256r1 group order and half of it (proofs of possession use low s).
+    uint256 internal constant P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551;
+
     bytes internal constant IP4 = hex"c0a80001"; // 192.168.0.1
     bytes internal constant IP6 = hex"20010db8000000000000000000000001"; // 2001:db8::1
 
     function setUp() public virtual {
         vm.warp(1_700_000_000);
-        identity = new IdentityRegistry();
+        identity = new IdentityRegistry(GOVERNANCE, SINK);
         names = new NameRegistry(identity, INameRegistry.Mode.Decentralized);
         caNames = new NameRegistry(identity, INameRegistry.Mode.QuasiCentralized);
         reputation = new Reputation(identity, names, DEPOSIT, PERIOD, DISPUTE, HALF_LIFE);
@@ -67,8 +74,54 @@ abstract contract Base is Test {
 
     function register(uint256 seed, IIdentityRegistry.Role role) internal returns (Keys memory k) {
         k = keysOf(seed);
+        if (role == IIdentityRegistry.Role.Notary || role == IIdentityRegistry.Role.CA) {
+            vm.prank(GOVERNANCE);
+            identity.appoint(k.offline, role);
+        }
         bytes memory sig = pop(k.offline, k.online, k.onlinePk); // before prank: pop() calls the registry
         vm.prank(k.offline);
         identity.submitPublicKey(k.online, k.pub, sig, role);
+    }
+
+    /// @dev A P-256 certificate key from a seed: (x, y) and its private key.
+    function certKeyOf(uint256 seed) internal pure returns (bytes32[2] memory key, uint256 pk) {
+        pk = uint256(keccak256(abi.encode("cert", seed))) % (P256_N - 1) + 1;
+        (uint256 x, uint256 y) = vm.publicKeyP256(pk);
+        key = [bytes32(x), bytes32(y)];
+    }
+
+    /// @dev The certificate key's proof of possession for pinning it to `name` of `owner`.
+    function certPop(
+        NameRegistry registry,
+        uint256 pk,
+        bytes32[2] memory key,
+        string memory name,
+        address owner,
+        uint64 nb,
+        uint64 na
+    ) internal view returns (bytes32[2] memory) {
+        bytes32 digest = registry.certificateBindingDigest(
+            name, owner, registry.p256KeyHash(key[0], key[1]), nb, na
+        );
+        (bytes32 r, bytes32 s) = vm.signP256(pk, digest);
+        if (uint256(s) > P256_N / 2) s = bytes32(P256_N - uint256(s));
+        return [r, s];
+    }
+
+    /// @dev Pins the certificate key of `seed` to `name` as `sender`, proof included; returns its hash.
+    function pinCert(
+        NameRegistry registry,
+        address sender,
+        uint256 seed,
+        string memory name,
+        uint64 nb,
+        uint64 na
+    ) internal returns (bytes32 certKeyHash) {
+        (bytes32[2] memory key, uint256 pk) = certKeyOf(seed);
+        address owner = registry.nameRecord(name).owner;
+        bytes32[2] memory proof = certPop(registry, pk, key, name, owner, nb, na);
+        vm.prank(sender);
+        registry.addCertificate(name, key, nb, na, proof);
+        return registry.p256KeyHash(key[0], key[1]);
     }
 }

@@ -42,12 +42,24 @@ contract GasTest is Base {
 
     function test_gas_verifyCertificate() public {
         Keys memory k = register(1, IIdentityRegistry.Role.Gateway);
-        vm.startPrank(k.offline);
+        vm.prank(k.offline);
         names.submitDomainName(k.offline, "gateway.bit", IP4);
-        names.addCertificate("gateway.bit", keccak256("cert"), 1, 2 ** 40);
-        vm.stopPrank();
-        names.verifyCertificate("gateway.bit", keccak256("cert"));
+        bytes32 cert = pinCert(names, k.offline, 1, "gateway.bit", 1, 2 ** 40);
+        names.verifyCertificate("gateway.bit", cert);
         vm.snapshotGasLastCall("verifyCertificate");
+    }
+
+    /// Pinning checks the key's P-256 proof of possession: with OpenZeppelin's Solidity verifier on
+    /// chains without the P256VERIFY precompile (RIP-7212 / EIP-7951), which makes it cheap.
+    function test_gas_addCertificate() public {
+        Keys memory k = register(1, IIdentityRegistry.Role.Gateway);
+        vm.prank(k.offline);
+        names.submitDomainName(k.offline, "gateway.bit", IP4);
+        (bytes32[2] memory key, uint256 pk) = certKeyOf(1);
+        bytes32[2] memory proof = certPop(names, pk, key, "gateway.bit", k.offline, 1, 2 ** 40);
+        vm.prank(k.offline);
+        names.addCertificate("gateway.bit", key, 1, 2 ** 40, proof);
+        vm.snapshotGasLastCall("addCertificate");
     }
 
     function test_gas_voteReputation() public {

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "./Base.t.sol";
 import {Vm} from "./utils/Test.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
+import {IdentityRegistry} from "../src/IdentityRegistry.sol";
 
 /// @dev Refuses ether, to exercise failed transfers.
 contract Refuser {
@@ -18,6 +19,7 @@ contract Refuser {
 }
 
 contract IdentityRegistryTest is Base {
+    bytes32 internal constant REASON = keccak256("evidence: the key signed two conflicting readings");
     using {_role} for uint8;
 
     // ---------------------------------------------------------------- submitPublicKey
@@ -157,11 +159,92 @@ contract IdentityRegistryTest is Base {
         identity.submitPublicKey(online2, pub2, sig, IIdentityRegistry.Role.Device);
     }
 
-    function testFuzz_submitPublicKey_anyRole(uint256 seed, uint8 role) public {
-        IIdentityRegistry.Role r = uint8(bound(role, 1, 6))._role();
-        Keys memory k = register(seed, r);
+    /// Device, Gateway, Service and Worker are self-declared: anyone may take them.
+    function testFuzz_submitPublicKey_selfDeclaredRoles(uint256 seed, uint8 role) public {
+        IIdentityRegistry.Role r = uint8(bound(role, 1, 4))._role();
+        Keys memory k = keysOf(seed);
+        bytes memory sig = pop(k.offline, k.online, k.onlinePk);
+        vm.prank(k.offline);
+        identity.submitPublicKey(k.online, k.pub, sig, r);
         assertTrue(identity.activeRole(k.offline) == r, "role stored");
         assertTrue(identity.isActive(k.online), "active");
+    }
+
+    /// The attack: register oneself as a Notary (to slash every stake and strike every vote) or a
+    /// CA (to submit any name and pin certificates for it). Refused without an appointment.
+    function testFuzz_RevertWhen_ClaimingNotaryOrCaUnappointed(uint256 seed, bool ca) public {
+        IIdentityRegistry.Role r = ca ? IIdentityRegistry.Role.CA : IIdentityRegistry.Role.Notary;
+        Keys memory k = keysOf(seed);
+        bytes memory sig = pop(k.offline, k.online, k.onlinePk);
+        vm.prank(k.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IIdentityRegistry.Identity_NotAppointed.selector, k.offline, r)
+        );
+        identity.submitPublicKey(k.online, k.pub, sig, r);
+        // Appointed to the other role is not enough either.
+        vm.prank(GOVERNANCE);
+        identity.appoint(k.offline, ca ? IIdentityRegistry.Role.Notary : IIdentityRegistry.Role.CA);
+        vm.prank(k.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IIdentityRegistry.Identity_NotAppointed.selector, k.offline, r)
+        );
+        identity.submitPublicKey(k.online, k.pub, sig, r);
+    }
+
+    function test_governanceAppointsAndDismisses() public {
+        Keys memory k = keysOf(1);
+        vm.expectEmit(address(identity));
+        emit IIdentityRegistry.RoleAppointed(k.offline, IIdentityRegistry.Role.Notary);
+        vm.prank(GOVERNANCE);
+        identity.appoint(k.offline, IIdentityRegistry.Role.Notary);
+        bytes memory sig = pop(k.offline, k.online, k.onlinePk);
+        vm.prank(k.offline);
+        identity.submitPublicKey(k.online, k.pub, sig, IIdentityRegistry.Role.Notary);
+        assertTrue(identity.activeRole(k.offline) == IIdentityRegistry.Role.Notary, "an appointed notary");
+        vm.expectEmit(address(identity));
+        emit IIdentityRegistry.RoleDismissed(k.offline, IIdentityRegistry.Role.Notary);
+        vm.prank(GOVERNANCE);
+        identity.dismiss(k.offline);
+        assertTrue(identity.activeRole(k.offline) == IIdentityRegistry.Role.None, "powerless once dismissed");
+        assertTrue(
+            identity.isOpen(k.offline) && identity.isActive(k.online), "the identity itself stays open"
+        );
+        (address offline, IIdentityRegistry.Role role) = identity.activeIdentityOf(k.online);
+        assertTrue(offline == address(0) && role == IIdentityRegistry.Role.None, "not as a notary");
+        vm.prank(GOVERNANCE);
+        identity.appoint(k.offline, IIdentityRegistry.Role.Notary);
+        assertTrue(identity.activeRole(k.offline) == IIdentityRegistry.Role.Notary, "appointed again");
+    }
+
+    function test_RevertWhen_AppointingIsNotTheGovernances() public {
+        Keys memory k = register(1, IIdentityRegistry.Role.Service);
+        vm.prank(k.offline);
+        vm.expectRevert(abi.encodeWithSelector(IIdentityRegistry.Identity_NotGovernance.selector, k.offline));
+        identity.appoint(k.offline, IIdentityRegistry.Role.Notary);
+        vm.prank(k.offline);
+        vm.expectRevert(abi.encodeWithSelector(IIdentityRegistry.Identity_NotGovernance.selector, k.offline));
+        identity.dismiss(k.offline);
+        vm.startPrank(GOVERNANCE);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IIdentityRegistry.Identity_NotAnAppointedRole.selector, IIdentityRegistry.Role.Service
+            )
+        );
+        identity.appoint(k.offline, IIdentityRegistry.Role.Service);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IIdentityRegistry.Identity_NotAppointed.selector, k.offline, IIdentityRegistry.Role.None
+            )
+        );
+        identity.dismiss(k.offline);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_DeployedWithoutGovernanceOrSink() public {
+        vm.expectRevert(IIdentityRegistry.Identity_ZeroAddress.selector);
+        new IdentityRegistry(address(0), SINK);
+        vm.expectRevert(IIdentityRegistry.Identity_ZeroAddress.selector);
+        new IdentityRegistry(GOVERNANCE, address(0));
     }
 
     function test_domainSeparator_isEip712() public view {
@@ -443,7 +526,7 @@ contract IdentityRegistryTest is Base {
         identity.addIncentive();
     }
 
-    function test_slashStake_creditsNotary() public {
+    function test_slashStake_paysTheSinkNotTheNotary() public {
         Keys memory target = register(1, IIdentityRegistry.Role.Gateway);
         Keys memory v = register(2, IIdentityRegistry.Role.Service);
         Keys memory notary = register(3, IIdentityRegistry.Role.Notary);
@@ -453,21 +536,81 @@ contract IdentityRegistryTest is Base {
         identity.addIncentive{value: 1 ether}();
 
         vm.expectEmit(address(identity));
-        emit IIdentityRegistry.StakeSlashed(target.online, v.offline, notary.offline, 1 ether);
+        emit IIdentityRegistry.StakeSlashed(target.online, v.offline, notary.offline, 1 ether, REASON);
         vm.prank(notary.offline);
-        identity.slashStake(target.online, v.offline);
+        identity.slashStake(target.online, v.offline, REASON);
         assertEq(identity.trustLevel(target.online), 0, "trust gone");
-        assertEq(identity.creditOf(notary.offline), 1 ether, "credited");
+        assertEq(identity.creditOf(notary.offline), 0, "nothing for the notary");
+        assertEq(identity.creditOf(SINK), 1 ether, "the stake goes to the sink");
         assertEq(identity.pendingIncentive(target.online, v.offline), 1 ether, "earned incentive kept");
 
-        uint256 before = notary.offline.balance;
         vm.prank(notary.offline);
+        vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
         identity.withdrawCredit();
-        assertEq(notary.offline.balance - before, 1 ether, "notary paid");
+        vm.prank(SINK);
+        identity.withdrawCredit();
+        assertEq(SINK.balance, 1 ether, "the sink withdraws");
         vm.prank(v.offline);
         identity.claimIncentive(target.online);
         assertEq(address(identity).balance, identity.totalOwed(), "balance owed");
         assertEq(address(identity).balance, 0, "all paid");
+    }
+
+    function test_RevertWhen_NotarySlashesItsOwnStake() public {
+        Keys memory target = register(1, IIdentityRegistry.Role.Gateway);
+        Keys memory notary = register(3, IIdentityRegistry.Role.Notary);
+        vm.startPrank(notary.offline);
+        identity.vouchKey{value: 1 ether}(target.online);
+        vm.expectRevert(IIdentityRegistry.Identity_SelfSlash.selector);
+        identity.slashStake(target.online, notary.offline, REASON);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_SlashWithoutReason() public {
+        Keys memory target = register(1, IIdentityRegistry.Role.Gateway);
+        Keys memory v = register(2, IIdentityRegistry.Role.Service);
+        Keys memory notary = register(3, IIdentityRegistry.Role.Notary);
+        vm.prank(v.offline);
+        identity.vouchKey{value: 1 ether}(target.online);
+        vm.prank(notary.offline);
+        vm.expectRevert(IIdentityRegistry.Identity_NoReason.selector);
+        identity.slashStake(target.online, v.offline, bytes32(0));
+    }
+
+    /// The incentive sandwich: a notary vouches just before the key's owner adds an incentive,
+    /// claims its share, slashes itself to skip the 30-day lock and withdraws, all in one block.
+    /// The self-slash is refused, the stake stays locked, and a slash by another notary sends the
+    /// stake to the sink: the sandwich loses money instead of making it.
+    function test_incentiveSandwich_doesNotPay() public {
+        Keys memory target = register(1, IIdentityRegistry.Role.Gateway);
+        Keys memory honest = register(2, IIdentityRegistry.Role.Service);
+        Keys memory attacker = register(3, IIdentityRegistry.Role.Notary);
+        Keys memory other = register(4, IIdentityRegistry.Role.Notary);
+        vm.prank(honest.offline);
+        identity.vouchKey{value: 1 ether}(target.online);
+        uint256 start = attacker.offline.balance;
+        vm.prank(attacker.offline);
+        identity.vouchKey{value: 1 ether}(target.online); // just before the incentive
+        vm.prank(target.offline);
+        identity.addIncentive{value: 0.1 ether}();
+        vm.startPrank(attacker.offline);
+        identity.claimIncentive(target.online); // 0.05 ether
+        vm.expectRevert(IIdentityRegistry.Identity_SelfSlash.selector);
+        identity.slashStake(target.online, attacker.offline, REASON);
+        vm.expectRevert(
+            abi.encodeWithSelector(IIdentityRegistry.Identity_StakeLocked.selector, block.timestamp + 30 days)
+        );
+        identity.withdrawStake(target.online);
+        vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
+        identity.withdrawCredit();
+        vm.stopPrank();
+        vm.prank(other.offline); // an accomplice notary slashing it for it
+        identity.slashStake(target.online, attacker.offline, REASON);
+        vm.prank(attacker.offline);
+        vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
+        identity.withdrawStake(target.online);
+        assertEq(start - attacker.offline.balance, 0.95 ether, "the sandwich cost its stake minus its share");
+        assertEq(identity.creditOf(other.offline), 0, "and paid the accomplice nothing");
     }
 
     function test_RevertWhen_SlashByNonNotary() public {
@@ -477,20 +620,28 @@ contract IdentityRegistryTest is Base {
         identity.vouchKey{value: 1 ether}(target.online);
         vm.prank(v.offline);
         vm.expectRevert(abi.encodeWithSelector(IIdentityRegistry.Identity_NotNotary.selector, v.offline));
-        identity.slashStake(target.online, v.offline);
+        identity.slashStake(target.online, v.offline, REASON);
     }
 
-    function test_RevertWhen_SlashByClosedNotary() public {
+    function test_RevertWhen_SlashByClosedOrDismissedNotary() public {
         Keys memory target = register(1, IIdentityRegistry.Role.Gateway);
         Keys memory v = register(2, IIdentityRegistry.Role.Service);
         Keys memory notary = register(3, IIdentityRegistry.Role.Notary);
+        Keys memory dismissed = register(4, IIdentityRegistry.Role.Notary);
         vm.prank(v.offline);
         identity.vouchKey{value: 1 ether}(target.online);
         vm.startPrank(notary.offline);
         identity.closePublicKey();
         vm.expectRevert(abi.encodeWithSelector(IIdentityRegistry.Identity_NotNotary.selector, notary.offline));
-        identity.slashStake(target.online, v.offline);
+        identity.slashStake(target.online, v.offline, REASON);
         vm.stopPrank();
+        vm.prank(GOVERNANCE);
+        identity.dismiss(dismissed.offline);
+        vm.prank(dismissed.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IIdentityRegistry.Identity_NotNotary.selector, dismissed.offline)
+        );
+        identity.slashStake(target.online, v.offline, REASON);
     }
 
     function test_RevertWhen_PayoutRefused() public {

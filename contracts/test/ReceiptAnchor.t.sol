@@ -56,12 +56,23 @@ contract ReceiptAnchorTest is Base {
         svc = register(1, IIdentityRegistry.Role.Service);
     }
 
-    function _leaves(uint256 seed, uint256 n) internal pure returns (bytes32[] memory l) {
-        l = new bytes32[](n);
+    /// @dev Sub-table hashes keccak256(yᵢ) of a batch (what verifyReceipt takes).
+    function _hashes(uint256 seed, uint256 n) internal pure returns (bytes32[] memory h) {
+        h = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
-            l[i] = keccak256(abi.encode(keccak256(abi.encode(seed, i))));
+            h[i] = keccak256(abi.encode(seed, i));
         }
     }
+
+    /// @dev Their leaves keccak256(keccak256(yᵢ)).
+    function _leaves(uint256 seed, uint256 n) internal pure returns (bytes32[] memory l) {
+        l = _hashes(seed, n);
+        for (uint256 i; i < n; ++i) {
+            l[i] = keccak256(abi.encode(l[i]));
+        }
+    }
+
+    bytes32[] internal none;
 
     /// @dev A batch of 100 rows with keys first..first+99 in 4 sub-tables.
     function _batch(bytes32 root, int64 first) internal pure returns (IReceiptAnchor.Batch memory) {
@@ -76,15 +87,18 @@ contract ReceiptAnchorTest is Base {
     // ---------------------------------------------------------------- anchoring and verifying
 
     function test_storeRootHash_andVerify() public {
+        bytes32[] memory h = _hashes(1, 4);
         bytes32[] memory tree = TestTree.build(_leaves(1, 4));
+        bytes32 tagged = anchor.tagBatchRoot(tree[0]);
         vm.expectEmit(address(anchor));
-        emit IReceiptAnchor.RootHashStored(TABLE, svc.offline, tree[0], tree[0], 1, 100, 100, 4);
+        emit IReceiptAnchor.RootHashStored(TABLE, svc.offline, tagged, tree[0], 1, 100, 100, 4);
         vm.prank(svc.online);
         bytes32 stored = anchor.storeRootHash(tree[0], TABLE, 1, 100, 100, 4);
-        assertEq(stored, tree[0], "single batch: the batch root is stored");
-        assertTrue(anchor.verifyRootHash(svc.offline, tree[0]), "anchored, attributed to the offline address");
-        assertFalse(anchor.verifyRootHash(svc.online, tree[0]), "not under the online key");
-        IReceiptAnchor.Anchor memory a = anchor.anchorOf(svc.offline, tree[0]);
+        assertEq(stored, tagged, "single batch: the tagged batch root is stored");
+        assertEq(tagged, keccak256(abi.encode(anchor.BATCH_ROOT_TAG(), tree[0])), "the tag as documented");
+        assertTrue(anchor.verifyRootHash(svc.offline, stored), "anchored, attributed to the offline address");
+        assertFalse(anchor.verifyRootHash(svc.online, stored), "not under the online key");
+        IReceiptAnchor.Anchor memory a = anchor.anchorOf(svc.offline, stored);
         assertEq(a.anchorer, svc.online, "anchorer");
         assertEq(uint256(a.timestamp), block.timestamp, "time");
         assertEq(uint256(a.blockNumber), block.number, "block");
@@ -94,17 +108,25 @@ contract ReceiptAnchorTest is Base {
         assertEq(uint256(t.lastBlock), block.number, "last block");
         for (uint256 i; i < 4; ++i) {
             assertTrue(
-                anchor.verifyReceipt(
-                    svc.offline, tree[0], tree[tree.length - 1 - i], TestTree.proof(tree, i)
-                ),
-                "receipt"
+                anchor.verifyReceipt(svc.offline, stored, h[i], TestTree.proof(tree, i), none), "receipt"
             );
         }
         assertFalse(
-            anchor.verifyReceipt(svc.offline, tree[0], keccak256("forged"), TestTree.proof(tree, 0)),
-            "forged leaf"
+            anchor.verifyReceipt(svc.offline, stored, keccak256("forged"), TestTree.proof(tree, 0), none),
+            "forged rows"
         );
         assertFalse(anchor.verifyRootHash(svc.offline, keccak256("never")), "unknown root");
+    }
+
+    /// One sub-table in one batch: both proofs are empty, and still only its own bytes verify.
+    function test_aSingleSubTableAnchoredAlone_verifiesWithEmptyProofs() public {
+        bytes32 h = keccak256("the only sub-table");
+        bytes32 leaf = keccak256(abi.encode(h));
+        vm.prank(svc.online);
+        bytes32 stored = anchor.storeRootHash(leaf, TABLE, 1, 1, 1, 1);
+        assertTrue(anchor.verifyReceipt(svc.offline, stored, h, none, none), "its own bytes");
+        assertFalse(anchor.verifyReceipt(svc.offline, stored, leaf, none, none), "its leaf is not its bytes");
+        assertFalse(anchor.verifyReceipt(svc.offline, stored, stored, none, none), "nor is the anchored root");
     }
 
     function test_storeRootHashes_proofsContinueUpwards() public {
@@ -113,15 +135,17 @@ contract ReceiptAnchorTest is Base {
         bytes32[][] memory trees = new bytes32[][](3);
         IReceiptAnchor.Batch[] memory batches = new IReceiptAnchor.Batch[](3);
         bytes32[] memory roots = new bytes32[](3);
+        bytes32[] memory tagged = new bytes32[](3);
         for (uint256 b; b < 3; ++b) {
             trees[b] = TestTree.build(_leaves(b, sizes[b]));
             roots[b] = trees[b][0];
+            tagged[b] = anchor.tagBatchRoot(roots[b]);
             batches[b] = _batch(roots[b], int64(int256(b * 100 + 1)));
         }
         vm.prank(svc.online);
         bytes32 stored = anchor.storeRootHashes(batches);
-        bytes32[] memory top = TestTree.build(roots);
-        assertEq(stored, top[0], "anchored root = tree over the batch roots");
+        bytes32[] memory top = TestTree.build(tagged);
+        assertEq(stored, top[0], "anchored root = tree over the tagged batch roots");
         assertEq(anchor.anchoredRootOf(roots), stored, "view agrees");
         assertTrue(anchor.verifyRootHash(svc.offline, stored), "anchored");
         assertFalse(anchor.verifyRootHash(svc.offline, roots[1]), "batch roots themselves are not stored");
@@ -130,19 +154,55 @@ contract ReceiptAnchorTest is Base {
         );
         assertEq(int256(anchor.tableOf(svc.offline, TABLE).lastKey), 300, "up to key 300");
         for (uint256 b; b < 3; ++b) {
-            bytes32[] memory up = TestTree.proof(top, b);
-            for (uint256 i; i < sizes[b]; ++i) {
-                bytes32[] memory p = TestTree.concat(TestTree.proof(trees[b], i), up);
-                bytes32 leaf = trees[b][trees[b].length - 1 - i];
-                assertTrue(
-                    anchor.verifyReceipt(svc.offline, stored, leaf, p),
-                    "sub-table receipt verifies against the anchored root"
-                );
-            }
+            _verifyBatch(stored, b, trees[b], TestTree.proof(top, b));
+        }
+    }
+
+    /// @dev Every sub-table of batch `seed` (tree `tree`) verifies against `stored` through `up`.
+    function _verifyBatch(bytes32 stored, uint256 seed, bytes32[] memory tree, bytes32[] memory up)
+        internal
+        view
+    {
+        uint256 n = (tree.length + 1) / 2;
+        bytes32[] memory h = _hashes(seed, n);
+        for (uint256 i; i < n; ++i) {
             assertTrue(
-                anchor.verifyReceipt(svc.offline, stored, roots[b], up), "batch root with the upper proof"
+                anchor.verifyReceipt(svc.offline, stored, h[i], TestTree.proof(tree, i), up),
+                "sub-table receipt verifies against the anchored root"
             );
         }
+    }
+
+    /// The second-preimage attack: pass an inner node — a batch root, or a node inside a batch's
+    /// tree — as if it were a row leaf, with the rest of its path as the proof. The contract hashes
+    /// the sub-table's bytes hash into the leaf itself and tags batch roots, so neither passes.
+    function test_aBatchRootOrInnerNodeNeverPassesAsARowLeaf() public {
+        bytes32[] memory batchTree = TestTree.build(_leaves(7, 4)); // nodes 0..6: root, two inner, four leaves
+        IReceiptAnchor.Batch[] memory batches = new IReceiptAnchor.Batch[](2);
+        batches[0] = _batch(batchTree[0], 1);
+        batches[1] = _batch(keccak256("another batch"), 101);
+        bytes32[] memory tagged = new bytes32[](2);
+        tagged[0] = anchor.tagBatchRoot(batches[0].root);
+        tagged[1] = anchor.tagBatchRoot(batches[1].root);
+        bytes32[] memory top = TestTree.build(tagged);
+        vm.prank(svc.online);
+        bytes32 stored = anchor.storeRootHashes(batches);
+        bytes32[] memory up = TestTree.proof(top, 0);
+        // The batch root, with an empty batch proof: as a "sub-table hash", and as a "leaf".
+        assertFalse(anchor.verifyReceipt(svc.offline, stored, batchTree[0], none, up), "batch root as rows");
+        // An inner node of the batch tree with its sibling path.
+        bytes32[] memory innerPath = new bytes32[](1);
+        innerPath[0] = batchTree[2];
+        assertFalse(
+            anchor.verifyReceipt(svc.offline, stored, batchTree[1], innerPath, up), "inner node as rows"
+        );
+        // A tagged batch root as the leaf of the anchor tree.
+        assertFalse(anchor.verifyReceipt(svc.offline, stored, tagged[0], none, up), "tagged root as rows");
+        // While a real sub-table verifies.
+        bytes32[] memory h = _hashes(7, 4);
+        assertTrue(
+            anchor.verifyReceipt(svc.offline, stored, h[2], TestTree.proof(batchTree, 2), up), "real rows"
+        );
     }
 
     function test_RevertWhen_SenderNotAServiceKey() public {
@@ -191,9 +251,9 @@ contract ReceiptAnchorTest is Base {
         anchor.storeRootHash(keccak256("r"), TABLE, 1, 10, 11, 2);
         // The extreme range is fine arithmetic-wise.
         anchor.storeRootHash(keccak256("wide"), TABLE, type(int64).min, type(int64).max, 2, 1);
-        IReceiptAnchor.Batch[] memory none = new IReceiptAnchor.Batch[](0);
+        IReceiptAnchor.Batch[] memory noBatches = new IReceiptAnchor.Batch[](0);
         vm.expectRevert(abi.encodeWithSelector(IReceiptAnchor.Anchor_BatchCount.selector, 0));
-        anchor.storeRootHashes(none);
+        anchor.storeRootHashes(noBatches);
         IReceiptAnchor.Batch[] memory two = new IReceiptAnchor.Batch[](2);
         two[0] = _batch(keccak256("a"), 1);
         two[0].tableId = OTHER_TABLE;
@@ -217,8 +277,9 @@ contract ReceiptAnchorTest is Base {
         Keys memory stranger = register(7, IIdentityRegistry.Role.Service);
         vm.prank(stranger.online);
         anchor.storeRootHash(keccak256("rewritten"), TABLE, 1, 100, 100, 4);
-        assertFalse(anchor.verifyRootHash(svc.offline, keccak256("rewritten")), "not the service's anchor");
-        assertTrue(anchor.verifyRootHash(stranger.offline, keccak256("rewritten")), "the stranger's own");
+        bytes32 rewritten = anchor.tagBatchRoot(keccak256("rewritten"));
+        assertFalse(anchor.verifyRootHash(svc.offline, rewritten), "not the service's anchor");
+        assertTrue(anchor.verifyRootHash(stranger.offline, rewritten), "the stranger's own");
         assertEq(uint256(anchor.tableOf(svc.offline, TABLE).batches), 1, "the service's history is unchanged");
         // And the stranger anchoring first does not lock the service out of its next range.
         vm.prank(stranger.online);
@@ -239,7 +300,11 @@ contract ReceiptAnchorTest is Base {
         anchor.storeRootHash(root, OTHER_TABLE, 5, 500, 7, 1);
         vm.prank(svc.online);
         anchor.storeRootHash(root, TABLE, 1, 100, 100, 4);
-        assertEq(anchor.anchorOf(svc.offline, root).anchorer, svc.online, "the service's anchor, its key");
+        assertEq(
+            anchor.anchorOf(svc.offline, anchor.tagBatchRoot(root)).anchorer,
+            svc.online,
+            "the service's anchor"
+        );
         assertEq(int256(anchor.tableOf(svc.offline, TABLE).lastKey), 100, "its range");
         assertEq(uint256(anchor.tableOf(svc.offline, OTHER_TABLE).batches), 0, "nothing of the stranger's");
     }
@@ -259,7 +324,9 @@ contract ReceiptAnchorTest is Base {
         vm.prank(online2);
         anchor.storeRootHash(keccak256("c"), TABLE, 101, 200, 100, 4);
         assertEq(uint256(anchor.tableOf(svc.offline, TABLE).batches), 2, "one history across the rotation");
-        assertEq(anchor.anchorOf(svc.offline, keccak256("c")).anchorer, online2, "sent by the new key");
+        assertEq(
+            anchor.anchorOf(svc.offline, anchor.tagBatchRoot(keccak256("c"))).anchorer, online2, "the new key"
+        );
     }
 
     // ---------------------------------------------------------------- history is append-only
@@ -311,7 +378,11 @@ contract ReceiptAnchorTest is Base {
             uint256(anchor.anchorOf(svc.offline, first).blockNumber), block.number - 5, "first block kept"
         );
         vm.prank(svc.online);
-        assertEq(anchor.storeRootHash(keccak256("c"), TABLE, 201, 300, 100, 4), keccak256("c"), "single");
+        assertEq(
+            anchor.storeRootHash(keccak256("c"), TABLE, 201, 300, 100, 4),
+            anchor.tagBatchRoot(keccak256("c")),
+            "single"
+        );
         vm.prank(svc.online);
         anchor.storeRootHash(keccak256("c"), TABLE, 201, 300, 100, 4);
         assertEq(uint256(anchor.tableOf(svc.offline, TABLE).batches), 3, "single re-send: a no-op too");
@@ -349,16 +420,24 @@ contract ReceiptAnchorTest is Base {
         anchor.storeRootHash(tree[0], TABLE, 0, int64(int256(n)), uint32(n), uint32(n));
         uint256 i = bound(pick, 0, n - 1);
         bytes32[] memory p = TestTree.proof(tree, i);
-        assertTrue(anchor.verifyReceipt(svc.offline, tree[0], leaves[i], p), "member verifies");
-        vm.assume(other != leaves[i]);
-        assertFalse(anchor.verifyReceipt(svc.offline, tree[0], other, p), "another leaf does not");
+        bytes32 stored = anchor.tagBatchRoot(tree[0]);
+        bytes32 h = _hashes(seed, n)[i];
+        assertTrue(anchor.verifyReceipt(svc.offline, stored, h, p, none), "member verifies");
+        vm.assume(other != h);
+        assertFalse(anchor.verifyReceipt(svc.offline, stored, other, p, none), "other bytes do not");
     }
 
     function testFuzz_anchoredRootMatchesTestTree(uint256 seed, uint8 count) public view {
         uint256 k = bound(count, 1, 64);
         bytes32[] memory roots = _leaves(seed, k);
+        bytes32[] memory tagged = new bytes32[](k);
+        for (uint256 i; i < k; ++i) {
+            tagged[i] = anchor.tagBatchRoot(roots[i]);
+        }
         assertEq(
-            anchor.anchoredRootOf(roots), TestTree.build(roots)[0], "same layout as @openzeppelin/merkle-tree"
+            anchor.anchoredRootOf(roots),
+            TestTree.build(tagged)[0],
+            "same layout as @openzeppelin/merkle-tree"
         );
     }
 

@@ -5,8 +5,10 @@ import {Base} from "./Base.t.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {IReputation} from "../src/interfaces/IReputation.sol";
 import {Refuser} from "./IdentityRegistry.t.sol";
+import {Reputation} from "../src/Reputation.sol";
 
 contract ReputationTest is Base {
+    bytes32 internal constant REASON = keccak256("evidence: the voter never opened a channel to the name");
     Keys internal gw;
     Keys internal svc;
     Keys internal svc2;
@@ -68,7 +70,7 @@ contract ReputationTest is Base {
     function test_RevertWhen_VotingTwiceInOnePeriod() public {
         vm.startPrank(svc.offline);
         reputation.voteReputation{value: DEPOSIT}(gw.online, 10);
-        bytes32 subject = reputation.accountSubject(gw.online);
+        bytes32 subject = reputation.accountSubject(gw.offline);
         uint64 period = reputation.periodOf(block.timestamp);
         vm.expectRevert(
             abi.encodeWithSelector(IReputation.Reputation_AlreadyVoted.selector, subject, svc.offline, period)
@@ -128,61 +130,120 @@ contract ReputationTest is Base {
         vm.stopPrank();
     }
 
-    function test_strikeVote_removesItAndPaysNotary() public {
+    function test_strikeVote_removesItAndPaysTheSinkNotTheNotary() public {
         vm.prank(svc.offline);
         reputation.voteReputation{value: DEPOSIT}(gw.online, 90);
         vm.prank(svc2.offline);
         reputation.voteReputation{value: DEPOSIT}(gw.online, -50);
-        bytes32 subject = reputation.accountSubject(gw.online);
+        bytes32 subject = reputation.accountSubject(gw.offline);
         uint64 period = reputation.periodOf(block.timestamp);
 
         vm.prank(notary.offline);
-        reputation.strikeVote(subject, svc2.offline, period);
+        reputation.strikeVote(subject, svc2.offline, period, REASON);
         (int256 score, uint256 votes) = reputation.getReputation(gw.online);
         assertEq(score, 90e18, "struck vote no longer counts");
         assertEq(votes, 1, "one vote left");
-        assertEq(reputation.creditOf(notary.offline), DEPOSIT, "notary credited");
+        assertEq(reputation.creditOf(notary.offline), 0, "nothing for the notary");
+        assertEq(reputation.creditOf(SINK), DEPOSIT, "the deposit goes to the sink");
 
         vm.warp(block.timestamp + DISPUTE + 1);
         vm.prank(svc2.offline);
         vm.expectRevert(IReputation.Reputation_VoteSettled.selector);
         reputation.reclaimDeposit(subject, period);
 
-        uint256 before = notary.offline.balance;
         vm.prank(notary.offline);
+        vm.expectRevert(IReputation.Reputation_NothingToWithdraw.selector);
         reputation.withdrawCredit();
-        assertEq(notary.offline.balance - before, DEPOSIT, "notary paid");
+        vm.prank(SINK);
+        reputation.withdrawCredit();
+        assertEq(SINK.balance, DEPOSIT, "the sink withdraws");
         vm.prank(svc.offline);
         reputation.reclaimDeposit(subject, period);
         assertEq(address(reputation).balance, 0, "all paid out");
         assertEq(reputation.totalOwed(), 0, "nothing owed");
     }
 
+    function test_RevertWhen_NotaryStrikesItsOwnVoteOrGivesNoReason() public {
+        vm.startPrank(notary.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -90);
+        bytes32 subject = reputation.accountSubject(gw.offline);
+        uint64 period = reputation.periodOf(block.timestamp);
+        vm.expectRevert(IReputation.Reputation_SelfStrike.selector);
+        reputation.strikeVote(subject, notary.offline, period, REASON);
+        vm.stopPrank();
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, 50);
+        vm.prank(notary.offline);
+        vm.expectRevert(IReputation.Reputation_NoReason.selector);
+        reputation.strikeVote(subject, svc.offline, period, bytes32(0));
+    }
+
+    /// The attack: a key with a bad name rotates to a fresh online key to start over. The score is
+    /// the identity's: it follows the new key, and the old key still names it.
+    function test_rotatingTheOnlineKey_keepsTheReputation() public {
+        vm.prank(svc.offline);
+        reputation.voteReputation{value: DEPOSIT}(gw.online, -80);
+        (address online2, uint256 pk2, bytes memory pub2) = onlineKeyOf(1);
+        bytes memory sig = pop(gw.offline, online2, pk2);
+        vm.prank(gw.offline);
+        identity.updatePublicKey(online2, pub2, sig);
+        (int256 byNew, uint256 votes) = reputation.getReputation(online2);
+        assertEq(byNew, -80e18, "the new key carries the identity's score");
+        assertEq(votes, 1, "its one vote");
+        (int256 byOld,) = reputation.getReputation(gw.online);
+        (int256 byOffline,) = reputation.getReputation(gw.offline);
+        assertEq(byOld, byNew, "so does the old key");
+        assertEq(byOffline, byNew, "and the offline address");
+        // Voting again on the new key in the same period is the same subject: refused.
+        bytes32 subject = reputation.accountSubject(gw.offline);
+        uint64 period = reputation.periodOf(block.timestamp); // before the prank: calls consume it
+        vm.prank(svc.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IReputation.Reputation_AlreadyVoted.selector, subject, svc.offline, period)
+        );
+        reputation.voteReputation{value: DEPOSIT}(online2, -80);
+    }
+
+    function test_RevertWhen_ConstructedOutsideTheSafeRanges() public {
+        uint256[4][6] memory bad = [
+            [uint256(0), PERIOD, DISPUTE, HALF_LIFE], // a free vote
+            [DEPOSIT, 0, DISPUTE, HALF_LIFE],
+            [DEPOSIT, 2 ** 32, DISPUTE, HALF_LIFE],
+            [DEPOSIT, PERIOD, 2 ** 32, HALF_LIFE],
+            [DEPOSIT, PERIOD, DISPUTE, 0],
+            [DEPOSIT, PERIOD, DISPUTE, 2 ** 32]
+        ];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.expectRevert(IReputation.Reputation_InvalidParameter.selector);
+            new Reputation(identity, names, bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+        }
+    }
+
     function test_RevertWhen_StrikeByNonNotaryOrLate() public {
         vm.prank(svc.offline);
         reputation.voteReputation{value: DEPOSIT}(gw.online, 90);
-        bytes32 subject = reputation.accountSubject(gw.online);
+        bytes32 subject = reputation.accountSubject(gw.offline);
         uint64 period = reputation.periodOf(block.timestamp);
         vm.prank(svc2.offline);
         vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_NotNotary.selector, svc2.offline));
-        reputation.strikeVote(subject, svc.offline, period);
+        reputation.strikeVote(subject, svc.offline, period, REASON);
 
         vm.warp(block.timestamp + DISPUTE + 1);
         vm.prank(notary.offline);
         vm.expectRevert(IReputation.Reputation_DisputeWindowClosed.selector);
-        reputation.strikeVote(subject, svc.offline, period);
+        reputation.strikeVote(subject, svc.offline, period, REASON);
 
         vm.prank(notary.offline);
         vm.expectRevert(
             abi.encodeWithSelector(IReputation.Reputation_NoSuchVote.selector, subject, svc2.offline, period)
         );
-        reputation.strikeVote(subject, svc2.offline, period);
+        reputation.strikeVote(subject, svc2.offline, period, REASON);
     }
 
     function test_RevertWhen_ReclaimTooEarly() public {
         vm.prank(svc.offline);
         reputation.voteReputation{value: DEPOSIT}(gw.online, 90);
-        bytes32 subject = reputation.accountSubject(gw.online);
+        bytes32 subject = reputation.accountSubject(gw.offline);
         uint64 period = reputation.periodOf(block.timestamp);
         vm.prank(svc.offline);
         vm.expectRevert(
@@ -210,7 +271,7 @@ contract ReputationTest is Base {
         r.call{value: DEPOSIT}(
             address(reputation), abi.encodeCall(IReputation.voteReputation, (gw.online, 7))
         );
-        bytes32 subject = reputation.accountSubject(gw.online);
+        bytes32 subject = reputation.accountSubject(gw.offline);
         uint64 period = reputation.periodOf(block.timestamp);
         vm.warp(block.timestamp + DISPUTE + 1);
         vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_TransferFailed.selector, address(r)));

@@ -16,6 +16,10 @@ pub struct AddressBook {
     pub name_mode: String,
     /// Block number at deployment (where event scans can start).
     pub deployed_block: u64,
+    /// The governance that appoints and dismisses notaries and CAs.
+    pub governance: Address,
+    /// Where slashed stakes and struck deposits go.
+    pub penalty_sink: Address,
     /// IdentityRegistry address.
     pub identity_registry: Address,
     /// NameRegistry address.
@@ -66,8 +70,10 @@ mod tests {
     #[test]
     fn reads_what_forge_script_writes() {
         // Key order and number formatting as `vm.serializeX` produces them.
-        let json = r#"{"chainId":31337,"deployedBlock":1,"identityRegistry":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        let json = r#"{"chainId":31337,"deployedBlock":1,"governance":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "identityRegistry":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
             "nameMode":"decentralized","nameRegistry":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+            "penaltySink":"0x000000000000000000000000000000000000dEaD",
             "receiptAnchor":"0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
             "reputation":"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"}"#;
         let book: AddressBook = serde_json::from_str(json).unwrap();
@@ -83,6 +89,8 @@ mod tests {
             chain_id: 1,
             name_mode: "decentralized".into(),
             deployed_block: 0,
+            governance: Address::ZERO,
+            penalty_sink: Address::ZERO,
             identity_registry: Address::ZERO,
             name_registry: Address::ZERO,
             reputation: Address::ZERO,

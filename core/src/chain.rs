@@ -81,14 +81,31 @@ pub async fn logs(provider: &DynProvider, filter: &Filter, from: u64, to: u64) -
     Ok(all)
 }
 
+/// The latest block's timestamp (unix seconds): "now" as the contracts see it.
+pub async fn latest_timestamp(provider: &DynProvider) -> Result<u64> {
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| Error::Rpc(e.to_string()))?
+        .ok_or_else(|| Error::Rpc("the endpoint has no latest block".into()))?;
+    Ok(block.header.timestamp)
+}
+
 /// The latest block number.
 pub async fn latest_block(provider: &DynProvider) -> Result<u64> {
     provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))
 }
 
+/// The conventional burn address, the default penalty sink: credits to it can never be withdrawn.
+pub const BURN: Address = alloy::primitives::address!("0x000000000000000000000000000000000000dEaD");
+
 /// Deployment parameters (the CLI's defaults match `contracts/script/Deploy.s.sol`).
 #[derive(Debug, Clone)]
 pub struct DeployParams {
+    /// Appoints and dismisses notaries and CAs (an EOA for local work, a multisig in production).
+    pub governance: Address,
+    /// Receives slashed stakes and struck deposits ([`BURN`] burns them).
+    pub penalty_sink: Address,
     /// QuasiCentralized (only CAs submit names) instead of Decentralized.
     pub quasi_centralized: bool,
     /// Deposit per reputation vote, wei.
@@ -105,7 +122,10 @@ pub struct DeployParams {
 pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
     let chain_id = chain_id(provider).await?;
     let block = provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))?;
-    let identity: Address = *IdentityRegistry::deploy(provider).await.map_err(contract_error)?.address();
+    let identity: Address = *IdentityRegistry::deploy(provider, params.governance, params.penalty_sink)
+        .await
+        .map_err(contract_error)?
+        .address();
     let mode = u8::from(!params.quasi_centralized); // 0 = QuasiCentralized, 1 = Decentralized
     let names = *NameRegistry::deploy(provider, identity, mode).await.map_err(contract_error)?.address();
     let reputation = *Reputation::deploy(
@@ -125,6 +145,8 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
         chain_id,
         name_mode: if params.quasi_centralized { "quasi-centralized" } else { "decentralized" }.into(),
         deployed_block: block,
+        governance: params.governance,
+        penalty_sink: params.penalty_sink,
         identity_registry: identity,
         name_registry: names,
         reputation,

@@ -23,6 +23,27 @@ pub fn leaf_of(sub_table: &[u8]) -> B256 {
     keccak256(keccak256(sub_table))
 }
 
+/// The tag of a batch root in the anchor tree: `keccak256("iotegrity.receipt-anchor.batch-root")`,
+/// as `ReceiptAnchor.BATCH_ROOT_TAG`.
+pub const BATCH_ROOT_TAG: B256 =
+    alloy::primitives::b256!("0xd1da0588fdd7c1c9bea7e600e7a809c832d8bce26b7b4a97417555f679075c45");
+
+/// A batch root as a leaf of the anchor tree: keccak256(abi.encode(BATCH_ROOT_TAG, root)). The tag
+/// keeps the levels apart: a batch root can never pass as a row leaf, nor a row leaf as a batch root.
+pub fn tag_batch_root(root: B256) -> B256 {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(BATCH_ROOT_TAG.as_slice());
+    buf[32..].copy_from_slice(root.as_slice());
+    keccak256(buf)
+}
+
+/// The anchored root of `batch_roots` (one transaction's batches): the tree over their tagged
+/// forms, as `ReceiptAnchor.anchoredRootOf`.
+pub fn anchor_tree(batch_roots: &[B256]) -> MerkleTree {
+    let tagged: Vec<B256> = batch_roots.iter().copied().map(tag_batch_root).collect();
+    MerkleTree::new(&tagged)
+}
+
 /// Which side a proof sibling sits on (informational: sorted-pair hashing ignores it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -154,6 +175,11 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<B256> {
         (0..n).map(|i| leaf_of(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn the_batch_root_tag_is_the_contracts() {
+        assert_eq!(BATCH_ROOT_TAG, keccak256("iotegrity.receipt-anchor.batch-root"));
     }
 
     #[test]

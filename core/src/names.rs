@@ -4,8 +4,11 @@
 use crate::{Error, Result};
 use std::net::IpAddr;
 
-/// Checks that `name` is lowercase DNS labels: 1–63 bytes of `[a-z0-9-]` each, not starting or
-/// ending with `-`, dot-separated, at most 253 bytes, no trailing dot.
+/// Checks that `name` is a lowercase DNS host name as the contract accepts it: 1–63 bytes of
+/// `[a-z0-9-]` per label, not starting or ending with `-`, dot-separated, at most 253 bytes, no
+/// trailing dot; no label with `-` as its 3rd and 4th characters (reserved by RFC 5891: `xn--`
+/// IDN labels are refused); a top label neither all-numeric nor a `0x` hex number (RFC 1123 §2.1:
+/// no name may read as an IPv4 address).
 pub fn validate_name(name: &str) -> Result<()> {
     let bad = |reason| Err(Error::InvalidName { name: name.to_owned(), reason });
     if name.is_empty() {
@@ -27,6 +30,18 @@ pub fn validate_name(name: &str) -> Result<()> {
         if label.starts_with('-') || label.ends_with('-') {
             return bad("a label starts or ends with '-'");
         }
+        if label.get(2..4) == Some("--") {
+            return bad(
+                "labels with '-' as 3rd and 4th characters are reserved (RFC 5891): xn-- IDN labels are not accepted",
+            );
+        }
+    }
+    let top = name.rsplit('.').next().unwrap_or(name);
+    if top.bytes().all(|c| c.is_ascii_digit()) {
+        return bad("the top label is all-numeric: the name would read as an IP address (RFC 1123)");
+    }
+    if top.strip_prefix("0x").is_some_and(|hex| hex.bytes().all(|c| c.is_ascii_hexdigit())) {
+        return bad("the top label is a hex number: the name would read as an IP address");
     }
     Ok(())
 }
@@ -55,7 +70,16 @@ mod tests {
 
     #[test]
     fn accepts_valid_names() {
-        for n in ["gateway.bit", "a", "0x", "my-gw.iot.bit", &format!("{}.bit", "a".repeat(63))] {
+        for n in [
+            "gateway.bit",
+            "a",
+            "0x.bit",
+            "1.2.3.bit",
+            "ab-c--d.bit",
+            "io.0xg",
+            "my-gw.iot.bit",
+            &format!("{}.bit", "a".repeat(63)),
+        ] {
             validate_name(n).unwrap_or_else(|e| panic!("{n}: {e}"));
         }
     }
@@ -76,6 +100,13 @@ mod tests {
             "gw bit",
             &long_label,
             &long_name,
+            "192.168.0.1",
+            "127.1",
+            "0x7f.0x1",
+            "gw.123",
+            "xn--bcher-kva.bit",
+            "ab--cd.bit",
+            "0x",
         ] {
             assert!(validate_name(n).is_err(), "{n:?} should be rejected");
         }

@@ -495,7 +495,7 @@ mod tests {
             contract: alloy::primitives::Address::ZERO,
             tx: alloy::primitives::B256::ZERO,
             block: 1,
-            anchored_root: b.root(),
+            anchored_root: crate::merkle::tag_batch_root(b.root()),
         };
         let r = b.receipts("public.t", &anchor, &[]).remove(1);
         let (json, packed) = receipt_to_store(r.clone());
@@ -503,7 +503,7 @@ mod tests {
         assert_eq!(packed.len(), 2 * 40);
         assert_eq!(receipt_from_store(&json, Some(&packed)).unwrap(), r);
         let err = receipt_from_store(&json, None).unwrap_err().to_string();
-        assert!(err.contains("rows 4..5 of public.t has no row list: receipt format 2"), "{err}");
+        assert!(err.contains("rows 4..5 of public.t has no row list: receipt format 3"), "{err}");
         assert!(receipt_from_store(&json, Some(&packed[1..])).is_err());
     }
 

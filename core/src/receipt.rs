@@ -9,7 +9,7 @@
 //! hashes are proven by the anchored root, and an audit can name each altered, deleted or
 //! inserted row.
 
-use crate::merkle::{MerkleTree, ProofStep, leaf_of};
+use crate::merkle::{MerkleTree, ProofStep, leaf_of, process_proof, tag_batch_root};
 use alloy::primitives::{Address, B256, keccak256};
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +32,9 @@ pub struct RowHash {
     pub hash: B256,
 }
 
-/// The receipt format this build writes and reads.
-pub const RECEIPT_VERSION: u32 = 2;
+/// The receipt format this build writes and reads (3: batch roots tagged in the anchor tree, the
+/// proof in two parts).
+pub const RECEIPT_VERSION: u32 = 3;
 
 /// A sub-table's bytes: (key as i64 big-endian ‖ row hash) per row, in key order.
 pub fn pack_rows(rows: &[RowHash]) -> Vec<u8> {
@@ -78,7 +79,7 @@ mod packed_rows {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RowHash>, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(d).map_err(|_| {
-            D::Error::custom("rows: expected the sub-table's bytes as a 0x-hex string (receipt format 2)")
+            D::Error::custom("rows: expected the sub-table's bytes as a 0x-hex string (receipt format 2 or later)")
         })?;
         let bytes = alloy::hex::decode(text.as_ref()).map_err(|e| D::Error::custom(format!("rows: {e}")))?;
         unpack_rows(&bytes).ok_or_else(|| D::Error::custom("rows: length is not a multiple of 40 bytes"))
@@ -127,16 +128,14 @@ impl Batch {
     }
 
     /// One receipt per sub-table, for a batch of `table` anchored as described by `anchor`;
-    /// `upper` is the batch root's proof in the anchor tree (empty when anchored alone).
-    pub fn receipts(&self, table: &str, anchor: &AnchorRef, upper: &[ProofStep]) -> Vec<Receipt> {
+    /// `anchor_proof` is the tagged batch root's proof in the anchor tree (empty when anchored alone).
+    pub fn receipts(&self, table: &str, anchor: &AnchorRef, anchor_proof: &[ProofStep]) -> Vec<Receipt> {
         let (batch_first_key, batch_last_key) = self.key_range();
         self.ranges
             .iter()
             .enumerate()
             .map(|(i, &(lo, hi))| {
                 let rows = self.rows[lo..hi].to_vec();
-                let mut proof = self.tree.proof(i);
-                proof.extend_from_slice(upper);
                 Receipt {
                     version: RECEIPT_VERSION,
                     table: table.to_owned(),
@@ -151,7 +150,8 @@ impl Batch {
                     rows,
                     leaf: self.tree.leaf(i),
                     batch_root: self.root(),
-                    proof,
+                    proof: self.tree.proof(i),
+                    anchor_proof: anchor_proof.to_vec(),
                     anchor: anchor.clone(),
                 }
             })
@@ -171,7 +171,8 @@ pub struct AnchorRef {
     pub tx: B256,
     /// Block number.
     pub block: u64,
-    /// The root stored on chain (the batch root, or the tree over several batch roots).
+    /// The root stored on chain: the tree over the tagged batch roots of its transaction
+    /// ([`crate::merkle::anchor_tree`]).
     pub anchored_root: B256,
 }
 
@@ -208,8 +209,12 @@ pub struct Receipt {
     pub leaf: B256,
     /// The batch root.
     pub batch_root: B256,
-    /// Proof from the leaf to the anchored root (through the batch root).
+    /// Proof from the leaf to the batch root.
     pub proof: Vec<ProofStep>,
+    /// Proof from the tagged batch root to the anchored root. (Absent in format 2, which this
+    /// build reads only to name its format.)
+    #[serde(default)]
+    pub anchor_proof: Vec<ProofStep>,
     /// The anchor.
     pub anchor: AnchorRef,
 }
@@ -220,13 +225,12 @@ pub enum ReceiptError {
     /// The rows do not hash to the leaf.
     #[error("its rows do not hash to its leaf")]
     RowsMismatch,
-    /// The proof does not lead from the leaf to the anchored root.
-    #[error("its proof does not lead to the anchored root")]
+    /// The proof does not lead from the leaf to the batch root.
+    #[error("its proof does not lead to its batch root")]
     BadProof,
-    /// The proof reaches the anchored root without passing through the receipt's batch root (a
-    /// leaf of another batch of the same anchor, passed off as this batch's).
-    #[error("its proof does not pass through its batch root")]
-    NotThroughBatchRoot,
+    /// The anchor proof does not lead from the tagged batch root to the anchored root.
+    #[error("its anchor proof does not lead to the anchored root")]
+    BadAnchorProof,
     /// The rows are not in increasing key order, or the range does not match.
     #[error("its rows are out of order or outside its key range")]
     BadRange,
@@ -236,8 +240,8 @@ pub enum ReceiptError {
 }
 
 impl Receipt {
-    /// Offline checks: rows → leaf → proof → batch root → anchored root. (Whether the chain backs
-    /// that anchor is the audit's question: [`crate::audit::match_receipt`].)
+    /// Offline checks: rows → leaf → proof → batch root → tag → anchor proof → anchored root.
+    /// (Whether the chain backs that anchor is the audit's question: [`crate::audit::match_receipt`].)
     pub fn check(&self) -> Result<(), ReceiptError> {
         if self.version != RECEIPT_VERSION {
             return Err(ReceiptError::Version(self.version));
@@ -252,17 +256,11 @@ impl Receipt {
         if sub_table_leaf(&self.rows) != self.leaf {
             return Err(ReceiptError::RowsMismatch);
         }
-        let mut node = self.leaf;
-        let mut through = node == self.batch_root;
-        for step in &self.proof {
-            node = crate::merkle::hash_pair(&node, &step.sibling);
-            through |= node == self.batch_root;
-        }
-        if node != self.anchor.anchored_root {
+        if process_proof(self.leaf, &self.proof) != self.batch_root {
             return Err(ReceiptError::BadProof);
         }
-        if !through {
-            return Err(ReceiptError::NotThroughBatchRoot);
+        if process_proof(tag_batch_root(self.batch_root), &self.anchor_proof) != self.anchor.anchored_root {
+            return Err(ReceiptError::BadAnchorProof);
         }
         Ok(())
     }
@@ -289,8 +287,13 @@ mod tests {
         let b = Batch::new(rows(1..11), 4);
         assert_eq!(b.ranges, vec![(0, 3), (3, 6), (6, 8), (8, 10)]);
         assert_eq!(b.key_range(), (1, 10));
-        let anchor =
-            AnchorRef { chain_id: 1, contract: Address::ZERO, tx: B256::ZERO, block: 1, anchored_root: b.root() };
+        let anchor = AnchorRef {
+            chain_id: 1,
+            contract: Address::ZERO,
+            tx: B256::ZERO,
+            block: 1,
+            anchored_root: tag_batch_root(b.root()),
+        };
         let receipts = b.receipts("public.t", &anchor, &[]);
         let receipt = |i: usize| receipts[i].clone();
         assert_eq!((receipts[1].first_key, receipts[1].last_key, receipts[1].m, receipts[1].n), (4, 6, 10, 4));
@@ -305,14 +308,25 @@ mod tests {
         assert_eq!(reordered.check(), Err(ReceiptError::BadRange));
         let mut other_root = receipt(2);
         other_root.anchor.anchored_root = B256::repeat_byte(1);
-        assert_eq!(other_root.check(), Err(ReceiptError::BadProof));
+        assert_eq!(other_root.check(), Err(ReceiptError::BadAnchorProof));
+        let mut untagged = receipt(2);
+        untagged.anchor.anchored_root = untagged.batch_root; // the format-2 anchored root
+        assert_eq!(untagged.check(), Err(ReceiptError::BadAnchorProof));
+        let mut other_batch = receipt(2);
+        other_batch.batch_root = B256::repeat_byte(2);
+        assert_eq!(other_batch.check(), Err(ReceiptError::BadProof));
     }
 
     #[test]
     fn receipts_round_trip_as_json_with_packed_rows() {
         let b = Batch::new(rows(-2..3), 2);
-        let anchor =
-            AnchorRef { chain_id: 1, contract: Address::ZERO, tx: B256::ZERO, block: 1, anchored_root: b.root() };
+        let anchor = AnchorRef {
+            chain_id: 1,
+            contract: Address::ZERO,
+            tx: B256::ZERO,
+            block: 1,
+            anchored_root: tag_batch_root(b.root()),
+        };
         let r = b.receipts("public.t", &anchor, &[]).remove(0);
         let json = serde_json::to_value(&r).unwrap();
         let hex = json["rows"].as_str().unwrap();
@@ -324,10 +338,10 @@ mod tests {
         assert!(serde_json::from_value::<Receipt>(short).unwrap_err().to_string().contains("multiple of 40"));
         let mut old = json;
         old["rows"] = serde_json::json!([{ "key": 1, "hash": B256::ZERO }]);
-        assert!(serde_json::from_value::<Receipt>(old).unwrap_err().to_string().contains("receipt format 2"));
-        let mut v1 = r;
-        v1.version = 1;
-        assert_eq!(v1.check(), Err(ReceiptError::Version(1)));
+        assert!(serde_json::from_value::<Receipt>(old).unwrap_err().to_string().contains("receipt format 2 or later"));
+        let mut v2 = r;
+        v2.version = 2;
+        assert_eq!(v2.check(), Err(ReceiptError::Version(2)));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use alloy::sol_types::SolEvent;
 use eyre::{Result, WrapErr, bail, eyre};
 use iotegrity_core::anchors;
 use iotegrity_core::contracts::{IReceiptAnchor, IdentityRegistry, ReceiptAnchor};
-use iotegrity_core::merkle::MerkleTree;
+use iotegrity_core::merkle;
 use iotegrity_core::pg::{self, TableRef};
 use iotegrity_core::receipt::{self, AnchorRef, Batch, table_id};
 use iotegrity_core::{AddressBook, chain, keys};
@@ -484,7 +484,7 @@ impl Service {
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
         let roots: Vec<B256> = rows.iter().map(|r| B256::from_slice(r.get::<&[u8], _>("root"))).collect();
-        let anchored_root = MerkleTree::new(&roots).root();
+        let anchored_root = merkle::anchor_tree(&roots).root();
         let mut tx = self.pool.begin().await?;
         let anchor_id: i64 = sqlx::query_scalar(
             "INSERT INTO iotegrity.anchors (anchored_root, chain_id, contract, status) VALUES ($1, $2, $3, 'planned') RETURNING id",
@@ -666,7 +666,7 @@ impl Service {
         batches: &[Arc<StoredBatch>],
     ) -> Result<()> {
         let roots: Vec<B256> = batches.iter().map(|b| b.batch.root()).collect();
-        let upper = MerkleTree::new(&roots);
+        let upper = merkle::anchor_tree(&roots);
         if upper.root() != root {
             bail!("anchor {id}: its batches no longer give its anchored root");
         }

@@ -175,12 +175,28 @@ impl World {
         Ident { offline, online, dir }
     }
 
-    /// Generates keys and registers them with `role`.
+    /// Generates keys and registers them with `role`; a notary or CA is appointed first by the
+    /// governance (the deploying key), through `identity appoint`, as a deployment would.
     pub async fn identity(&self, label: &str, role: &str) -> Ident {
         let id = self.keys(label).await;
+        if matches!(role, "notary" | "ca") {
+            self.as_governance(&["identity", "appoint", &id.offline.to_string(), "--role", role]).json();
+        }
         let online_ks = id.dir.join("online.json").display().to_string();
         self.run_as(&id, &["identity", "register", "--role", role, "--online-keystore", &online_ks]).json();
         id
+    }
+
+    /// The governance's key (the deploying key, Anvil's first account), hex.
+    pub fn governance_key(&self) -> String {
+        format!("0x{}", alloy::primitives::hex::encode(self.anvil.keys()[0].to_bytes()))
+    }
+
+    /// Runs the CLI with `args`, signing with the governance's key.
+    pub fn as_governance(&self, args: &[&str]) -> Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(["--private-key".to_string(), self.governance_key()]);
+        self.cli(&all)
     }
 
     /// Gives `who` 100 ether.
@@ -302,8 +318,8 @@ impl ServiceWorld {
 
     /// Every receipt, in key order.
     pub fn receipts(&self) -> Vec<iotegrity_core::receipt::Receipt> {
-        if self.pg.psql("postgres", "SELECT to_regclass('iotegrity.receipts') IS NOT NULL") != "t" {
-            return vec![]; // the daemon has not migrated yet
+        if self.pg.psql("postgres", "SELECT to_regclass('iotegrity.receipt_documents') IS NOT NULL") != "t" {
+            return vec![]; // the daemon has not migrated yet (the view comes with a later migration than the table)
         }
         let text = self.pg.psql("postgres", "SELECT receipt::text FROM iotegrity.receipt_documents ORDER BY first_key");
         text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).expect("receipt JSON")).collect()
@@ -428,6 +444,10 @@ pub struct GatewayWorld {
 }
 
 impl GatewayWorld {
+    /// The gateway keeps every delivered journal segment here (`keep_delivered_segments`), so
+    /// [`GatewayWorld::journaled_readings`] sees all it ever signed, however long a slow machine
+    /// lets the sensors run.
+    ///
     /// `devices`: (name, TOML lines of its `[[devices]]` entry after name and keystore, e.g.
     /// `interval_ms = 20` and `sensor = { kind = "simulated" }`). `extra_toml` goes before the
     /// devices (e.g. `[profile]`, `[[aggregates]]`).
@@ -439,6 +459,7 @@ impl GatewayWorld {
         let state_dir = w.dir.path().join("gw-state");
         let mut text = format!(
             "[gateway]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\nsegment_bytes = 65536\n\
+             keep_delivered_segments = 1000000\n\
              [chain]\ndeployments = \"{}\"\nrpc_url = \"{}\"\n\
              [service]\nurl = \"http://127.0.0.1:{}\"\nbatch = 20\nretry_max_ms = 500\ntimeout_ms = 5000\n\
              [api]\nlisten = \"127.0.0.1:{api_port}\"\n{extra_toml}\n",

@@ -1,12 +1,13 @@
 //! `iotegrity cert`: certificates pinned on chain per name (paper §3.2.2). A certificate is
-//! identified by keccak256 of its DER SubjectPublicKeyInfo, read from a PEM file.
+//! identified by keccak256 of its DER SubjectPublicKeyInfo, read from a PEM file, and pinned only
+//! with a proof that its (P-256) key signed the binding to the name, owner and window.
 
 use crate::Report;
 use crate::opts::{ChainOpts, Conn, WalletOpts};
 use alloy::primitives::B256;
 use clap::{Args, Subcommand};
 use eyre::{Context, Result, bail};
-use iotegrity_core::cert::CertInfo;
+use iotegrity_core::cert::{CertInfo, CertKey};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::NameRegistry;
 use iotegrity_core::names::validate_name;
@@ -16,8 +17,11 @@ use std::path::PathBuf;
 /// Certificate commands.
 #[derive(Debug, Subcommand)]
 pub enum CertCmd {
-    /// Pin a certificate's key to a name, with its validity window (default: the certificate's own).
+    /// Pin a certificate's key to a name, with its validity window (default: the certificate's own)
+    /// and the key's proof of possession.
     Add(AddArgs),
+    /// Sign the proof of possession with the certificate's key, for someone else to pin it (a CA).
+    Prove(ProveArgs),
     /// Check a certificate for a name on chain; exits 1 if it does not verify.
     Verify(VerifyArgs),
     /// Revoke a certificate of a name.
@@ -36,16 +40,12 @@ pub struct WhichCert {
     pub key_hash: Option<B256>,
 }
 
-/// `cert add`.
+/// The certificate and its window, as `add` and `prove` take them.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Example:\n  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout gw.key -out gw.pem \\\n    \
-    -days 365 -subj /CN=gateway.bit\n  iotegrity cert add gateway.bit --cert gw.pem --keystore keys/gw/offline.json --password-file pw.txt"
-)]
-pub struct AddArgs {
+pub struct Binding {
     /// The name.
     pub name: String,
-    /// PEM certificate file.
+    /// PEM certificate file (its key must be P-256).
     #[arg(long, value_name = "FILE")]
     pub cert: PathBuf,
     /// Start of validity (unix seconds) [default: the certificate's notBefore].
@@ -54,12 +54,61 @@ pub struct AddArgs {
     /// End of validity (unix seconds) [default: the certificate's notAfter].
     #[arg(long, value_name = "UNIX")]
     pub not_after: Option<u64>,
+}
+
+/// The proof of possession: made here with the key, or made by its holder (`cert prove`).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Possession {
+    /// The certificate's private key (PEM, PKCS#8 or SEC1), to sign the proof here.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The proof signed by the key's holder (`cert prove`): 0x-hex r ‖ s, 64 bytes.
+    #[arg(long, value_name = "HEX")]
+    pub proof: Option<alloy::primitives::Bytes>,
+}
+
+/// `cert add`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout gw.key -out gw.pem \\\n    \
+    -days 365 -subj /CN=gateway.bit\n  iotegrity cert add gateway.bit --cert gw.pem --key gw.key --keystore keys/gw/offline.json --password-file pw.txt\n\n\
+    The key signs CertificateBinding(name, owner, certKeyHash, notBefore, notAfter) (docs/eip712.md):\n\
+    nobody can pin a key they do not hold. In quasi-centralized mode a CA pins it with the holder's\n\
+    --proof from `iotegrity cert prove`."
+)]
+pub struct AddArgs {
+    /// The certificate and its window.
+    #[command(flatten)]
+    pub binding: Binding,
+    /// The proof of possession.
+    #[command(flatten)]
+    pub possession: Possession,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
     /// Key that sends the transaction.
     #[command(flatten)]
     pub wallet: WalletOpts,
+}
+
+/// `cert prove`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example (the holder of gw.key, for the CA that will pin it):\n  \
+    iotegrity cert prove gateway.bit --cert gw.pem --key gw.key > proof.txt")]
+pub struct ProveArgs {
+    /// The certificate and its window.
+    #[command(flatten)]
+    pub binding: Binding,
+    /// The certificate's private key (PEM, PKCS#8 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The name's owner (offline address) [default: as registered on chain].
+    #[arg(long, value_name = "ADDRESS")]
+    pub owner: Option<alloy::primitives::Address>,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
 }
 
 /// `cert verify`.
@@ -106,6 +155,42 @@ impl WhichCert {
     }
 }
 
+fn read_key(path: &PathBuf) -> Result<CertKey> {
+    let pem = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    CertKey::from_pem(&pem).wrap_err_with(|| format!("{}: not a usable certificate key", path.display()))
+}
+
+impl Binding {
+    /// The certificate's P-256 key and the window; fails unless `key` is that certificate's key.
+    fn read(&self, key: Option<&CertKey>) -> Result<(CertInfo, [B256; 2], u64, u64)> {
+        validate_name(&self.name)?;
+        let info = read_cert(&self.cert)?;
+        let point = info.p256_key()?;
+        if key.is_some_and(|k| k.public() != point) {
+            bail!("the key file is not the key of {} ({})", self.cert.display(), info.subject);
+        }
+        let (nb, na) = (self.not_before.unwrap_or(info.not_before), self.not_after.unwrap_or(info.not_after));
+        Ok((info, point, nb, na))
+    }
+
+    /// The proof of possession for this binding of `owner`, signed by `key`.
+    async fn prove(&self, conn: &Conn, key: &CertKey, owner: alloy::primitives::Address) -> Result<[B256; 2]> {
+        let (info, _, nb, na) = self.read(Some(key))?;
+        let digest =
+            chain::call(names(conn).certificateBindingDigest(self.name.clone(), owner, info.key_hash, nb, na)).await?;
+        Ok(key.prove(digest)?)
+    }
+}
+
+/// The name's owner as registered on chain.
+async fn owner_of(conn: &Conn, name: &str) -> Result<alloy::primitives::Address> {
+    let owner = chain::call(names(conn).nameRecord(name.to_owned())).await?.owner;
+    if owner.is_zero() {
+        bail!("{name} is not registered");
+    }
+    Ok(owner)
+}
+
 fn names(conn: &Conn) -> NameRegistry::NameRegistryInstance<&alloy::providers::DynProvider> {
     NameRegistry::new(conn.book.name_registry, &conn.provider)
 }
@@ -115,19 +200,37 @@ impl CertCmd {
     pub async fn run(self) -> Result<Report> {
         match self {
             Self::Add(a) => {
-                validate_name(&a.name)?;
-                let info = read_cert(&a.cert)?;
-                let (nb, na) = (a.not_before.unwrap_or(info.not_before), a.not_after.unwrap_or(info.not_after));
+                let key = a.possession.key.as_ref().map(read_key).transpose()?;
+                let (info, point, nb, na) = a.binding.read(key.as_ref())?;
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
-                let receipt = chain::send(names(&conn).addCertificate(a.name.clone(), info.key_hash, nb, na)).await?;
+                let name = a.binding.name.clone();
+                let pop = match (&key, &a.possession.proof) {
+                    (Some(key), _) => a.binding.prove(&conn, key, owner_of(&conn, &name).await?).await?,
+                    (None, Some(proof)) if proof.len() == 64 => {
+                        [B256::from_slice(&proof[..32]), B256::from_slice(&proof[32..])]
+                    }
+                    _ => bail!("--proof must be 64 bytes of hex: r ‖ s, as `iotegrity cert prove` prints it"),
+                };
+                let receipt = chain::send(names(&conn).addCertificate(name.clone(), point, nb, na, pop)).await?;
                 Ok(Report::new(
                     format!(
-                        "certificate {} ({}) pinned to {}, valid {nb}..{na}\n  tx {}",
-                        info.key_hash, info.subject, a.name, receipt.transaction_hash
+                        "certificate {} ({}) pinned to {name}, valid {nb}..{na}, possession proven\n  tx {}",
+                        info.key_hash, info.subject, receipt.transaction_hash
                     ),
-                    json!({ "name": a.name, "keyHash": info.key_hash, "subject": info.subject, "notBefore": nb, "notAfter": na,
+                    json!({ "name": name, "keyHash": info.key_hash, "subject": info.subject, "notBefore": nb, "notAfter": na,
                             "tx": receipt.transaction_hash }),
                 ))
+            }
+            Self::Prove(a) => {
+                let key = read_key(&a.key)?;
+                let conn = a.chain.connect().await?;
+                let owner = match a.owner {
+                    Some(o) => o,
+                    None => owner_of(&conn, &a.binding.name).await?,
+                };
+                let [r, s] = a.binding.prove(&conn, &key, owner).await?;
+                let proof = alloy::primitives::Bytes::from([r.as_slice(), s.as_slice()].concat());
+                Ok(Report::new(proof.to_string(), json!({ "name": a.binding.name, "owner": owner, "proof": proof })))
             }
             Self::Verify(a) => {
                 validate_name(&a.name)?;
@@ -144,10 +247,16 @@ impl CertCmd {
                 }
                 // Say why, from the stored record.
                 let c = chain::call(r.certificate(hash)).await?;
+                let identity =
+                    iotegrity_core::contracts::IdentityRegistry::new(conn.book.identity_registry, &conn.provider);
+                let owner = chain::call(r.nameRecord(a.name.clone())).await?.owner;
+                let issuer_is_ca = chain::call(identity.activeRole(c.issuer)).await? == 6;
                 let why = if c.nameHash.is_zero() {
                     "no such certificate is registered"
                 } else if c.revoked {
                     "it was revoked"
+                } else if c.issuer != owner && !issuer_is_ca {
+                    "the CA that issued it is closed or no longer appointed"
                 } else {
                     "it is for another name or owner, outside its validity window, or its owner's identity is closed"
                 };

@@ -17,8 +17,8 @@ pub enum NameMode {
     QuasiCentralized,
 }
 
-/// Deploy IdentityRegistry, NameRegistry and Reputation, then write the address book that every
-/// other command reads.
+/// Deploy IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor, then write the address
+/// book that every other command reads. The governance and the penalty sink are fixed for good.
 #[derive(Debug, Args)]
 #[command(after_help = "Example (local Anvil, its first dev account):\n  \
     iotegrity deploy --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")]
@@ -32,6 +32,13 @@ pub struct DeployArgs {
     /// NameRegistry mode.
     #[arg(long, value_enum, default_value = "decentralized")]
     pub name_mode: NameMode,
+    /// The governance that appoints and dismisses notaries and CAs, fixed for good [default: the
+    /// deploying key's address]. In production: a multisig contract.
+    #[arg(long, value_name = "ADDRESS")]
+    pub governance: Option<alloy::primitives::Address>,
+    /// Where slashed stakes and struck deposits go, fixed for good [default: 0x…dEaD, burnt].
+    #[arg(long, value_name = "ADDRESS")]
+    pub penalty_sink: Option<alloy::primitives::Address>,
     /// Deposit posted with every reputation vote.
     #[arg(long, default_value = "0.01ether", value_name = "AMOUNT")]
     pub vote_deposit: String,
@@ -52,25 +59,30 @@ pub struct DeployArgs {
 impl DeployArgs {
     /// Deploys.
     pub async fn run(self) -> Result<Report> {
+        let signer = self.wallet.signer()?;
         let params = chain::DeployParams {
+            governance: self.governance.unwrap_or(signer.address()),
+            penalty_sink: self.penalty_sink.unwrap_or(chain::BURN),
             quasi_centralized: matches!(self.name_mode, NameMode::QuasiCentralized),
             vote_deposit: parse_amount(&self.vote_deposit)?,
             vote_period: self.vote_period,
             dispute_window: self.dispute_window,
             half_life: self.half_life,
         };
-        let provider = chain::writer(&self.rpc.rpc_url, self.wallet.signer()?)?;
+        let provider = chain::writer(&self.rpc.rpc_url, signer)?;
         let book = chain::deploy(&provider, &params).await?;
         let path = self.out.unwrap_or_else(|| AddressBook::default_path(book.chain_id));
         book.save(&path)?;
         let text = format!(
-            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\naddress book: {}",
+            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\n  governance       {} (appoints notaries and CAs)\n  penalty sink     {}\naddress book: {}",
             book.chain_id,
             book.name_mode,
             book.identity_registry,
             book.name_registry,
             book.reputation,
             book.receipt_anchor,
+            book.governance,
+            book.penalty_sink,
             path.display()
         );
         Ok(Report::new(text, json!({ "addressBook": path, "deployment": book })))

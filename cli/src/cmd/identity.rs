@@ -1,8 +1,9 @@
 //! `iotegrity identity`: two-key identities (paper §3.2.1) — key generation, registration,
-//! rotation of the online key, irrevocable closing, and the staked web of trust.
+//! rotation of the online key, irrevocable closing, the staked web of trust, and the governance's
+//! appointment of notaries and CAs.
 
 use crate::Report;
-use crate::opts::{ChainOpts, Conn, OnlineKeyOpts, WalletOpts, parse_amount, read_password};
+use crate::opts::{ChainOpts, Conn, OnlineKeyOpts, WalletOpts, parse_amount, parse_reason, read_password};
 use crate::output::ether;
 use alloy::primitives::{Address, U256};
 use clap::{Args, Subcommand, ValueEnum};
@@ -23,9 +24,18 @@ pub enum Role {
     Service = 3,
     /// A worker that trains models.
     Worker = 4,
-    /// A notary that audits votes and stakes.
+    /// A notary that audits votes and stakes (appointed by the governance first).
     Notary = 5,
-    /// A certificate authority (submits names in quasi-centralized mode).
+    /// A certificate authority: submits names in quasi-centralized mode (appointed first).
+    Ca = 6,
+}
+
+/// The roles the governance appoints: they act on others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppointedRole {
+    /// Slashes stakes and strikes votes (paying nobody: penalties go to the sink).
+    Notary = 5,
+    /// Submits names for owners it checked, and pins their certificates (quasi-centralized mode).
     Ca = 6,
 }
 
@@ -63,10 +73,14 @@ pub enum IdentityCmd {
     Claim(TargetArgs),
     /// Take back an incentive nobody staked for, once your old key is inactive.
     Reclaim(TargetArgs),
-    /// (Notary) slash a voucher's stake on a fraudulent key; it is credited to you.
+    /// (Notary) slash a voucher's stake on a fraudulent key, with a reason; it goes to the penalty sink.
     Slash(SlashArgs),
-    /// Withdraw ether credited to you (slashed stakes).
+    /// Withdraw ether credited to you (the penalty sink's slashed stakes).
     WithdrawCredit(TxArgs),
+    /// (Governance) appoint an offline address as notary or CA, before it registers with that role.
+    Appoint(AppointArgs),
+    /// (Governance) end an appointment: the identity stays open, its role confers no power.
+    Dismiss(DismissArgs),
 }
 
 /// `identity keygen`.
@@ -184,12 +198,46 @@ pub struct ValueArgs {
 
 /// `identity slash`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  iotegrity identity slash 0x<key> 0x<voucher offline> --reason \"vouched for a key that signed forged readings\" \\\n        --keystore keys/notary/offline.json --password-file pw.txt\n\n\
+    The stake goes to the penalty sink fixed at deployment (burnt by default), never to the notary;\n\
+    a notary cannot slash its own stake."
+)]
 pub struct SlashArgs {
     /// The key that was vouched for.
     pub online: Address,
     /// The voucher whose stake is slashed (an offline address).
     pub voucher: Address,
+    /// Why: text (its keccak256 is recorded on chain; keep the text) or a 0x 32-byte evidence hash.
+    #[arg(long)]
+    pub reason: String,
     /// Chain and sending key.
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// `identity appoint`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example (the governance key named at deployment):\n  \
+    iotegrity identity appoint 0x<notary offline> --role notary --private-key 0x<governance key>\n  \
+    iotegrity identity register --role notary --keystore keys/notary/offline.json ...   # then, by the notary")]
+pub struct AppointArgs {
+    /// The offline address to appoint.
+    pub offline: Address,
+    /// The role.
+    #[arg(long, value_enum)]
+    pub role: AppointedRole,
+    /// Chain and sending key (the governance's).
+    #[command(flatten)]
+    pub tx: TxArgs,
+}
+
+/// `identity dismiss`.
+#[derive(Debug, Args)]
+pub struct DismissArgs {
+    /// The offline address to dismiss.
+    pub offline: Address,
+    /// Chain and sending key (the governance's).
     #[command(flatten)]
     pub tx: TxArgs,
 }
@@ -355,12 +403,35 @@ impl IdentityCmd {
                 .await
             }
             Self::Slash(a) => {
+                let reason = parse_reason(&a.reason)?;
                 let conn = a.tx.connect().await?;
-                let receipt = chain::send(registry(&conn).slashStake(a.online, a.voucher)).await?;
+                let receipt = chain::send(registry(&conn).slashStake(a.online, a.voucher, reason)).await?;
                 Ok(tx_report(
-                    format!("slashed {}'s stake on {}", a.voucher, a.online),
+                    format!(
+                        "slashed {}'s stake on {} (reason {reason}); it went to the penalty sink {}",
+                        a.voucher, a.online, conn.book.penalty_sink
+                    ),
                     &receipt,
-                    json!({ "online": a.online, "voucher": a.voucher }),
+                    json!({ "online": a.online, "voucher": a.voucher, "reason": reason, "sink": conn.book.penalty_sink }),
+                ))
+            }
+            Self::Appoint(a) => {
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).appoint(a.offline, a.role as u8)).await?;
+                let role = role_name(a.role as u8);
+                Ok(tx_report(
+                    format!("appointed {} as {role}: it may now register (or act) with that role", a.offline),
+                    &receipt,
+                    json!({ "offline": a.offline, "role": role }),
+                ))
+            }
+            Self::Dismiss(a) => {
+                let conn = a.tx.connect().await?;
+                let receipt = chain::send(registry(&conn).dismiss(a.offline)).await?;
+                Ok(tx_report(
+                    format!("dismissed {}: its role confers no power from now on", a.offline),
+                    &receipt,
+                    json!({ "offline": a.offline }),
                 ))
             }
             Self::WithdrawCredit(a) => {
@@ -383,12 +454,19 @@ async fn show(a: ShowArgs) -> Result<Report> {
     }
     let active: bool = chain::call(r.isActive(id.online)).await?;
     let trust: U256 = chain::call(r.trustLevel(id.online)).await?;
+    let acting = chain::call(r.activeRole(offline)).await?;
+    let appointed_role = matches!(id.role, 5 | 6);
+    let role = match (appointed_role, acting == id.role) {
+        (false, _) => role_name(id.role).to_string(),
+        (true, true) => format!("{} (appointed)", role_name(id.role)),
+        (true, false) => format!("{} (NOT appointed: no power over others)", role_name(id.role)),
+    };
     let superseded = !owner.is_zero() && id.online != a.address;
     let text = format!(
         "offline  {offline}\nonline   {}{}\nrole     {}\nstatus   {}\nactive   {active}\ntrust    {} ETH staked\nupdated  {}",
         id.online,
         if superseded { format!("  ({} is an old key of this identity: invalid)", a.address) } else { String::new() },
-        role_name(id.role),
+        role,
         status_name(id.status),
         ether(trust),
         id.updatedAt
@@ -396,7 +474,7 @@ async fn show(a: ShowArgs) -> Result<Report> {
     Ok(Report::new(
         text,
         json!({ "offline": offline, "online": id.online, "role": role_name(id.role), "status": status_name(id.status),
-                "active": active, "trustLevel": trust.to_string(), "updatedAt": id.updatedAt,
+                "actingRole": role_name(acting), "active": active, "trustLevel": trust.to_string(), "updatedAt": id.updatedAt,
                 "queriedKeySuperseded": superseded }),
     ))
 }

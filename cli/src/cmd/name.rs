@@ -24,7 +24,8 @@ pub enum NameCmd {
     Show(QueryArgs),
     /// Change the IP address of your name.
     UpdateIp(UpdateIpArgs),
-    /// Name a backup offline account that can take the name over if you close.
+    /// Name a backup offline account that can take the name over if you close (in effect after the
+    /// registry's BACKUP_DELAY: 7 days).
     SetBackup(SetBackupArgs),
     /// (Backup) take over a name whose owner closed its identity.
     Recover(NameTxArgs),
@@ -147,18 +148,33 @@ impl NameCmd {
                 let resolved: Bytes = chain::call(r.resolveAddress(a.name.clone())).await?;
                 let ip = if rec.ipVersion == 4 { decode_ip(&rec.ip[..4]) } else { decode_ip(&rec.ip[..]) };
                 let resolves = !resolved.is_empty();
+                let now = chain::latest_timestamp(&conn.provider).await?;
+                let shown = |a: Address| if a.is_zero() { "-".to_string() } else { a.to_string() };
+                let pending = rec.backupSince > now;
+                let backup = if pending {
+                    format!(
+                        "{} (from {}, {} s from now; until then {})",
+                        shown(rec.backup),
+                        rec.backupSince,
+                        rec.backupSince - now,
+                        shown(rec.previousBackup)
+                    )
+                } else {
+                    shown(rec.backup)
+                };
                 let text = format!(
-                    "name        {}\nowner       {}\nip          {}\nbackup      {}\nregistered  {}\nresolves    {}",
+                    "name        {}\nowner       {}\nip          {}\nbackup      {backup}\nregistered  {}\nresolves    {}",
                     a.name,
                     rec.owner,
                     ip.map(|i| i.to_string()).unwrap_or_default(),
-                    if rec.backup.is_zero() { "-".to_string() } else { rec.backup.to_string() },
                     rec.registeredAt,
                     if resolves { "yes" } else { "no (owner closed)" }
                 );
+                let effective = if pending { rec.previousBackup } else { rec.backup };
                 Ok(Report::new(
                     text,
-                    json!({ "name": a.name, "owner": rec.owner, "ip": ip, "backup": rec.backup,
+                    json!({ "name": a.name, "owner": rec.owner, "ip": ip, "backup": effective,
+                            "pendingBackup": pending.then_some(rec.backup), "pendingFrom": pending.then_some(rec.backupSince),
                             "registeredAt": rec.registeredAt, "resolves": resolves }),
                 ))
             }
@@ -176,9 +192,14 @@ impl NameCmd {
                 validate_name(&a.name)?;
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let receipt = chain::send(names(&conn).setBackup(a.name.clone(), a.backup)).await?;
+                let delay = chain::call(names(&conn).BACKUP_DELAY()).await?;
                 Ok(Report::new(
-                    format!("backup of {} is {}\n  tx {}", a.name, a.backup, receipt.transaction_hash),
-                    json!({ "name": a.name, "backup": a.backup, "tx": receipt.transaction_hash }),
+                    format!(
+                        "backup of {} will be {} in {delay} s (until then the backup in effect stays: if your offline key \
+                         leaked, closing your identity now keeps it)\n  tx {}",
+                        a.name, a.backup, receipt.transaction_hash
+                    ),
+                    json!({ "name": a.name, "backup": a.backup, "effectiveIn": delay.to::<u64>(), "tx": receipt.transaction_hash }),
                 ))
             }
             Self::Recover(a) => {

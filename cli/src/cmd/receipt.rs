@@ -85,8 +85,17 @@ impl ReceiptCmd {
                 let contract_says = match trust.owner() {
                     Some(owner) => {
                         let anchor = ReceiptAnchor::new(conn.book.receipt_anchor, &conn.provider);
-                        let proof: Vec<_> = r.proof.iter().map(|p| p.sibling).collect();
-                        chain::call(anchor.verifyReceipt(owner, r.anchor.anchored_root, r.leaf, proof)).await?
+                        let batch_proof: Vec<_> = r.proof.iter().map(|p| p.sibling).collect();
+                        let anchor_proof: Vec<_> = r.anchor_proof.iter().map(|p| p.sibling).collect();
+                        let sub_table = alloy::primitives::keccak256(iotegrity_core::receipt::pack_rows(&r.rows));
+                        chain::call(anchor.verifyReceipt(
+                            owner,
+                            r.anchor.anchored_root,
+                            sub_table,
+                            batch_proof,
+                            anchor_proof,
+                        ))
+                        .await?
                     }
                     None => false,
                 };

@@ -1,8 +1,8 @@
-//! `iotegrity reputation`: deposit-backed votes on names and online addresses, and their
-//! age-weighted scores (formula in IReputation.sol and the README).
+//! `iotegrity reputation`: deposit-backed votes on names and identities, their age-weighted scores
+//! (formula in IReputation.sol and the README), and notaries' strikes of false votes.
 
 use crate::Report;
-use crate::opts::{ChainOpts, Conn, WalletOpts};
+use crate::opts::{ChainOpts, Conn, WalletOpts, parse_reason};
 use crate::output::ether;
 use alloy::primitives::{Address, B256, I256, U256, keccak256};
 use clap::{Args, Subcommand};
@@ -18,8 +18,11 @@ use std::path::PathBuf;
 pub enum ReputationCmd {
     /// Vote on a name (after a secure channel) or an online address (after a job or model).
     Vote(VoteArgs),
-    /// Show the score of a name or an online address.
+    /// Show the score of a name or an identity (by any of its online keys, or its offline address).
     Show(ShowArgs),
+    /// (Notary) strike a false vote within its dispute window, with a reason; its deposit goes to
+    /// the penalty sink, never to the notary.
+    Strike(StrikeArgs),
 }
 
 /// The subject of a vote.
@@ -29,7 +32,8 @@ pub struct Subject {
     /// A domain name.
     #[arg(long)]
     pub name: Option<String>,
-    /// An online address.
+    /// An identity: one of its online keys (or its offline address). Its score is the identity's,
+    /// whichever key it uses now.
     #[arg(long)]
     pub address: Option<Address>,
 }
@@ -67,6 +71,32 @@ pub struct ShowArgs {
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
+}
+
+/// `reputation strike`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  iotegrity reputation strike --name gateway.bit --voter 0x<voter offline> --reason \"no channel was ever opened\" \\\n        --keystore keys/notary/offline.json --password-file pw.txt"
+)]
+pub struct StrikeArgs {
+    /// What the vote was about.
+    #[command(flatten)]
+    pub subject: Subject,
+    /// The voter (its offline address).
+    #[arg(long)]
+    pub voter: Address,
+    /// The voting period of the vote [default: the current one].
+    #[arg(long)]
+    pub period: Option<u64>,
+    /// Why: text (its keccak256 is recorded on chain; keep the text) or a 0x 32-byte evidence hash.
+    #[arg(long)]
+    pub reason: String,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+    /// Key that sends the transaction (an appointed notary's offline key).
+    #[command(flatten)]
+    pub wallet: WalletOpts,
 }
 
 fn contract(conn: &Conn) -> Reputation::ReputationInstance<&alloy::providers::DynProvider> {
@@ -121,6 +151,41 @@ impl ReputationCmd {
                     ),
                     json!({ "subject": a.subject.label(), "score": a.score, "proofHash": proof, "deposit": deposit.to_string(),
                             "tx": receipt.transaction_hash }),
+                ))
+            }
+            Self::Strike(a) => {
+                let reason = parse_reason(&a.reason)?;
+                let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
+                let r = contract(&conn);
+                let subject = match (&a.subject.name, a.subject.address) {
+                    (Some(name), _) => {
+                        validate_name(name)?;
+                        chain::call(r.domainSubject(name.clone())).await?
+                    }
+                    (None, Some(addr)) => {
+                        let offline = chain::call(r.identityOf(addr)).await?;
+                        chain::call(r.accountSubject(offline)).await?
+                    }
+                    (None, None) => bail!("pass --name or --address"),
+                };
+                let period = match a.period {
+                    Some(p) => p,
+                    None => {
+                        let now = chain::latest_timestamp(&conn.provider).await?;
+                        chain::call(r.periodOf(U256::from(now))).await?
+                    }
+                };
+                let receipt = chain::send(r.strikeVote(subject, a.voter, period, reason)).await?;
+                Ok(Report::new(
+                    format!(
+                        "struck {}'s vote on {} (period {period}, reason {reason}); its deposit went to the penalty sink {}\n  tx {}",
+                        a.voter,
+                        a.subject.label(),
+                        conn.book.penalty_sink,
+                        receipt.transaction_hash
+                    ),
+                    json!({ "subject": a.subject.label(), "voter": a.voter, "period": period, "reason": reason,
+                            "sink": conn.book.penalty_sink, "tx": receipt.transaction_hash }),
                 ))
             }
             Self::Show(a) => {

@@ -13,15 +13,24 @@ pragma solidity ^0.8.24;
 /// incentive (`addIncentive`) that is shared among the key's vouchers in proportion to their stake
 /// at the moment the incentive is added.
 ///
+/// Roles. Device, Gateway, Service and Worker are self-declared at registration: each acts only on
+/// its own data, names, stakes and anchors, so claiming one gives no power over anyone else.
+/// Notary (slashes stakes, strikes votes) and CA (submits names for others and pins their
+/// certificates in quasi-centralised mode) act on others: they are *appointed* by `GOVERNANCE`, an
+/// address fixed at deployment (an EOA for local work; a multisig contract in production). An
+/// offline address must be appointed before it registers with such a role, and keeps the role's
+/// power only while appointed (`dismiss` ends it; the identity itself stays open).
+///
 /// Rules for the money held (the contract's balance always equals `totalOwed()`):
 /// - a voucher withdraws its stake (`withdrawStake`) once the key is no longer active (updated
 ///   or closed), or `STAKE_LOCK` after its last vouch on that key;
 /// - a voucher claims its share of incentives at any time (`claimIncentive`);
 /// - an incentive added while a key has no stake waits and is shared at the next vouch; if the key
 ///   stops being active before anyone vouched, its owner takes it back (`reclaimIncentive`);
-/// - an active Notary identity may slash a stake on a key it found fraudulent (`slashStake`); the
-///   stake is credited to the notary, who withdraws it with `withdrawCredit`. Incentives the
-///   voucher had already earned stay claimable by the voucher.
+/// - an appointed Notary may slash another identity's stake on a key it found fraudulent
+///   (`slashStake`, with a reason recorded in the event); the stake is credited to `PENALTY_SINK`,
+///   an address fixed at deployment (a burn address by default), never to the notary, so slashing
+///   pays nobody who decides it. Incentives the voucher had already earned stay the voucher's.
 interface IIdentityRegistry {
     /// @notice The kinds of entity in the paper (X ∈ {D, GW, S, W}) plus notaries and CAs.
     enum Role {
@@ -81,6 +90,18 @@ interface IIdentityRegistry {
     error Identity_KeyStillActive(address online);
     /// @notice An ether transfer failed.
     error Identity_TransferFailed(address to);
+    /// @notice Only the governance fixed at deployment may do this.
+    error Identity_NotGovernance(address caller);
+    /// @notice `role` is not one that is appointed (Notary, CA).
+    error Identity_NotAnAppointedRole(Role role);
+    /// @notice `offline` was not appointed to `role` by the governance (appoint it first).
+    error Identity_NotAppointed(address offline, Role role);
+    /// @notice A notary may not slash its own stake (it would skip the stake lock).
+    error Identity_SelfSlash();
+    /// @notice A slash needs a reason (a non-zero hash of the evidence).
+    error Identity_NoReason();
+    /// @notice The governance or penalty sink given to the constructor is the zero address.
+    error Identity_ZeroAddress();
 
     // ---------------------------------------------------------------- events
 
@@ -102,16 +123,26 @@ interface IIdentityRegistry {
     event IncentiveClaimed(address indexed online, address indexed voucher, uint256 amount);
     /// @notice The owner of an inactive key took back an incentive nobody could earn.
     event IncentiveReclaimed(address indexed online, address indexed owner, uint256 amount);
-    /// @notice A notary slashed `voucher`'s stake on `online`.
+    /// @notice A notary slashed `voucher`'s stake on `online`, for `reason`; `amount` went to the
+    /// penalty sink.
     event StakeSlashed(
-        address indexed online, address indexed voucher, address indexed notary, uint256 amount
+        address indexed online,
+        address indexed voucher,
+        address indexed notary,
+        uint256 amount,
+        bytes32 reason
     );
+    /// @notice The governance appointed `offline` to `role` (Notary or CA).
+    event RoleAppointed(address indexed offline, Role role);
+    /// @notice The governance dismissed `offline` from `role`.
+    event RoleDismissed(address indexed offline, Role role);
     /// @notice `account` withdrew credited ether.
     event CreditWithdrawn(address indexed account, uint256 amount);
 
     // ---------------------------------------------------------------- identity lifecycle
 
-    /// @notice Registers the sender (the offline address) with an online key and a role.
+    /// @notice Registers the sender (the offline address) with an online key and a role (Notary and
+    /// CA only if the governance appointed the sender to it).
     /// @param online the online address; must never have been used by any identity
     /// @param pub the 64-byte uncompressed public key (no 0x04 prefix) hashing to `online`
     /// @param popSig the online key's EIP-712 signature of `KeyBinding(offline, online)` under the
@@ -145,11 +176,20 @@ interface IIdentityRegistry {
     /// @notice The owner of an inactive key takes back the incentive that nobody staked for.
     function reclaimIncentive(address online) external;
 
-    /// @notice An active Notary slashes `voucher`'s stake on `online`, which is credited to it.
-    function slashStake(address online, address voucher) external;
+    /// @notice An appointed Notary slashes another identity's stake on `online`; the stake is
+    /// credited to `PENALTY_SINK`. `reason` (non-zero) is a hash of the evidence.
+    function slashStake(address online, address voucher, bytes32 reason) external;
 
-    /// @notice Withdraws ether credited to the sender (slashed stakes).
+    /// @notice Withdraws ether credited to the sender (the penalty sink's slashed stakes).
     function withdrawCredit() external;
+
+    // ---------------------------------------------------------------- governance
+
+    /// @notice The governance appoints `offline` to `role` (Notary or CA), before it registers.
+    function appoint(address offline, Role role) external;
+
+    /// @notice The governance ends `offline`'s appointment; its role confers no power from now on.
+    function dismiss(address offline) external;
 
     // ---------------------------------------------------------------- views
 
@@ -165,11 +205,21 @@ interface IIdentityRegistry {
     /// @notice True iff the identity of `offline` is active (registered and not closed).
     function isOpen(address offline) external view returns (bool);
 
-    /// @notice The role of an active identity, None otherwise.
+    /// @notice The role of an active identity, None otherwise (None too for a Notary or CA that is
+    /// no longer appointed).
     function activeRole(address offline) external view returns (Role);
 
-    /// @notice The identity whose current key `online` is: its offline address and role, or
-    /// (address(0), None) unless `online` is the current key of an active identity. One call for
+    /// @notice The role `offline` is appointed to (None if none).
+    function appointedRole(address offline) external view returns (Role);
+
+    /// @notice The governance fixed at deployment, which appoints and dismisses Notaries and CAs.
+    function GOVERNANCE() external view returns (address);
+
+    /// @notice Where slashed stakes and struck deposits go (fixed at deployment).
+    function PENALTY_SINK() external view returns (address);
+
+    /// @notice The identity whose current key `online` is: its offline address and role (as
+    /// `activeRole`), or (address(0), None) unless `online` is the current key of an active identity. One call for
     /// contracts that act on behalf of identities (ReceiptAnchor attributes anchors to `offline`).
     function activeIdentityOf(address online) external view returns (address offline, Role role);
 
@@ -182,12 +232,24 @@ interface IIdentityRegistry {
     /// @notice Incentives `voucher` can claim on `online` now.
     function pendingIncentive(address online, address voucher) external view returns (uint256);
 
-    /// @notice Ether credited to `account` (slashed stakes), withdrawable with `withdrawCredit`.
+    /// @notice Ether credited to `account` (the penalty sink's slashed stakes), withdrawable with
+    /// `withdrawCredit`.
     function creditOf(address account) external view returns (uint256);
 
     /// @notice All ether the contract owes: stakes, incentives not yet paid out, and credits.
     function totalOwed() external view returns (uint256);
 
+    /// @notice The stake bookkeeping of `online`: total stake, incentive waiting for a first stake,
+    /// incentive allocated to vouchers and not yet paid out.
+    function keyStakesOf(address online)
+        external
+        view
+        returns (uint256 totalStake, uint256 unallocated, uint256 incentiveHeld);
+
     /// @notice EIP-712 digest of `KeyBinding(offline, online)` that the online key signs.
     function keyBindingDigest(address offline, address online) external view returns (bytes32);
+
+    /// @notice The EIP-712 domain separator (name "iotegrity", version "1", this chain, this
+    /// contract) that every iotegrity signature uses.
+    function domainSeparator() external view returns (bytes32);
 }

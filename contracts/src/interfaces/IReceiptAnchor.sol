@@ -4,12 +4,13 @@ pragma solidity ^0.8.24;
 /// @title Blockchain receipts for IoT data at rest (Oktian et al. 2020, §4, Figure 6)
 /// @notice A service splits each batch of `m` new rows of a table into `n` sub-tables, hashes each
 /// into a leaf (keccak256(keccak256(yᵢ))), builds an OpenZeppelin-compatible Merkle tree (sorted
-/// pairs) and anchors its root here. Several batches can share one transaction: their roots
-/// become the leaves of one more tree level, and only the root of that tree (the *anchored
-/// root*) is stored — one storage slot per transaction, whatever the number of batches. Proofs
-/// simply continue upwards: a sub-table's proof to its batch root, followed by the batch root's
-/// proof to the anchored root, verifies with one `MerkleProof.verify` against the anchored root.
-/// For a single batch the anchored root is the batch root itself.
+/// pairs) over the leaves — the *batch root* — and anchors it here. Several batches can share one
+/// transaction: each batch root is tagged, `keccak256(abi.encode(BATCH_ROOT_TAG, batchRoot))`, and
+/// the tagged roots are the leaves of one more tree whose root (the *anchored root*) is stored —
+/// one storage slot per transaction, whatever the number of batches (for one batch: its tagged
+/// root). The tag keeps the two levels apart: a batch root can never pass as a row leaf, nor a row
+/// leaf as a batch root. A receipt holds the sub-table's proof to its batch root and the tagged
+/// batch root's proof to the anchored root (`verifyReceipt`).
 ///
 /// This contract, not the service's database, is the record of what was anchored (the database
 /// is what receipts exist to check). Three rules make that record hold against whoever can write
@@ -85,7 +86,7 @@ interface IReceiptAnchor {
     // ---------------------------------------------------------------- functions
 
     /// @notice Anchors one batch root (the paper's StoreRootHash); returns the stored root (the
-    /// batch root itself).
+    /// tagged batch root).
     function storeRootHash(bytes32 root, bytes32 tableId, int64 firstKey, int64 lastKey, uint32 m, uint32 n)
         external
         returns (bytes32 anchoredRoot);
@@ -103,12 +104,21 @@ interface IReceiptAnchor {
     /// @notice The anchored history of `owner`'s table `tableId` (zero if never anchored).
     function tableOf(address owner, bytes32 tableId) external view returns (Table memory);
 
-    /// @notice True iff `proof` leads from `leaf` to `anchoredRoot` and `owner` anchored that root.
-    function verifyReceipt(address owner, bytes32 anchoredRoot, bytes32 leaf, bytes32[] calldata proof)
-        external
-        view
-        returns (bool);
+    /// @notice True iff `owner` anchored `anchoredRoot`, and the sub-table whose bytes hash to
+    /// `subTableHash` (= keccak256(yᵢ); its leaf keccak256(subTableHash) is computed here, so no
+    /// inner node can be passed off as a leaf) reaches a batch root by `batchProof` whose tagged
+    /// form reaches `anchoredRoot` by `anchorProof`. Either proof is empty when its tree has one leaf.
+    function verifyReceipt(
+        address owner,
+        bytes32 anchoredRoot,
+        bytes32 subTableHash,
+        bytes32[] calldata batchProof,
+        bytes32[] calldata anchorProof
+    ) external view returns (bool);
 
     /// @notice The root stored for `batchRoots` (the same tree the service builds off chain).
     function anchoredRootOf(bytes32[] calldata batchRoots) external pure returns (bytes32);
+
+    /// @notice A batch root as a leaf of the anchor tree: keccak256(abi.encode(BATCH_ROOT_TAG, root)).
+    function tagBatchRoot(bytes32 batchRoot) external pure returns (bytes32);
 }

@@ -3,13 +3,17 @@ pragma solidity ^0.8.24;
 
 /// @title Reputation of names and accounts (Oktian et al. 2020, §3.2.2 step 9 and §5; BATM)
 /// @notice Active identities vote on a domain name (`voteDomain`, after a secure channel, with a
-/// hash of the handshake proof) or on an online address (`voteReputation`, after a job or a
-/// model). A voter is an identity's offline address, votes at most once per subject per period
-/// (`PERIOD`), may not vote on itself, and posts `VOTE_DEPOSIT` with each vote.
+/// hash of the handshake proof) or on an identity (`voteReputation`, after a job or a model, given
+/// any of its online keys or its offline address). A voter is an identity's offline address, votes
+/// at most once per subject per period (`PERIOD`), may not vote on itself, and posts
+/// `VOTE_DEPOSIT` with each vote. An identity's reputation is the identity's, keyed by its offline
+/// address: rotating the online key neither resets nor escapes it.
 ///
-/// For `DISPUTE_WINDOW` after a vote an active Notary may strike it as false (`strikeVote`): the
-/// vote stops counting and its deposit is credited to the notary. After the window the voter
-/// takes its deposit back (`reclaimDeposit`). Credits are withdrawn with `withdrawCredit`.
+/// For `DISPUTE_WINDOW` after a vote an appointed Notary may strike it as false (`strikeVote`,
+/// with a reason recorded in the event; never its own vote): the vote stops counting and its
+/// deposit is credited to the identity registry's `PENALTY_SINK`, so striking pays nobody who
+/// decides it. After the window the voter takes its deposit back (`reclaimDeposit`). Credits are
+/// withdrawn with `withdrawCredit`.
 ///
 /// Score. Vote i has score sᵢ ∈ [-100, 100] \ {0} and time tᵢ. The reputation at time t is the
 /// weighted mean  R = Σ sᵢ·wᵢ / Σ wᵢ  with weight  wᵢ = g(tᵢ − t₀), where t₀ is the time of the
@@ -67,6 +71,13 @@ interface IReputation {
     error Reputation_NothingToWithdraw();
     /// @notice An ether transfer failed.
     error Reputation_TransferFailed(address to);
+    /// @notice A notary may not strike its own vote.
+    error Reputation_SelfStrike();
+    /// @notice A strike needs a reason (a non-zero hash of the evidence).
+    error Reputation_NoReason();
+    /// @notice A constructor parameter is out of its safe range: deposit > 0, 0 < period < 2^32,
+    /// 0 < halfLife < 2^32, disputeWindow < 2^32 seconds.
+    error Reputation_InvalidParameter();
 
     // ---------------------------------------------------------------- events
 
@@ -74,8 +85,10 @@ interface IReputation {
     event VoteCast(
         bytes32 indexed subject, address indexed voter, uint64 indexed period, int8 score, bytes32 proofHash
     );
-    /// @notice A notary struck a vote; its deposit went to the notary.
-    event VoteStruck(bytes32 indexed subject, address indexed voter, uint64 indexed period, address notary);
+    /// @notice A notary struck a vote for `reason`; its deposit went to the penalty sink.
+    event VoteStruck(
+        bytes32 indexed subject, address indexed voter, uint64 indexed period, address notary, bytes32 reason
+    );
     /// @notice The voter took its deposit back.
     event DepositReclaimed(bytes32 indexed subject, address indexed voter, uint64 indexed period);
     /// @notice `account` withdrew its credit.
@@ -87,16 +100,18 @@ interface IReputation {
     /// proof (randoms, timestamps, signatures) a notary can audit.
     function voteDomain(string calldata name, int8 score, bytes32 proofHash) external payable;
 
-    /// @notice Votes on an online address (a service, worker or device).
+    /// @notice Votes on an identity (a service, worker or device), named by an online key it ever
+    /// had or by its offline address.
     function voteReputation(address target, int8 score) external payable;
 
-    /// @notice An active Notary strikes a false vote within its dispute window.
-    function strikeVote(bytes32 subject, address voter, uint64 period) external;
+    /// @notice An appointed Notary strikes another's false vote within its dispute window; `reason`
+    /// (non-zero) is a hash of the evidence.
+    function strikeVote(bytes32 subject, address voter, uint64 period, bytes32 reason) external;
 
     /// @notice The voter takes back the deposit of a vote whose dispute window is over.
     function reclaimDeposit(bytes32 subject, uint64 period) external;
 
-    /// @notice Withdraws deposits credited to the sender by strikes.
+    /// @notice Withdraws deposits credited to the sender (the penalty sink) by strikes.
     function withdrawCredit() external;
 
     // ---------------------------------------------------------------- views
@@ -104,14 +119,19 @@ interface IReputation {
     /// @notice Reputation of a domain name: (weighted mean score scaled by 1e18, counted votes).
     function getReputation(string calldata name) external view returns (int256 score, uint256 votes);
 
-    /// @notice Reputation of an online address: (weighted mean score scaled by 1e18, counted votes).
+    /// @notice Reputation of an identity, named by any of its online keys or its offline address:
+    /// (weighted mean score scaled by 1e18, counted votes).
     function getReputation(address target) external view returns (int256 score, uint256 votes);
 
     /// @notice The subject id of a domain name.
     function domainSubject(string calldata name) external pure returns (bytes32);
 
-    /// @notice The subject id of an address.
-    function accountSubject(address target) external pure returns (bytes32);
+    /// @notice The subject id of an identity, by its offline address.
+    function accountSubject(address offline) external pure returns (bytes32);
+
+    /// @notice The offline address of the identity `target` names (an online key it ever had, or
+    /// its offline address), or zero if it names none.
+    function identityOf(address target) external view returns (address offline);
 
     /// @notice The period (index) containing `timestamp`.
     function periodOf(uint256 timestamp) external view returns (uint64);

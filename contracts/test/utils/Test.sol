@@ -35,12 +35,15 @@ interface Vm {
     function label(address, string calldata) external;
     function addr(uint256) external pure returns (address);
     function sign(uint256, bytes32) external pure returns (uint8, bytes32, bytes32);
+    function signP256(uint256, bytes32) external pure returns (bytes32, bytes32);
+    function publicKeyP256(uint256) external pure returns (uint256, uint256);
     function createWallet(uint256) external returns (Wallet memory);
     function startBroadcast(uint256) external;
     function stopBroadcast() external;
     function envUint(string calldata) external view returns (uint256);
     function envOr(string calldata, uint256) external view returns (uint256);
     function envOr(string calldata, bool) external view returns (bool);
+    function envOr(string calldata, address) external view returns (address);
     function envOr(string calldata, string calldata) external view returns (string memory);
     function snapshotGasLastCall(string calldata) external returns (uint256);
     function serializeAddress(string calldata, string calldata, address) external returns (string memory);

@@ -34,12 +34,13 @@ impl World {
     fn anchor_as(&mut self, owner: Address, table: &str, batch_rows: Vec<RowHash>, n: usize) -> Vec<Receipt> {
         let b = Batch::new(batch_rows, n);
         let block = 10 + self.anchors.by_owner.values().map(|h| h.batches.len() as u64).sum::<u64>();
+        let anchored_root = crate::merkle::tag_batch_root(b.root());
         let anchor = AnchorRef {
             chain_id: 1,
             contract: Address::ZERO,
             tx: B256::repeat_byte(block as u8),
             block,
-            anchored_root: b.root(),
+            anchored_root,
         };
         let (first_key, last_key) = b.key_range();
         if table == TABLE {
@@ -47,7 +48,7 @@ impl World {
                 owner,
                 table_id: table_id(table),
                 root: b.root(),
-                anchored_root: b.root(),
+                anchored_root,
                 first_key,
                 last_key,
                 m: b.rows.len() as u32,
@@ -324,17 +325,18 @@ fn overdue_is_a_warning_from_the_databases_hints() {
 }
 
 #[test]
-fn a_receipt_whose_proof_skips_its_batch_root_is_tampered() {
-    // Two batches in one anchor: batch A's leaf, passed off as batch B's.
+fn a_leaf_of_another_batch_of_the_same_anchor_is_tampered() {
+    // Two batches in one anchor: batch A's sub-table passed off as batch B's.
     let a = Batch::new(rows(1..=2), 2);
     let b = Batch::new(rows(3..=4), 2);
-    let upper = MerkleTree::new(&[a.root(), b.root()]);
+    let upper = crate::merkle::anchor_tree(&[a.root(), b.root()]);
     let anchor =
         AnchorRef { chain_id: 1, contract: Address::ZERO, tx: B256::ZERO, block: 1, anchored_root: upper.root() };
     let mut r = a.receipts(TABLE, &anchor, &upper.proof(0)).remove(0);
     r.check().unwrap();
     r.batch_root = b.root();
-    assert_eq!(r.check(), Err(crate::receipt::ReceiptError::NotThroughBatchRoot));
+    r.anchor_proof = upper.proof(1);
+    assert_eq!(r.check(), Err(crate::receipt::ReceiptError::BadProof));
 }
 
 #[test]
@@ -399,7 +401,7 @@ fn many_receipts_are_checked_in_parallel_and_findings_keep_their_receipt() {
         named,
         vec![
             (155, "its rows do not hash to its leaf".to_owned()),
-            (403, "its proof does not lead to the anchored root".to_owned())
+            (403, "its anchor proof does not lead to the anchored root".to_owned())
         ]
     );
 }

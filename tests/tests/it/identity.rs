@@ -173,14 +173,67 @@ async fn vouch_incentive_withdraw_slash() {
     let shown = w.cli(&["identity", "show", &target]).json();
     assert_eq!(shown["trustLevel"], "0");
 
-    // Slashing: only notaries.
+    // Slashing: only appointed notaries, with a reason, never their own stake; it pays the sink.
     w.run_as(&svc, &["identity", "vouch", &target, "--value", "1ether"]).json();
-    let err = w.run_as(&svc, &["identity", "slash", &target, &svc.offline.to_string()]).failure().to_owned();
+    let err =
+        w.run_as(&svc, &["identity", "slash", &target, &svc.offline.to_string(), "--reason", "x"]).failure().to_owned();
     assert!(err.contains("Identity_NotNotary"), "{err}");
-    w.run_as(&notary, &["identity", "slash", &target, &svc.offline.to_string()]).json();
-    w.run_as(&notary, &["identity", "withdraw-credit"]).json();
+    assert_eq!(
+        w.run_as(&notary, &["identity", "slash", &target, &svc.offline.to_string()]).code,
+        2,
+        "--reason is required"
+    );
+    let slashed = w
+        .run_as(
+            &notary,
+            &["identity", "slash", &target, &svc.offline.to_string(), "--reason", "it vouched for a forger"],
+        )
+        .json();
+    assert_eq!(slashed["reason"], alloy::primitives::keccak256("it vouched for a forger").to_string());
+    assert_eq!(slashed["sink"], "0x000000000000000000000000000000000000dead", "burnt by default");
     let err = w.run_as(&notary, &["identity", "withdraw-credit"]).failure().to_owned();
-    assert!(err.contains("Identity_NothingToWithdraw"), "{err}");
+    assert!(err.contains("Identity_NothingToWithdraw"), "the notary gained nothing: {err}");
+    w.run_as(&notary, &["identity", "vouch", &target, "--value", "1ether"]).json();
+    let err = w
+        .run_as(&notary, &["identity", "slash", &target, &notary.offline.to_string(), "--reason", "skip the lock"])
+        .failure()
+        .to_owned();
+    assert!(err.contains("Identity_SelfSlash"), "{err}");
+}
+
+/// Notaries and CAs are appointed: claiming the role alone is refused, only the governance appoints,
+/// and a dismissed notary keeps its identity but loses its power.
+#[tokio::test]
+async fn notaries_and_cas_are_appointed_not_claimed() {
+    let w = World::new(&[]);
+    let gw = w.identity("gw", "gateway").await;
+    let svc = w.identity("svc", "service").await;
+    let self_made = w.keys("selfmade").await;
+    let online = self_made.dir.join("online.json").display().to_string();
+    for role in ["notary", "ca"] {
+        let err = w
+            .run_as(&self_made, &["identity", "register", "--role", role, "--online-keystore", &online])
+            .failure()
+            .to_owned();
+        assert!(err.contains("Identity_NotAppointed"), "{role}: {err}");
+    }
+    let err = w
+        .run_as(&svc, &["identity", "appoint", &self_made.offline.to_string(), "--role", "notary"])
+        .failure()
+        .to_owned();
+    assert!(err.contains("Identity_NotGovernance"), "{err}");
+    // Appointed, it registers; dismissed, it cannot slash and says so.
+    let notary = w.identity("notary", "notary").await;
+    assert_eq!(w.cli(&["identity", "show", &notary.offline.to_string()]).json()["actingRole"], "notary");
+    w.run_as(&svc, &["identity", "vouch", &gw.online.to_string(), "--value", "1ether"]).json();
+    w.as_governance(&["identity", "dismiss", &notary.offline.to_string()]).json();
+    let shown = w.cli(&["identity", "show", &notary.offline.to_string()]).json();
+    assert_eq!((shown["actingRole"].as_str(), shown["status"].as_str()), (Some("none"), Some("active")), "{shown}");
+    let err = w
+        .run_as(&notary, &["identity", "slash", &gw.online.to_string(), &svc.offline.to_string(), "--reason", "x"])
+        .failure()
+        .to_owned();
+    assert!(err.contains("Identity_NotNotary"), "{err}");
 }
 
 #[tokio::test]

@@ -57,3 +57,55 @@ async fn vote_errors() {
     assert_eq!(w.run_as(&svc, &["reputation", "vote", "--name", "gateway.bit", "--score", "101"]).code, 2);
     assert_eq!(w.cli(&["reputation", "show"]).code, 2, "a subject is required");
 }
+
+/// Strikes through the CLI: an appointed notary, a reason, never its own vote; the deposit goes to
+/// the sink. And an identity keeps its score across a key rotation.
+#[tokio::test]
+async fn strikes_pay_the_sink_and_scores_follow_the_identity() {
+    let w = World::new(&[]);
+    let gw = w.identity("gw", "gateway").await;
+    let svc = w.identity("svc", "service").await;
+    let notary = w.identity("notary", "notary").await;
+    let gw_key = gw.online.to_string();
+    w.run_as(&svc, &["reputation", "vote", "--address", &gw_key, "--score", "-60"]).json();
+    w.run_as(&notary, &["reputation", "vote", "--address", &gw_key, "--score", "-90"]).json();
+    let err = w
+        .run_as(
+            &notary,
+            &["reputation", "strike", "--address", &gw_key, "--voter", &notary.offline.to_string(), "--reason", "x"],
+        )
+        .failure()
+        .to_owned();
+    assert!(err.contains("Reputation_SelfStrike"), "{err}");
+    let err = w
+        .run_as(
+            &svc,
+            &["reputation", "strike", "--address", &gw_key, "--voter", &notary.offline.to_string(), "--reason", "x"],
+        )
+        .failure()
+        .to_owned();
+    assert!(err.contains("Reputation_NotNotary"), "{err}");
+    let struck = w
+        .run_as(
+            &notary,
+            &[
+                "reputation",
+                "strike",
+                "--address",
+                &gw_key,
+                "--voter",
+                &svc.offline.to_string(),
+                "--reason",
+                "no job was ever done",
+            ],
+        )
+        .json();
+    assert_eq!(struck["sink"], "0x000000000000000000000000000000000000dead");
+    assert_eq!(w.cli(&["reputation", "show", "--address", &gw_key]).json()["score"], "-90.00");
+    // The gateway rotates its key: the score is its identity's, by the new key too.
+    let fresh = w.keys("gw-new").await;
+    let new_online = fresh.dir.join("online.json").display().to_string();
+    w.run_as(&gw, &["identity", "update", "--online-keystore", &new_online]).json();
+    let by_new = w.cli(&["reputation", "show", "--address", &fresh.online.to_string()]).json();
+    assert_eq!((by_new["score"].as_str(), by_new["votes"].as_u64()), (Some("-90.00"), Some(1)), "{by_new}");
+}

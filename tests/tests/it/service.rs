@@ -23,8 +23,10 @@ async fn assert_complete(s: &ServiceWorld, receipts: &[Receipt], rows: i64) {
     for r in receipts {
         r.check().unwrap_or_else(|e| panic!("receipt {}..{}: {e}", r.first_key, r.last_key));
         let proof: Vec<B256> = r.proof.iter().map(|p| p.sibling).collect();
+        let upper: Vec<B256> = r.anchor_proof.iter().map(|p| p.sibling).collect();
+        let sub_table = alloy::primitives::keccak256(iotegrity_core::receipt::pack_rows(&r.rows));
         assert!(
-            anchor.verifyReceipt(s.svc.offline, r.anchor.anchored_root, r.leaf, proof).call().await.unwrap(),
+            anchor.verifyReceipt(s.svc.offline, r.anchor.anchored_root, sub_table, proof, upper).call().await.unwrap(),
             "on-chain proof"
         );
         roots.insert(r.anchor.anchored_root);

@@ -88,8 +88,8 @@ async fn anchor_batch(s: &ServiceWorld, provider: &alloy::providers::DynProvider
 /// batch look as if the service had anchored it.
 fn rewrite_store(s: &ServiceWorld, first: i64, batch: &Batch, tx: B256, block: u64) {
     let book = book(s);
-    let anchor =
-        AnchorRef { chain_id: book.chain_id, contract: book.receipt_anchor, tx, block, anchored_root: batch.root() };
+    let anchored_root = iotegrity_core::merkle::tag_batch_root(batch.root());
+    let anchor = AnchorRef { chain_id: book.chain_id, contract: book.receipt_anchor, tx, block, anchored_root };
     let id = s.pg.psql(
         "postgres",
         &format!("SELECT id FROM iotegrity.batches WHERE table_name = '{TABLE}' AND first_key = {first}"),
@@ -101,7 +101,7 @@ fn rewrite_store(s: &ServiceWorld, first: i64, batch: &Batch, tx: B256, block: u
            WHERE id = (SELECT anchor_id FROM iotegrity.batches WHERE id = {id}); ",
         hex(batch.root().as_slice()),
         hex(&iotegrity_core::receipt::pack_rows(&batch.rows)),
-        hex(batch.root().as_slice()),
+        hex(anchored_root.as_slice()),
         hex(tx.as_slice()),
     );
     for r in batch.receipts(TABLE, &anchor, &[]) {
@@ -262,7 +262,8 @@ async fn a_receipt_pointed_at_another_tables_root_is_not_on_chain() {
     s.pg.psql(
         "postgres",
         "UPDATE iotegrity.receipts r SET receipt = r.receipt || jsonb_build_object('batchRoot', o.receipt->'batchRoot', \
-           'leaf', o.receipt->'leaf', 'proof', o.receipt->'proof', 'anchor', o.receipt->'anchor'), rows = o.rows \
+           'leaf', o.receipt->'leaf', 'proof', o.receipt->'proof', 'anchorProof', o.receipt->'anchorProof', \
+           'anchor', o.receipt->'anchor'), rows = o.rows \
          FROM iotegrity.receipts o WHERE r.table_name = 'public.readings' AND r.sub_index = 0 \
            AND o.table_name = 'public.other' AND o.sub_index = 0",
     );
@@ -382,7 +383,8 @@ async fn a_root_squatted_from_the_mempool_is_not_adopted() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let batch = recompute(&s, 1, 10, 2).await;
-    assert_eq!(alloy::primitives::hex::encode(batch.root()), planned, "the planned root, as anyone can compute it");
+    let tagged = iotegrity_core::merkle::tag_batch_root(batch.root());
+    assert_eq!(alloy::primitives::hex::encode(tagged), planned, "the planned root, as anyone can compute it");
     let mallory = s.w.identity("mallory", "service").await;
     let mallory_key = as_online(&s, &mallory).await;
     let (squat_tx, _) = anchor_batch(&s, &mallory_key, &batch).await;
