@@ -297,10 +297,19 @@ impl ServiceWorld {
 
     /// Waits until daemon `n` logs that it is active (lock held, triggers installed).
     pub fn wait_active(&self, n: usize) {
+        self.wait_log(n, "active: watching");
+    }
+
+    /// Waits until daemon `n`'s log contains `text` (panics after 60 s, with the log).
+    pub fn wait_log(&self, n: usize, text: &str) {
         let path = self.w.dir.path().join(format!("daemon-{n}.log"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !std::fs::read_to_string(&path).unwrap_or_default().contains("active: watching") {
-            assert!(std::time::Instant::now() < deadline, "daemon {n} not active after 30s");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !std::fs::read_to_string(&path).unwrap_or_default().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "daemon {n} did not log {text:?} in 60s:\n{}",
+                std::fs::read_to_string(&path).unwrap_or_default()
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
@@ -517,6 +526,15 @@ impl GatewayWorld {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until everything the gateway had journaled when this was called is delivered: the
+    /// delivery cursor passes that index. A fixed amount of work, so it does not depend on the
+    /// machine delivering faster than the sensors sign (they keep signing meanwhile).
+    pub async fn wait_caught_up(&self, secs: u64, what: &str) -> Value {
+        let target =
+            self.wait_status(secs, "the gateway's status", |_| true).await["journal"]["next"].as_u64().unwrap();
+        self.wait_status(secs, what, |s| s["journal"]["delivered"].as_u64() >= Some(target)).await
     }
 
     /// The device named `name`.

@@ -218,19 +218,7 @@ async fn a_rolled_back_watermark_is_never_re_anchored() {
          UPDATE readings SET value = -1 WHERE id = 25; COMMIT",
     );
     let daemon = s.spawn_daemon(1);
-    let log_path = s.w.dir.path().join("daemon-1.log");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .contains("the chain already holds anchors of public.readings up to key 30")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not refuse: {}",
-            std::fs::read_to_string(&log_path).unwrap()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    s.wait_log(1, "the chain already holds anchors of public.readings up to key 30");
     drop(daemon);
     assert_eq!(chain_batches(&s).await, before, "nothing anchored twice");
     let report = failed(&audit(&s, &[]));
