@@ -51,8 +51,8 @@ artifacts: contracts
 
 # Fails if the committed core/artifacts/ do not match the contracts (run `make artifacts`).
 check-artifacts: artifacts
-	@git diff --quiet -- core/artifacts || { git --no-pager diff --stat -- core/artifacts; \
-	  echo "core/artifacts/ is stale: run 'make artifacts' and commit" >&2; exit 1; }
+	@git diff --quiet -- core/artifacts core/src/contracts.rs || { git --no-pager diff --stat -- core/artifacts core/src/contracts.rs; \
+	  echo "core/artifacts/ or core/src/contracts.rs is stale: run 'make artifacts' and commit" >&2; exit 1; }
 
 build: deps
 	$(CARGO) build --workspace --locked

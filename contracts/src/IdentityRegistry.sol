@@ -4,10 +4,11 @@ pragma solidity 0.8.30;
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
+import {Credits} from "./base/Credits.sol";
 
 /// @title IdentityRegistry
 /// @notice Two-key identities with a staked web of trust. See {IIdentityRegistry}.
-contract IdentityRegistry is IIdentityRegistry, EIP712 {
+contract IdentityRegistry is IIdentityRegistry, Credits, EIP712 {
     // ---------------------------------------------------------------- types
 
     /// @dev Stake bookkeeping per online key. The incentive accumulator follows the usual
@@ -45,9 +46,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     mapping(address online => address offline) private _offlineOf;
     mapping(address online => KeyStakes) private _keyStakes;
     mapping(address online => mapping(address voucher => Stake)) private _stakes;
-    mapping(address account => uint256) private _credits;
     mapping(address offline => Role) private _appointed;
-    uint256 private _totalOwed;
 
     /// @inheritdoc IIdentityRegistry
     address public immutable GOVERNANCE;
@@ -110,7 +109,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         if (msg.value == 0) revert Identity_ZeroValue();
         address online = _activeIdentity(msg.sender).online;
         KeyStakes storage ks = _keyStakes[online];
-        _totalOwed += msg.value;
+        _receive(msg.value);
         if (ks.totalStake == 0) {
             ks.unallocated += uint128(msg.value);
         } else {
@@ -134,7 +133,7 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         st.lockedUntil = uint64(block.timestamp + STAKE_LOCK);
         st.debtScaled = uint256(st.amount) * ks.accPerStake;
         ks.totalStake += uint128(msg.value);
-        _totalOwed += msg.value;
+        _receive(msg.value);
         uint256 waiting = ks.unallocated;
         if (waiting != 0) {
             ks.unallocated = 0;
@@ -159,10 +158,9 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         st.debtScaled = 0;
         // forge-lint: disable-next-line(unsafe-typecast) -- amount was read from a uint128 field
         ks.totalStake -= uint128(amount);
-        _totalOwed -= amount + incentive;
         emit StakeWithdrawn(online, msg.sender, amount);
         if (incentive != 0) emit IncentiveClaimed(online, msg.sender, incentive);
-        _send(msg.sender, amount + incentive);
+        _pay(msg.sender, amount + incentive);
     }
 
     /// @inheritdoc IIdentityRegistry
@@ -172,9 +170,8 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         _settle(ks, st);
         uint256 incentive = _takeEarned(ks, st);
         if (incentive == 0) revert Identity_NothingToWithdraw();
-        _totalOwed -= incentive;
         emit IncentiveClaimed(online, msg.sender, incentive);
-        _send(msg.sender, incentive);
+        _pay(msg.sender, incentive);
     }
 
     /// @inheritdoc IIdentityRegistry
@@ -185,9 +182,8 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         uint256 amount = ks.unallocated;
         if (amount == 0) revert Identity_NothingToWithdraw();
         ks.unallocated = 0;
-        _totalOwed -= amount;
         emit IncentiveReclaimed(online, msg.sender, amount);
-        _send(msg.sender, amount);
+        _pay(msg.sender, amount);
     }
 
     /// @inheritdoc IIdentityRegistry
@@ -205,18 +201,8 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         st.debtScaled = 0;
         // forge-lint: disable-next-line(unsafe-typecast) -- amount was read from a uint128 field
         ks.totalStake -= uint128(amount);
-        _credits[PENALTY_SINK] += amount;
+        _credit(PENALTY_SINK, amount);
         emit StakeSlashed(online, voucher, msg.sender, amount, reason);
-    }
-
-    /// @inheritdoc IIdentityRegistry
-    function withdrawCredit() external {
-        uint256 amount = _credits[msg.sender];
-        if (amount == 0) revert Identity_NothingToWithdraw();
-        _credits[msg.sender] = 0;
-        _totalOwed -= amount;
-        emit CreditWithdrawn(msg.sender, amount);
-        _send(msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- governance
@@ -301,16 +287,6 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
     }
 
     /// @inheritdoc IIdentityRegistry
-    function creditOf(address account) external view returns (uint256) {
-        return _credits[account];
-    }
-
-    /// @inheritdoc IIdentityRegistry
-    function totalOwed() external view returns (uint256) {
-        return _totalOwed;
-    }
-
-    /// @inheritdoc IIdentityRegistry
     function keyStakesOf(address online)
         external
         view
@@ -384,14 +360,5 @@ contract IdentityRegistry is IIdentityRegistry, EIP712 {
         amount = st.earnedScaled / ACC_SCALE;
         st.earnedScaled -= amount * ACC_SCALE;
         ks.incentiveHeld -= amount;
-    }
-
-    /// @dev Sends ether after all state changes (checks-effects-interactions).
-    function _send(address to, uint256 amount) private {
-        // `to` is always msg.sender taking what it is owed (pull payment); a low-level call forwards
-        // all gas so contract wallets can receive.
-        // slither-disable-next-line arbitrary-send-eth,low-level-calls
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert Identity_TransferFailed(to);
     }
 }

@@ -4,10 +4,11 @@ pragma solidity 0.8.30;
 import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {INameRegistry} from "./interfaces/INameRegistry.sol";
 import {IReputation} from "./interfaces/IReputation.sol";
+import {Credits} from "./base/Credits.sol";
 
 /// @title Reputation
 /// @notice Deposit-backed votes with age-weighted scores and notary strikes. See {IReputation}.
-contract Reputation is IReputation {
+contract Reputation is IReputation, Credits {
     // ---------------------------------------------------------------- constants
 
     /// @notice Largest |score| of one vote.
@@ -39,8 +40,6 @@ contract Reputation is IReputation {
 
     mapping(bytes32 subject => mapping(address voter => mapping(uint64 period => Vote))) private _votes;
     mapping(bytes32 subject => Tally) private _tallies;
-    mapping(address account => uint256) private _credits;
-    uint256 private _totalOwed;
 
     // ---------------------------------------------------------------- constructor
 
@@ -105,7 +104,7 @@ contract Reputation is IReputation {
         t.weightedScore -= int256(v.score) * int256(v.weight);
         t.totalWeight -= v.weight;
         t.votes -= 1;
-        _credits[PENALTY_SINK] += VOTE_DEPOSIT;
+        _credit(PENALTY_SINK, VOTE_DEPOSIT);
         emit VoteStruck(subject, voter, period, msg.sender, reason);
     }
 
@@ -115,19 +114,8 @@ contract Reputation is IReputation {
         uint256 endsAt = v.castAt + DISPUTE_WINDOW;
         if (block.timestamp <= endsAt) revert Reputation_DisputeWindowOpen(endsAt);
         v.settled = true;
-        _totalOwed -= VOTE_DEPOSIT;
         emit DepositReclaimed(subject, msg.sender, period);
-        _send(msg.sender, VOTE_DEPOSIT);
-    }
-
-    /// @inheritdoc IReputation
-    function withdrawCredit() external {
-        uint256 amount = _credits[msg.sender];
-        if (amount == 0) revert Reputation_NothingToWithdraw();
-        _credits[msg.sender] = 0;
-        _totalOwed -= amount;
-        emit CreditWithdrawn(msg.sender, amount);
-        _send(msg.sender, amount);
+        _pay(msg.sender, VOTE_DEPOSIT);
     }
 
     // ---------------------------------------------------------------- views
@@ -176,16 +164,6 @@ contract Reputation is IReputation {
         return _tallies[subject];
     }
 
-    /// @inheritdoc IReputation
-    function creditOf(address account) external view returns (uint256) {
-        return _credits[account];
-    }
-
-    /// @inheritdoc IReputation
-    function totalOwed() external view returns (uint256) {
-        return _totalOwed;
-    }
-
     // ---------------------------------------------------------------- internal
 
     function _vote(bytes32 subject, int8 score, bytes32 proofHash) private {
@@ -206,7 +184,7 @@ contract Reputation is IReputation {
         t.weightedScore += int256(score) * int256(weight);
         t.totalWeight += weight;
         t.votes += 1;
-        _totalOwed += msg.value;
+        _receive(msg.value);
         emit VoteCast(subject, msg.sender, period, score, proofHash);
     }
 
@@ -233,13 +211,5 @@ contract Reputation is IReputation {
         v = _votes[subject][voter][period];
         if (v.castAt == 0) revert Reputation_NoSuchVote(subject, voter, period);
         if (v.settled) revert Reputation_VoteSettled();
-    }
-
-    function _send(address to, uint256 amount) private {
-        // `to` is always msg.sender taking what it is owed (pull payment); a low-level call forwards
-        // all gas so contract wallets can receive.
-        // slither-disable-next-line arbitrary-send-eth,low-level-calls
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert Reputation_TransferFailed(to);
     }
 }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "./Base.t.sol";
 import {Vm} from "./utils/Test.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
+import {ICredits} from "../src/interfaces/ICredits.sol";
 import {IdentityRegistry} from "../src/IdentityRegistry.sol";
 
 /// @dev Refuses ether, to exercise failed transfers.
@@ -445,7 +446,7 @@ contract IdentityRegistryTest is Base {
         identity.withdrawStake(target.online);
         vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
         identity.claimIncentive(target.online);
-        vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
+        vm.expectRevert(ICredits.Credits_NothingToWithdraw.selector);
         identity.withdrawCredit();
     }
 
@@ -545,7 +546,7 @@ contract IdentityRegistryTest is Base {
         assertEq(identity.pendingIncentive(target.online, v.offline), 1 ether, "earned incentive kept");
 
         vm.prank(notary.offline);
-        vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
+        vm.expectRevert(ICredits.Credits_NothingToWithdraw.selector);
         identity.withdrawCredit();
         vm.prank(SINK);
         identity.withdrawCredit();
@@ -601,7 +602,7 @@ contract IdentityRegistryTest is Base {
             abi.encodeWithSelector(IIdentityRegistry.Identity_StakeLocked.selector, block.timestamp + 30 days)
         );
         identity.withdrawStake(target.online);
-        vm.expectRevert(IIdentityRegistry.Identity_NothingToWithdraw.selector);
+        vm.expectRevert(ICredits.Credits_NothingToWithdraw.selector);
         identity.withdrawCredit();
         vm.stopPrank();
         vm.prank(other.offline); // an accomplice notary slashing it for it
@@ -660,9 +661,7 @@ contract IdentityRegistryTest is Base {
         r.call{value: 1 ether}(address(identity), abi.encodeCall(IIdentityRegistry.vouchKey, (target.online)));
         vm.prank(target.offline);
         identity.closePublicKey();
-        vm.expectRevert(
-            abi.encodeWithSelector(IIdentityRegistry.Identity_TransferFailed.selector, address(r))
-        );
+        vm.expectRevert(abi.encodeWithSelector(ICredits.Credits_TransferFailed.selector, address(r)));
         r.call(address(identity), abi.encodeCall(IIdentityRegistry.withdrawStake, (target.online)));
         assertEq(identity.stakeOf(target.online, address(r)), 1 ether, "stake kept after failed payout");
     }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "./Base.t.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {IReputation} from "../src/interfaces/IReputation.sol";
+import {ICredits} from "../src/interfaces/ICredits.sol";
 import {Refuser} from "./IdentityRegistry.t.sol";
 import {Reputation} from "../src/Reputation.sol";
 
@@ -152,7 +153,7 @@ contract ReputationTest is Base {
         reputation.reclaimDeposit(subject, period);
 
         vm.prank(notary.offline);
-        vm.expectRevert(IReputation.Reputation_NothingToWithdraw.selector);
+        vm.expectRevert(ICredits.Credits_NothingToWithdraw.selector);
         reputation.withdrawCredit();
         vm.prank(SINK);
         reputation.withdrawCredit();
@@ -253,7 +254,7 @@ contract ReputationTest is Base {
         );
         reputation.reclaimDeposit(subject, period);
         vm.prank(svc.offline);
-        vm.expectRevert(IReputation.Reputation_NothingToWithdraw.selector);
+        vm.expectRevert(ICredits.Credits_NothingToWithdraw.selector);
         reputation.withdrawCredit();
     }
 
@@ -274,7 +275,7 @@ contract ReputationTest is Base {
         bytes32 subject = reputation.accountSubject(gw.offline);
         uint64 period = reputation.periodOf(block.timestamp);
         vm.warp(block.timestamp + DISPUTE + 1);
-        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_TransferFailed.selector, address(r)));
+        vm.expectRevert(abi.encodeWithSelector(ICredits.Credits_TransferFailed.selector, address(r)));
         r.call(address(reputation), abi.encodeCall(IReputation.reclaimDeposit, (subject, period)));
         assertEq(address(reputation).balance, DEPOSIT, "deposit kept after a failed payout");
     }

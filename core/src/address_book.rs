@@ -4,6 +4,7 @@
 use crate::{Error, Result};
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One deployment of the iotegrity contracts.
@@ -20,14 +21,10 @@ pub struct AddressBook {
     pub governance: Address,
     /// Where slashed stakes and struck deposits go.
     pub penalty_sink: Address,
-    /// IdentityRegistry address.
-    pub identity_registry: Address,
-    /// NameRegistry address.
-    pub name_registry: Address,
-    /// Reputation address.
-    pub reputation: Address,
-    /// ReceiptAnchor address.
-    pub receipt_anchor: Address,
+    /// Every contract's address, by its key (`identityRegistry`, …: `contracts::CONTRACTS`), read
+    /// through the accessors generated in `contracts.rs` (`book.identity_registry()`, …).
+    #[serde(flatten)]
+    pub contracts: BTreeMap<String, Address>,
 }
 
 impl AddressBook {
@@ -36,11 +33,22 @@ impl AddressBook {
         PathBuf::from("anvil/deployments").join(format!("{chain_id}.json"))
     }
 
-    /// Reads an address book.
+    /// Reads an address book; it must name every contract of `contracts::CONTRACTS`.
     pub fn load(path: &Path) -> Result<Self> {
         let err = |reason: String| Error::AddressBook { path: path.to_owned(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+        let book: Self = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if let Some((name, key)) =
+            crate::contracts::CONTRACTS.iter().find(|(_, key)| !book.contracts.contains_key(*key))
+        {
+            return Err(err(format!("it has no {key} ({name}): a deployment by an older build? deploy again")));
+        }
+        Ok(book)
+    }
+
+    /// The address under `key` (one of `contracts::CONTRACTS`; [`AddressBook::load`] checked it).
+    pub(crate) fn contract(&self, key: &str) -> Address {
+        self.contracts.get(key).copied().unwrap_or_default()
     }
 
     /// Reads an address book and checks it belongs to `chain_id`.
@@ -79,26 +87,29 @@ mod tests {
         let book: AddressBook = serde_json::from_str(json).unwrap();
         assert_eq!(book.chain_id, 31337);
         assert_eq!(book.name_mode, "decentralized");
+        assert_eq!(book.receipt_anchor(), "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9".parse::<Address>().unwrap());
     }
 
     #[test]
     fn wrong_chain_is_refused() {
-        let dir = std::env::temp_dir().join(format!("iotegrity-book-{}", std::process::id()));
-        let path = dir.join("1.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.json");
         let book = AddressBook {
             chain_id: 1,
             name_mode: "decentralized".into(),
             deployed_block: 0,
             governance: Address::ZERO,
             penalty_sink: Address::ZERO,
-            identity_registry: Address::ZERO,
-            name_registry: Address::ZERO,
-            reputation: Address::ZERO,
-            receipt_anchor: Address::ZERO,
+            contracts: crate::contracts::CONTRACTS.iter().map(|(_, key)| (key.to_string(), Address::ZERO)).collect(),
         };
         book.save(&path).unwrap();
         assert_eq!(AddressBook::load(&path).unwrap(), book);
         assert!(matches!(AddressBook::load_for_chain(&path, 5), Err(Error::WrongChain { book: 1, rpc: 5, .. })));
-        std::fs::remove_dir_all(dir).unwrap();
+        // A book that lacks a contract is refused by name.
+        let mut partial = book.clone();
+        partial.contracts.remove("receiptAnchor");
+        partial.save(&path).unwrap();
+        let err = AddressBook::load(&path).unwrap_err().to_string();
+        assert!(err.contains("no receiptAnchor (ReceiptAnchor)"), "{err}");
     }
 }

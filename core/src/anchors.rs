@@ -179,7 +179,7 @@ impl TableAnchors {
             None => chain::latest_block(provider).await?,
         };
         let filter = Filter::new()
-            .address(book.receipt_anchor)
+            .address(book.receipt_anchor())
             .event_signature(ReceiptAnchor::RootHashStored::SIGNATURE_HASH)
             .topic1(table_id);
         let logs = chain::logs(provider, &filter, book.deployed_block, complete_at).await?;
@@ -188,7 +188,7 @@ impl TableAnchors {
             let batch = decode(log)?;
             by_owner.entry(batch.owner).or_default().batches.push(batch);
         }
-        let contract = ReceiptAnchor::new(book.receipt_anchor, provider);
+        let contract = ReceiptAnchor::new(book.receipt_anchor(), provider);
         for (owner, history) in &by_owner {
             let record = contract
                 .tableOf(*owner, table_id)

@@ -141,15 +141,15 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
     .map_err(contract_error)?
     .address();
     let receipt_anchor = *ReceiptAnchor::deploy(provider, identity).await.map_err(contract_error)?.address();
+    // In the manifest's deployment order (contracts/manifest.json).
+    const _: () = assert!(crate::contracts::CONTRACTS.len() == 4, "wire every contract of the manifest here");
+    let addresses = [identity, names, reputation, receipt_anchor];
     Ok(AddressBook {
         chain_id,
         name_mode: if params.quasi_centralized { "quasi-centralized" } else { "decentralized" }.into(),
         deployed_block: block,
         governance: params.governance,
         penalty_sink: params.penalty_sink,
-        identity_registry: identity,
-        name_registry: names,
-        reputation,
-        receipt_anchor,
+        contracts: crate::contracts::CONTRACTS.iter().map(|(_, key)| key.to_string()).zip(addresses).collect(),
     })
 }

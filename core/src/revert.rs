@@ -131,7 +131,7 @@ mod tests {
         let cat = catalogue();
         assert!(cat.errors.len() >= 40, "all three contracts' errors are known");
         // Library errors (OpenZeppelin's ShortStrings, ECDSA) decode by name only.
-        let ours = ["Identity_", "Names_", "Reputation_", "Anchor_"];
+        let ours = ["Identity_", "Names_", "Reputation_", "Anchor_", "Credits_"];
         for e in cat.errors.values().filter(|e| ours.iter().any(|p| e.name.starts_with(p))) {
             assert!(cat.notices.get(&e.name).is_some_and(|n| !n.is_empty()), "{} has no @notice", e.name);
         }

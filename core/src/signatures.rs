@@ -565,7 +565,7 @@ impl CommandExchange {
 
 /// The iotegrity domain for a deployment (re-exported here for signers of readings).
 pub fn domain_of(book: &crate::AddressBook) -> Eip712Domain {
-    domain(book.chain_id, book.identity_registry)
+    domain(book.chain_id, book.identity_registry())
 }
 
 #[cfg(test)]

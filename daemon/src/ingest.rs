@@ -122,7 +122,7 @@ impl Ingest {
         service: Address,
         cfg: IngestConfig,
     ) -> eyre::Result<Arc<Self>> {
-        let mut cache = RegistryCache::new(book.identity_registry, book.deployed_block);
+        let mut cache = RegistryCache::new(book.identity_registry(), book.deployed_block);
         cache.sync(&provider).await?;
         Ok(Arc::new(Self {
             pool,

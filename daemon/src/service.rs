@@ -299,7 +299,7 @@ impl Service {
         if let Some(owner) = self.owner {
             return Ok(owner);
         }
-        let registry = IdentityRegistry::new(self.book.identity_registry, &self.provider);
+        let registry = IdentityRegistry::new(self.book.identity_registry(), &self.provider);
         let owner = chain::call(registry.offlineOf(self.service)).await?;
         if owner.is_zero() {
             bail!(
@@ -339,7 +339,7 @@ impl Service {
     /// (watermark moved back, batches deleted, an old backup restored) must not be re-anchored.
     async fn check_chain_history(&mut self, name: &str, first_key: i64) -> Result<()> {
         let owner = self.owner().await?;
-        let contract = ReceiptAnchor::new(self.book.receipt_anchor, &self.provider);
+        let contract = ReceiptAnchor::new(self.book.receipt_anchor(), &self.provider);
         let record = chain::call(contract.tableOf(owner, table_id(name))).await?;
         if record.batches > 0 && first_key <= record.lastKey {
             bail!(
@@ -491,7 +491,7 @@ impl Service {
         )
         .bind(anchored_root.as_slice())
         .bind(self.book.chain_id as i64)
-        .bind(self.book.receipt_anchor.as_slice())
+        .bind(self.book.receipt_anchor().as_slice())
         .fetch_one(&mut *tx)
         .await?;
         let claimed =
@@ -528,7 +528,7 @@ impl Service {
     async fn anchor_one(&mut self, id: i64, root: B256, sent: Option<B256>) -> Result<()> {
         let batches = self.batches_of(id).await?;
         let owner = self.owner().await?;
-        let contract = ReceiptAnchor::new(self.book.receipt_anchor, &self.provider);
+        let contract = ReceiptAnchor::new(self.book.receipt_anchor(), &self.provider);
         let on_chain: bool = chain::call(contract.verifyRootHash(owner, root)).await?;
         let (tx_hash, block) = if on_chain {
             self.find_anchor(owner, root, sent, &batches).await?
@@ -588,7 +588,7 @@ impl Service {
         batches: &[Arc<StoredBatch>],
     ) -> Result<(B256, u64)> {
         let ours = |log: &alloy::rpc::types::Log| {
-            log.address() == self.book.receipt_anchor
+            log.address() == self.book.receipt_anchor()
                 && log.topic0() == Some(&ReceiptAnchor::RootHashStored::SIGNATURE_HASH)
                 && anchors::decode(log).is_ok_and(|b| b.owner == owner && b.anchored_root == root)
         };
@@ -601,7 +601,7 @@ impl Service {
         }
         if logs.is_empty() {
             let filter = Filter::new()
-                .address(self.book.receipt_anchor)
+                .address(self.book.receipt_anchor())
                 .event_signature(ReceiptAnchor::RootHashStored::SIGNATURE_HASH)
                 .topic2(owner.into_word())
                 .topic3(root);
@@ -672,7 +672,7 @@ impl Service {
         }
         let anchor = AnchorRef {
             chain_id: self.book.chain_id,
-            contract: self.book.receipt_anchor,
+            contract: self.book.receipt_anchor(),
             tx: tx_hash,
             block,
             anchored_root: root,

@@ -116,7 +116,7 @@ impl ExportArgs {
             version: BUNDLE_VERSION,
             table: name,
             chain_id: conn.chain_id,
-            receipt_anchor: conn.book.receipt_anchor,
+            receipt_anchor: conn.book.receipt_anchor(),
             anchorer: trust.owner(),
             complete_at,
             rows: rows.into_iter().map(|(key, canonical)| BundleRow { key, canonical }).collect(),
@@ -209,7 +209,7 @@ impl VerifyBundleArgs {
                 ));
             }
             let mut book = conn.book.clone();
-            book.receipt_anchor = b.receipt_anchor;
+            book.contracts.insert("receiptAnchor".into(), b.receipt_anchor);
             let pinned = match self.anchorer {
                 Some(a) => Some(resolve_owner(&conn.provider, &book, a).await?),
                 None => None,

@@ -192,7 +192,7 @@ async fn owner_of(conn: &Conn, name: &str) -> Result<alloy::primitives::Address>
 }
 
 fn names(conn: &Conn) -> NameRegistry::NameRegistryInstance<&alloy::providers::DynProvider> {
-    NameRegistry::new(conn.book.name_registry, &conn.provider)
+    NameRegistry::new(conn.book.name_registry(), &conn.provider)
 }
 
 impl CertCmd {
@@ -248,7 +248,7 @@ impl CertCmd {
                 // Say why, from the stored record.
                 let c = chain::call(r.certificate(hash)).await?;
                 let identity =
-                    iotegrity_core::contracts::IdentityRegistry::new(conn.book.identity_registry, &conn.provider);
+                    iotegrity_core::contracts::IdentityRegistry::new(conn.book.identity_registry(), &conn.provider);
                 let owner = chain::call(r.nameRecord(a.name.clone())).await?.owner;
                 let issuer_is_ca = chain::call(identity.activeRole(c.issuer)).await? == 6;
                 let why = if c.nameHash.is_zero() {

@@ -87,7 +87,7 @@ impl CommandArgs {
                 eyre::bail!("the gateway answered feedback for another command or with a wrong hash");
             }
             // Every signature of the answer, against the registry as it is now.
-            let mut registry = RegistryCache::new(conn.book.identity_registry, conn.book.deployed_block);
+            let mut registry = RegistryCache::new(conn.book.identity_registry(), conn.book.deployed_block);
             registry.sync(&conn.provider).await?;
             let relay = exchange
                 .verify(&domain_of(&conn.book), &registry)

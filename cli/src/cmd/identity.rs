@@ -249,7 +249,7 @@ impl TxArgs {
 }
 
 fn registry(conn: &Conn) -> IdentityRegistry::IdentityRegistryInstance<&alloy::providers::DynProvider> {
-    IdentityRegistry::new(conn.book.identity_registry, &conn.provider)
+    IdentityRegistry::new(conn.book.identity_registry(), &conn.provider)
 }
 
 /// Sends a registry call about one online key; `what` has a `{}` where the key goes.
@@ -311,7 +311,7 @@ impl IdentityCmd {
                 let pop = keys::key_binding_signature(
                     &online,
                     offline,
-                    &keys::domain(conn.chain_id, conn.book.identity_registry),
+                    &keys::domain(conn.chain_id, conn.book.identity_registry()),
                 )?;
                 let registry = registry(&conn);
                 let receipt = chain::send(registry.submitPublicKey(
@@ -334,7 +334,7 @@ impl IdentityCmd {
                 let pop = keys::key_binding_signature(
                     &online,
                     offline,
-                    &keys::domain(conn.chain_id, conn.book.identity_registry),
+                    &keys::domain(conn.chain_id, conn.book.identity_registry()),
                 )?;
                 let receipt =
                     chain::send(registry(&conn).updatePublicKey(online.address(), keys::public_key(&online), pop))

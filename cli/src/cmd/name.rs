@@ -109,7 +109,7 @@ pub struct NameTxArgs {
 }
 
 fn names(conn: &Conn) -> NameRegistry::NameRegistryInstance<&alloy::providers::DynProvider> {
-    NameRegistry::new(conn.book.name_registry, &conn.provider)
+    NameRegistry::new(conn.book.name_registry(), &conn.provider)
 }
 
 impl NameCmd {

@@ -45,7 +45,7 @@ impl ReadingArgs {
         let domain = domain_of(&conn.book);
         let signed = &stored.signed;
         let steps = signed.export(&domain).map_err(|e| eyre::eyre!("cannot export: {e}"))?;
-        let mut registry = RegistryCache::new(conn.book.identity_registry, conn.book.deployed_block);
+        let mut registry = RegistryCache::new(conn.book.identity_registry(), conn.book.deployed_block);
         registry.sync(&conn.provider).await?;
         let verdict = signed.verify(&domain, &registry);
         let payload_ok = keccak256(&stored.payload) == signed.reading.payloadHash;

@@ -84,7 +84,7 @@ impl ReceiptCmd {
                 let matched = match_receipt(&r.table, &r, &history);
                 let contract_says = match trust.owner() {
                     Some(owner) => {
-                        let anchor = ReceiptAnchor::new(conn.book.receipt_anchor, &conn.provider);
+                        let anchor = ReceiptAnchor::new(conn.book.receipt_anchor(), &conn.provider);
                         let batch_proof: Vec<_> = r.proof.iter().map(|p| p.sibling).collect();
                         let anchor_proof: Vec<_> = r.anchor_proof.iter().map(|p| p.sibling).collect();
                         let sub_table = alloy::primitives::keccak256(iotegrity_core::receipt::pack_rows(&r.rows));

@@ -100,7 +100,7 @@ pub struct StrikeArgs {
 }
 
 fn contract(conn: &Conn) -> Reputation::ReputationInstance<&alloy::providers::DynProvider> {
-    Reputation::new(conn.book.reputation, &conn.provider)
+    Reputation::new(conn.book.reputation(), &conn.provider)
 }
 
 impl Subject {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {ICredits} from "./ICredits.sol";
+
 /// @title Two-key identities for IoT entities (Oktian et al. 2020, §3.2.1; CertCoin-style)
 /// @notice Every entity has an OFFLINE key, which only ever sends on-chain transactions (register,
 /// update, close), and an ONLINE key, which signs data off chain (readings, certificates, models).
@@ -21,7 +23,8 @@ pragma solidity ^0.8.24;
 /// offline address must be appointed before it registers with such a role, and keeps the role's
 /// power only while appointed (`dismiss` ends it; the identity itself stays open).
 ///
-/// Rules for the money held (the contract's balance always equals `totalOwed()`):
+/// Rules for the money held, on the shared escrow base ({ICredits}: the balance always equals
+/// `totalOwed()` = stakes + incentives not paid out + credits; credits are the penalty sink's):
 /// - a voucher withdraws its stake (`withdrawStake`) once the key is no longer active (updated
 ///   or closed), or `STAKE_LOCK` after its last vouch on that key;
 /// - a voucher claims its share of incentives at any time (`claimIncentive`);
@@ -31,7 +34,7 @@ pragma solidity ^0.8.24;
 ///   (`slashStake`, with a reason recorded in the event); the stake is credited to `PENALTY_SINK`,
 ///   an address fixed at deployment (a burn address by default), never to the notary, so slashing
 ///   pays nobody who decides it. Incentives the voucher had already earned stay the voucher's.
-interface IIdentityRegistry {
+interface IIdentityRegistry is ICredits {
     /// @notice The kinds of entity in the paper (X ∈ {D, GW, S, W}) plus notaries and CAs.
     enum Role {
         None,
@@ -88,8 +91,6 @@ interface IIdentityRegistry {
     error Identity_NotKeyOwner(address online);
     /// @notice The key is still active.
     error Identity_KeyStillActive(address online);
-    /// @notice An ether transfer failed.
-    error Identity_TransferFailed(address to);
     /// @notice Only the governance fixed at deployment may do this.
     error Identity_NotGovernance(address caller);
     /// @notice `role` is not one that is appointed (Notary, CA).
@@ -136,8 +137,6 @@ interface IIdentityRegistry {
     event RoleAppointed(address indexed offline, Role role);
     /// @notice The governance dismissed `offline` from `role`.
     event RoleDismissed(address indexed offline, Role role);
-    /// @notice `account` withdrew credited ether.
-    event CreditWithdrawn(address indexed account, uint256 amount);
 
     // ---------------------------------------------------------------- identity lifecycle
 
@@ -179,9 +178,6 @@ interface IIdentityRegistry {
     /// @notice An appointed Notary slashes another identity's stake on `online`; the stake is
     /// credited to `PENALTY_SINK`. `reason` (non-zero) is a hash of the evidence.
     function slashStake(address online, address voucher, bytes32 reason) external;
-
-    /// @notice Withdraws ether credited to the sender (the penalty sink's slashed stakes).
-    function withdrawCredit() external;
 
     // ---------------------------------------------------------------- governance
 
@@ -231,13 +227,6 @@ interface IIdentityRegistry {
 
     /// @notice Incentives `voucher` can claim on `online` now.
     function pendingIncentive(address online, address voucher) external view returns (uint256);
-
-    /// @notice Ether credited to `account` (the penalty sink's slashed stakes), withdrawable with
-    /// `withdrawCredit`.
-    function creditOf(address account) external view returns (uint256);
-
-    /// @notice All ether the contract owes: stakes, incentives not yet paid out, and credits.
-    function totalOwed() external view returns (uint256);
 
     /// @notice The stake bookkeeping of `online`: total stake, incentive waiting for a first stake,
     /// incentive allocated to vouchers and not yet paid out.

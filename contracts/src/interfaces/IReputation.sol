@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {ICredits} from "./ICredits.sol";
+
 /// @title Reputation of names and accounts (Oktian et al. 2020, §3.2.2 step 9 and §5; BATM)
 /// @notice Active identities vote on a domain name (`voteDomain`, after a secure channel, with a
 /// hash of the handshake proof) or on an identity (`voteReputation`, after a job or a model, given
@@ -13,7 +15,8 @@ pragma solidity ^0.8.24;
 /// with a reason recorded in the event; never its own vote): the vote stops counting and its
 /// deposit is credited to the identity registry's `PENALTY_SINK`, so striking pays nobody who
 /// decides it. After the window the voter takes its deposit back (`reclaimDeposit`). Credits are
-/// withdrawn with `withdrawCredit`.
+/// withdrawn with `withdrawCredit`. The money held sits on the shared escrow base ({ICredits}):
+/// `totalOwed()` = open deposits + credits = the balance.
 ///
 /// Score. Vote i has score sᵢ ∈ [-100, 100] \ {0} and time tᵢ. The reputation at time t is the
 /// weighted mean  R = Σ sᵢ·wᵢ / Σ wᵢ  with weight  wᵢ = g(tᵢ − t₀), where t₀ is the time of the
@@ -23,7 +26,7 @@ pragma solidity ^0.8.24;
 /// continuously. Weights are fixed when a vote is cast, so a strike removes exactly what the vote
 /// added. k is capped at `MAX_DOUBLINGS` = 120 (then weights stop growing; with H = 30 days
 /// that is almost 10 years after the subject's first vote).
-interface IReputation {
+interface IReputation is ICredits {
     /// @notice One vote. Keyed by (subject, voter, period).
     struct Vote {
         int8 score;
@@ -67,10 +70,6 @@ interface IReputation {
     error Reputation_DisputeWindowClosed();
     /// @notice The caller is not an active Notary.
     error Reputation_NotNotary(address caller);
-    /// @notice Nothing to withdraw.
-    error Reputation_NothingToWithdraw();
-    /// @notice An ether transfer failed.
-    error Reputation_TransferFailed(address to);
     /// @notice A notary may not strike its own vote.
     error Reputation_SelfStrike();
     /// @notice A strike needs a reason (a non-zero hash of the evidence).
@@ -91,8 +90,6 @@ interface IReputation {
     );
     /// @notice The voter took its deposit back.
     event DepositReclaimed(bytes32 indexed subject, address indexed voter, uint64 indexed period);
-    /// @notice `account` withdrew its credit.
-    event CreditWithdrawn(address indexed account, uint256 amount);
 
     // ---------------------------------------------------------------- votes
 
@@ -110,9 +107,6 @@ interface IReputation {
 
     /// @notice The voter takes back the deposit of a vote whose dispute window is over.
     function reclaimDeposit(bytes32 subject, uint64 period) external;
-
-    /// @notice Withdraws deposits credited to the sender (the penalty sink) by strikes.
-    function withdrawCredit() external;
 
     // ---------------------------------------------------------------- views
 
@@ -141,10 +135,4 @@ interface IReputation {
 
     /// @notice The running tally of a subject.
     function tallyOf(bytes32 subject) external view returns (Tally memory);
-
-    /// @notice Ether credited to `account` by strikes.
-    function creditOf(address account) external view returns (uint256);
-
-    /// @notice All ether owed: open deposits and credits.
-    function totalOwed() external view returns (uint256);
 }

@@ -31,7 +31,7 @@ pub struct AuditOptions {
 /// The offline address of the identity `address` names: `address` itself, or the offline address
 /// whose online key it is.
 pub async fn resolve_owner(provider: &DynProvider, book: &AddressBook, address: Address) -> Result<Address> {
-    let registry = IdentityRegistry::new(book.identity_registry, provider);
+    let registry = IdentityRegistry::new(book.identity_registry(), provider);
     let offline = chain::call(registry.offlineOf(address)).await?;
     Ok(if offline == Address::ZERO { address } else { offline })
 }
@@ -83,7 +83,7 @@ async fn check_signatures(
     book: &AddressBook,
     history: &TableHistory,
 ) -> Result<Vec<Finding>> {
-    let mut cache = RegistryCache::new(book.identity_registry, book.deployed_block);
+    let mut cache = RegistryCache::new(book.identity_registry(), book.deployed_block);
     cache.sync(provider).await?;
     let domain = crate::signatures::domain_of(book);
     let mut readings: Vec<StoredReading> = Vec::new();

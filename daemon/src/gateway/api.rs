@@ -236,7 +236,7 @@ async fn status(State(api): State<Arc<Api>>) -> Response {
 pub async fn router(gw: Arc<Gateway>) -> Router {
     let book = gw.book();
     let provider = iotegrity_core::chain::reader(&gw.cfg.chain.rpc_url).expect("a valid RPC URL was checked");
-    let cache = Mutex::new(RegistryCache::new(book.identity_registry, book.deployed_block));
+    let cache = Mutex::new(RegistryCache::new(book.identity_registry(), book.deployed_block));
     let api = Arc::new(Api { gw, provider, cache });
     Router::new()
         .route("/v1/commands", post(command))

@@ -192,7 +192,7 @@ async fn vouch_incentive_withdraw_slash() {
     assert_eq!(slashed["reason"], alloy::primitives::keccak256("it vouched for a forger").to_string());
     assert_eq!(slashed["sink"], "0x000000000000000000000000000000000000dead", "burnt by default");
     let err = w.run_as(&notary, &["identity", "withdraw-credit"]).failure().to_owned();
-    assert!(err.contains("Identity_NothingToWithdraw"), "the notary gained nothing: {err}");
+    assert!(err.contains("Credits_NothingToWithdraw"), "the notary gained nothing: {err}");
     w.run_as(&notary, &["identity", "vouch", &target, "--value", "1ether"]).json();
     let err = w
         .run_as(&notary, &["identity", "slash", &target, &notary.offline.to_string(), "--reason", "skip the lock"])

@@ -18,7 +18,7 @@ async fn assert_complete(s: &ServiceWorld, receipts: &[Receipt], rows: i64) {
     assert_eq!(keys, (1..=rows).collect::<Vec<_>>(), "every row exactly once, in order");
     let book = AddressBook::load(&s.w.book).unwrap();
     let provider = ProviderBuilder::new().connect_http(s.w.anvil.endpoint_url());
-    let anchor = ReceiptAnchor::new(book.receipt_anchor, &provider);
+    let anchor = ReceiptAnchor::new(book.receipt_anchor(), &provider);
     let mut roots = BTreeSet::new();
     for r in receipts {
         r.check().unwrap_or_else(|e| panic!("receipt {}..{}: {e}", r.first_key, r.last_key));
@@ -35,7 +35,7 @@ async fn assert_complete(s: &ServiceWorld, receipts: &[Receipt], rows: i64) {
     let logs = s.pg.psql("postgres", "SELECT count(*) FROM iotegrity.batches");
     let events = alloy::providers::Provider::get_logs(
         &provider,
-        &alloy::rpc::types::Filter::new().address(book.receipt_anchor).from_block(0),
+        &alloy::rpc::types::Filter::new().address(book.receipt_anchor()).from_block(0),
     )
     .await
     .unwrap();

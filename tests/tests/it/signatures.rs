@@ -17,7 +17,7 @@ async fn cache_follows_rotation_and_closing() {
     let gw = w.identity("gw", "gateway").await;
     let book = AddressBook::load(&w.book).unwrap();
     let provider = ProviderBuilder::new().connect_http(w.anvil.endpoint_url()).erased();
-    let mut cache = RegistryCache::new(book.identity_registry, book.deployed_block);
+    let mut cache = RegistryCache::new(book.identity_registry(), book.deployed_block);
     assert!(cache.sync(&provider).await.unwrap() >= 2, "both registrations seen");
     assert_eq!(cache.status(dev.online), KeyStatus::Active { role: role::DEVICE });
     assert_eq!(cache.status(gw.offline), KeyStatus::Unknown, "offline keys never sign data");

@@ -69,7 +69,7 @@ async fn recompute(s: &ServiceWorld, first: i64, last: i64, n: usize) -> Batch {
 /// Anchors `batch` of `table` from `provider`'s key; returns where (tx, block).
 async fn anchor_batch(s: &ServiceWorld, provider: &alloy::providers::DynProvider, batch: &Batch) -> (B256, u64) {
     let (first, last) = batch.key_range();
-    let contract = ReceiptAnchor::new(book(s).receipt_anchor, provider);
+    let contract = ReceiptAnchor::new(book(s).receipt_anchor(), provider);
     let receipt = chain::send(contract.storeRootHash(
         batch.root(),
         table_id(TABLE),
@@ -89,7 +89,7 @@ async fn anchor_batch(s: &ServiceWorld, provider: &alloy::providers::DynProvider
 fn rewrite_store(s: &ServiceWorld, first: i64, batch: &Batch, tx: B256, block: u64) {
     let book = book(s);
     let anchored_root = iotegrity_core::merkle::tag_batch_root(batch.root());
-    let anchor = AnchorRef { chain_id: book.chain_id, contract: book.receipt_anchor, tx, block, anchored_root };
+    let anchor = AnchorRef { chain_id: book.chain_id, contract: book.receipt_anchor(), tx, block, anchored_root };
     let id = s.pg.psql(
         "postgres",
         &format!("SELECT id FROM iotegrity.batches WHERE table_name = '{TABLE}' AND first_key = {first}"),
@@ -228,7 +228,7 @@ async fn a_rolled_back_watermark_is_never_re_anchored() {
     // The service's own key cannot do it either: the contract refuses an overlapping range.
     let altered = recompute(&s, 21, 30, 3).await;
     let svc_key = as_online(&s, &s.svc).await;
-    let contract = ReceiptAnchor::new(book(&s).receipt_anchor, &svc_key);
+    let contract = ReceiptAnchor::new(book(&s).receipt_anchor(), &svc_key);
     let err = chain::send(contract.storeRootHash(altered.root(), table_id(TABLE), 21, 30, 10, 3)).await.unwrap_err();
     assert!(err.to_string().contains("Anchor_RangeOverlap(0, 21, 30)"), "{err}");
 }
@@ -308,13 +308,13 @@ async fn foreign_anchors_are_refused_or_kept_apart_and_a_re_send_is_accepted() {
     let device = s.w.identity("dev", "device").await;
     let dev_key = as_online(&s, &device).await;
     let forged = recompute(&s, 1, 10, 3).await;
-    let contract = ReceiptAnchor::new(book(&s).receipt_anchor, &dev_key);
+    let contract = ReceiptAnchor::new(book(&s).receipt_anchor(), &dev_key);
     let err = chain::send(contract.storeRootHash(forged.root(), table_id(TABLE), 31, 40, 10, 3)).await.unwrap_err();
     assert!(err.to_string().contains("Anchor_NotServiceKey"), "{err}");
     // Another Service identity anchoring the next range of "public.readings": its own table.
     let other = s.w.identity("other", "service").await;
     let other_key = as_online(&s, &other).await;
-    let contract = ReceiptAnchor::new(book(&s).receipt_anchor, &other_key);
+    let contract = ReceiptAnchor::new(book(&s).receipt_anchor(), &other_key);
     chain::send(contract.storeRootHash(forged.root(), table_id(TABLE), 31, 40, 10, 3)).await.unwrap();
     assert_eq!(chain_batches(&s).await, before, "the service's table is untouched");
     let report = audit(&s, &pin(&s).iter().map(String::as_str).collect::<Vec<_>>()).json();
@@ -343,7 +343,7 @@ async fn foreign_anchors_are_refused_or_kept_apart_and_a_re_send_is_accepted() {
         })
         .collect();
     let svc_key = as_online(&s, &s.svc).await;
-    let contract = ReceiptAnchor::new(book(&s).receipt_anchor, &svc_key);
+    let contract = ReceiptAnchor::new(book(&s).receipt_anchor(), &svc_key);
     let receipt = chain::send(contract.storeRootHashes(batches)).await.unwrap();
     assert!(receipt.status() && receipt.inner.logs().is_empty(), "accepted, silently");
     assert_eq!(chain_batches(&s).await, before);
@@ -391,7 +391,7 @@ async fn a_root_squatted_from_the_mempool_is_not_adopted() {
 /// The service's table record on chain: (batches, last key).
 async fn chain_batches(s: &ServiceWorld) -> (u64, i64) {
     let provider = chain::reader(&s.w.anvil.endpoint()).unwrap();
-    let contract = ReceiptAnchor::new(book(s).receipt_anchor, &provider);
+    let contract = ReceiptAnchor::new(book(s).receipt_anchor(), &provider);
     let t = contract.tableOf(s.svc.offline, table_id(TABLE)).call().await.unwrap();
     (t.batches, t.lastKey)
 }
