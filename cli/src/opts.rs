@@ -44,10 +44,10 @@ pub struct TableOpts {
 
 impl TableOpts {
     /// The validated table and a pool with the canonical session settings.
-    pub async fn open(&self) -> Result<(iotegrity_core::pg::TableRef, sqlx::PgPool)> {
-        let table = iotegrity_core::pg::TableRef::new(&self.table, &self.key).map_err(|e| eyre!(e))?;
+    pub async fn open(&self) -> Result<(iotegrity_core::store::TableRef, sqlx::PgPool)> {
+        let table = iotegrity_core::store::TableRef::new(&self.table, &self.key).map_err(|e| eyre!(e))?;
         // Three connections: an audit reads the receipts, the row count and the rows at once.
-        let pool = iotegrity_core::pg::connect(&self.db, 3).await.wrap_err("cannot connect to Postgres")?;
+        let pool = iotegrity_core::store::connect(&self.db, 3).await.wrap_err("cannot connect to Postgres")?;
         Ok((table, pool))
     }
 }

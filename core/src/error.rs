@@ -55,8 +55,8 @@ pub enum Error {
     Database {
         /// What was being done, e.g. "cannot read public.readings".
         context: String,
-        /// The database's error.
+        /// The store's error.
         #[source]
-        source: sqlx::Error,
+        source: crate::store::StoreError,
     },
 }

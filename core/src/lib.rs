@@ -4,6 +4,7 @@
 
 pub mod address_book;
 pub mod anchors;
+#[cfg(feature = "postgres")]
 pub mod audit;
 pub mod cert;
 pub mod chain;
@@ -12,12 +13,12 @@ pub mod error;
 pub mod keys;
 pub mod merkle;
 pub mod names;
-#[cfg(feature = "postgres")]
-pub mod pg;
 pub mod receipt;
 pub mod registry_cache;
 pub mod revert;
 pub mod signatures;
+#[cfg(feature = "postgres")]
+pub mod store;
 
 pub use address_book::AddressBook;
 pub use error::{Error, Result};

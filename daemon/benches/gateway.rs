@@ -8,10 +8,10 @@ use alloy::signers::local::PrivateKeySigner;
 use iotegrity_core::keys::domain;
 use iotegrity_core::signatures::{ReadingSubmission, SignedReading};
 use iotegrity_daemon::gateway::journal::Journal;
+use iotegrity_daemon::gateway::sensors::Sensor;
+use iotegrity_daemon::gateway::sensors::dsmr::{Framer, Version};
+use iotegrity_daemon::gateway::sensors::simulated::{Meter, MeterSource};
 use iotegrity_daemon::gateway::{Checkpoint, Record};
-use iotegrity_daemon::sensors::Sensor;
-use iotegrity_daemon::sensors::dsmr::{Framer, Version};
-use iotegrity_daemon::sensors::simulated::{Meter, MeterSource};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

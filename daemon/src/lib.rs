@@ -1,16 +1,11 @@
-//! iotegrityd as a library: the `service` role (receipts for Postgres tables, the ingest API) and
-//! the `gateway` role (sensors, signing, store-and-forward, commands), each behind its feature;
-//! `main.rs` only parses arguments, sets up logging and passes a shutdown signal.
+//! iotegrityd as a library, one folder per role, each behind its feature: `service/` (receipts for
+//! Postgres tables, the ingest API) and `gateway/` (sensors, signing, store-and-forward, commands);
+//! beside them the pieces every role shares (`files`, `metrics`). `main.rs` only parses arguments,
+//! sets up logging and passes a shutdown signal.
 
-#[cfg(feature = "service")]
-pub mod config;
 pub mod files;
 #[cfg(feature = "gateway")]
 pub mod gateway;
-#[cfg(feature = "service")]
-pub mod ingest;
 pub mod metrics;
-#[cfg(feature = "gateway")]
-pub mod sensors;
 #[cfg(feature = "service")]
 pub mod service;

@@ -80,9 +80,9 @@ async fn serve_metrics<M: iotegrity_daemon::metrics::CounterSet>(
 
 #[cfg(feature = "service")]
 async fn service(config: PathBuf, check_only: bool) -> Result<()> {
-    use iotegrity_daemon::config::ServiceConfig;
     use iotegrity_daemon::metrics::Metrics;
     use iotegrity_daemon::service::Service;
+    use iotegrity_daemon::service::config::ServiceConfig;
     let shutdown = shutdown_signal();
     let cfg = ServiceConfig::load(&config)?;
     let metrics = Arc::new(Metrics::default());

@@ -11,8 +11,8 @@ use alloy::primitives::{Address, keccak256};
 use alloy::transports::http::reqwest;
 use futures_util::TryStreamExt;
 use iotegrity_core::audit::run::{AuditOptions, audit_database};
-use iotegrity_core::pg::{self, TableRef};
 use iotegrity_core::signatures::{KeyDirectory, KeyStatus, ReadingSubmission, SignedReading, role};
+use iotegrity_core::store::{self, TableRef};
 use iotegrity_e2e::IngestWorld;
 use sqlx::postgres::PgPoolCopyExt;
 use std::collections::HashMap;
@@ -121,7 +121,7 @@ async fn main() {
             &format!("CREATE TABLE {table} (id bigserial PRIMARY KEY, device text, value double precision)"),
         );
     }
-    let pool = pg::connect(&s.pg.url("postgres"), 4).await.unwrap();
+    let pool = store::connect(&s.pg.url("postgres"), 4).await.unwrap();
     let insert_all = |pool: sqlx::PgPool, table: &'static str| async move {
         let start = Instant::now();
         let mut tasks = Vec::new();

@@ -11,8 +11,9 @@ use clap::Args;
 use eyre::{Result, WrapErr, bail, eyre};
 use iotegrity_core::anchors::{TableAnchors, TableHistory, Trust};
 use iotegrity_core::audit::{AuditInput, AuditReport, audit, claimed_history, match_receipt, run::resolve_owner};
+use iotegrity_core::chain;
 use iotegrity_core::receipt::{Receipt, RowHash, row_hash, table_id};
-use iotegrity_core::{chain, pg};
+use iotegrity_core::store::receipts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -103,7 +104,7 @@ impl ExportArgs {
             Some(a) => Some(resolve_owner(&conn.provider, &conn.book, a).await?),
             None => None,
         };
-        let (receipts, _) = pg::store_snapshot(&pool, &name).await.wrap_err_with(|| format!("cannot read {name}"))?;
+        let (receipts, _) = receipts::snapshot(&pool, &name).await.wrap_err_with(|| format!("cannot read {name}"))?;
         let rows = table.all_canonical_rows(&pool).await.wrap_err_with(|| format!("cannot read {name}"))?;
         let anchors = TableAnchors::read(&conn.provider, &conn.book, table_id(&name), None).await?;
         let trust = anchors.trust(pinned);

@@ -36,8 +36,8 @@ pub struct ReadingArgs {
 impl ReadingArgs {
     /// Loads, verifies and exports the reading.
     pub async fn run(self) -> Result<Report> {
-        let pool = iotegrity_core::pg::connect(&self.db, 1).await.wrap_err("cannot connect to Postgres")?;
-        let page = iotegrity_core::pg::readings_page(&pool, self.id.saturating_sub(1), 1).await?;
+        let pool = iotegrity_core::store::connect(&self.db, 1).await.wrap_err("cannot connect to Postgres")?;
+        let page = iotegrity_core::store::iot::readings_page(&pool, self.id.saturating_sub(1), 1).await?;
         let Some(stored) = page.into_iter().find(|r| r.key == self.id) else {
             bail!("no reading with id {} in iot.readings", self.id);
         };

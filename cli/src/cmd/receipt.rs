@@ -11,8 +11,8 @@ use iotegrity_core::anchors::TableAnchors;
 use iotegrity_core::audit::{match_receipt, run::resolve_owner};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::ReceiptAnchor;
-use iotegrity_core::pg;
 use iotegrity_core::receipt::Receipt;
+use iotegrity_core::store::receipts;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -61,7 +61,7 @@ impl ReceiptCmd {
         match self {
             Self::Show(a) => {
                 let (table, pool) = a.target.open().await?;
-                let receipts = pg::load_receipts(&pool, &table.name()).await?;
+                let receipts = receipts::load_receipts(&pool, &table.name()).await?;
                 let Some(r) = iotegrity_core::audit::covering(&receipts, a.row) else {
                     bail!("no receipt covers row {} of {} (not anchored yet?)", a.row, table.name());
                 };

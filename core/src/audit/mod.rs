@@ -15,14 +15,15 @@
 //! 4. rows above the last anchored key are pending — **awaiting-anchor** or **unanchored**, and
 //!    **overdue** (a warning) when they have waited longer than the table's `max_wait_secs`.
 //!
-//! [`run`] (feature `postgres`) feeds this from a database and a chain.
+//! [`run`] feeds this from a database and a chain.
 
-#[cfg(feature = "postgres")]
 pub mod run;
 
 use crate::anchors::{AnchoredBatch, OtherAnchorer, TableAnchors, TableHistory, Trust};
 use crate::merkle::MerkleTree;
 use crate::receipt::{Batch, Receipt, RowHash, split_sizes, table_id};
+use crate::store::iot::StoredReading;
+use crate::store::receipts::PendingHints;
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -241,26 +242,6 @@ impl std::fmt::Display for Finding {
             }
         }
     }
-}
-
-/// What the database says about a table's pending rows — hints, never evidence: they decide only
-/// whether unanchored rows are reported as overdue (`pg::pending_hints`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PendingHints {
-    /// Whether an iotegrityd ever recorded watching the table.
-    pub watched: bool,
-    /// The table's `max_wait_secs`, as the daemon recorded it.
-    pub max_wait_secs: Option<u64>,
-    /// Seconds since the daemon last looked at the table.
-    pub seen_secs_ago: Option<f64>,
-    /// Seconds the daemon has known of rows waiting to be cut.
-    pub waiting_secs: Option<f64>,
-    /// Age in seconds of the oldest batch cut but not anchored.
-    pub oldest_cut_secs: Option<f64>,
-    /// The last key cut into a batch.
-    pub watermark: Option<i64>,
-    /// Anchored roots the store records as sent but not confirmed (their receipts are not written).
-    pub unconfirmed_roots: Vec<B256>,
 }
 
 /// Everything one audit compares.
@@ -616,17 +597,6 @@ fn overdue(pending: &[i64], input: &AuditInput<'_>) -> Option<Finding> {
         return warn(format!("rows have waited {waited:.0} s to be cut; max_wait_secs is {max_wait}"));
     }
     None
-}
-
-/// A stored reading as the audit reads it back from `iot.readings`.
-#[derive(Debug, Clone)]
-pub struct StoredReading {
-    /// Row key.
-    pub key: i64,
-    /// The signed chain as stored.
-    pub signed: crate::signatures::SignedReading,
-    /// The stored payload.
-    pub payload: Vec<u8>,
 }
 
 /// Checks stored readings: each chain of signatures against `dir_for(row key)` — the registry as it

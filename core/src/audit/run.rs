@@ -1,4 +1,4 @@
-//! The audit of a table in a database, held against a chain (feature `postgres`): the latest
+//! The audit of a table in a database, held against a chain: the latest
 //! block, then the store's snapshot and the live rows from Postgres, then the table's anchors from
 //! the chain ([`crate::anchors::TableAnchors::read`]), and — for `iot.readings` — every chain of
 //! signatures at the block the chain says its row was anchored; then [`super::audit`].
@@ -6,8 +6,10 @@
 use super::{AuditInput, AuditReport, Finding, StoredReading, audit, check_readings};
 use crate::anchors::{TableAnchors, TableHistory};
 use crate::contracts::IdentityRegistry;
-use crate::pg::{self, TableRef};
+use crate::receipt::{Receipt, RowHash};
 use crate::registry_cache::RegistryCache;
+use crate::store::receipts::PendingHints;
+use crate::store::{StoreError, TableRef, iot, receipts};
 use crate::{AddressBook, Error, Result, chain};
 use alloy::primitives::Address;
 use alloy::providers::DynProvider;
@@ -53,7 +55,7 @@ pub async fn audit_database(
     // Anchors sent before this block have a plan in the store (planned before sending), so the
     // store read next either holds their receipts or records them as not confirmed.
     let store_block = chain::latest_block(provider).await?;
-    let (receipts, hints, live) = pg::audit_inputs(pool, table, progress)
+    let (receipts, hints, live) = audit_inputs(pool, table, progress)
         .await
         .map_err(|source| Error::Database { context: format!("cannot read {name}"), source })?;
     let anchors = TableAnchors::read(provider, book, crate::receipt::table_id(&name), None).await?;
@@ -89,7 +91,7 @@ async fn check_signatures(
     let mut readings: Vec<StoredReading> = Vec::new();
     let mut after = i64::MIN;
     loop {
-        let page = pg::readings_page(pool, after, PAGE).await.map_err(|source| Error::Database {
+        let page = iot::readings_page(pool, after, PAGE).await.map_err(|source| Error::Database {
             context: "cannot read iot.readings (is this the ingest table?)".into(),
             source,
         })?;
@@ -100,4 +102,19 @@ async fn check_signatures(
     let now = cache.synced_to();
     let anchored_at = |key: i64| history.covering(key).map_or(now, |b| b.block);
     Ok(check_readings(&readings, &domain, |key| cache.at_block(anchored_at(key))))
+}
+
+/// What an audit of `table` compares, read at once on two connections: the receipts store's
+/// snapshot ([`receipts::snapshot`]), and the live rows hashed as they stream in.
+async fn audit_inputs(
+    pool: &sqlx::PgPool,
+    table: &TableRef,
+    progress: impl FnMut(u64),
+) -> Result<(Vec<Receipt>, PendingHints, Vec<RowHash>), StoreError> {
+    let name = table.name();
+    let ((receipts, hints), live) = tokio::try_join!(
+        receipts::snapshot(pool, &name),
+        table.rows_with_progress(pool, i64::MIN, i64::MAX, None, progress)
+    )?;
+    Ok((receipts, hints, live))
 }

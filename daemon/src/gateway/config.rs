@@ -1,7 +1,7 @@
 //! The gateway's configuration: one TOML file (docs/gateway.md, `iotegrityd-gateway.example.toml`),
 //! every field with a documented default; the keystore password may come from the environment.
 
-use crate::sensors::SensorConfig;
+use super::sensors::SensorConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(cfg.devices.len(), 3);
         assert!(matches!(
             cfg.devices[0].sensor,
-            SensorConfig::DsmrP1 { version: crate::sensors::dsmr::Version::V5, .. }
+            SensorConfig::DsmrP1 { version: crate::gateway::sensors::dsmr::Version::V5, .. }
         ));
         assert!(matches!(cfg.devices[1].sensor, SensorConfig::Bme280 { bus: 1, address: 0x76 }));
         assert_eq!(cfg.outputs[0].pin, 27);

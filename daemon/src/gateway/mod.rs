@@ -11,9 +11,9 @@ pub mod config;
 pub mod deliver;
 pub mod journal;
 pub mod profile;
+pub mod sensors;
 
 use crate::metrics::{Counter, CounterSet};
-use crate::sensors::SensorError;
 use alloy::primitives::{Address, B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::Eip712Domain;
@@ -24,6 +24,7 @@ use iotegrity_core::signatures::{
 };
 use journal::Journal;
 use profile::{DeviceProfile, Thresholds, Verdict};
+use sensors::SensorError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

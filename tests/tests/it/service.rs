@@ -292,7 +292,7 @@ async fn the_opt_in_wake_up_trigger_notifies_on_about_one_insert_statement_in_a_
     s.wait_active(1); // the trigger is installed on activation
     drop(daemon);
     assert_eq!(triggers(), "1");
-    let pool = iotegrity_core::pg::connect(&s.pg.url("postgres"), 2).await.unwrap(); // the listener takes one
+    let pool = iotegrity_core::store::connect(&s.pg.url("postgres"), 2).await.unwrap(); // the listener takes one
     let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
     listener.listen("iotegrity_rows").await.unwrap();
     // m = 16: each statement draws with probability 1 / ⌈16 / 4⌉, however many rows it inserts.

@@ -5,8 +5,8 @@
 
 use alloy::primitives::B256;
 use iotegrity_core::contracts::{IReceiptAnchor, ReceiptAnchor};
-use iotegrity_core::pg::{self, TableRef};
 use iotegrity_core::receipt::{AnchorRef, Batch, Receipt, table_id};
+use iotegrity_core::store::{self, TableRef, receipts};
 use iotegrity_core::{AddressBook, chain};
 use iotegrity_e2e::{Ident, Run, ServiceWorld};
 use serde_json::Value;
@@ -61,7 +61,7 @@ async fn as_online(s: &ServiceWorld, who: &Ident) -> alloy::providers::DynProvid
 
 /// What the docs say a batch is: its rows' canonical hashes, cut in n sub-tables.
 async fn recompute(s: &ServiceWorld, first: i64, last: i64, n: usize) -> Batch {
-    let pool = pg::connect(&s.pg.url("postgres"), 1).await.unwrap();
+    let pool = store::connect(&s.pg.url("postgres"), 1).await.unwrap();
     let rows = TableRef::new(TABLE, "id").unwrap().rows(&pool, first - 1, last, None).await.unwrap();
     Batch::new(rows, n)
 }
@@ -106,7 +106,7 @@ fn rewrite_store(s: &ServiceWorld, first: i64, batch: &Batch, tx: B256, block: u
     );
     for r in batch.receipts(TABLE, &anchor, &[]) {
         let index = r.index;
-        let (json, rows) = pg::receipt_to_store(r);
+        let (json, rows) = receipts::to_store(r);
         sql += &format!(
             "UPDATE iotegrity.receipts SET receipt = '{}'::jsonb, rows = {} WHERE batch_id = {id} AND sub_index = {index}; ",
             json.replace('\'', "''"),
@@ -323,7 +323,7 @@ async fn foreign_anchors_are_refused_or_kept_apart_and_a_re_send_is_accepted() {
 
     // The service re-sends its first anchor exactly as the daemon planned it (every batch of the
     // plan, in order), as crash recovery does: accepted, no event.
-    let pool = pg::connect(&s.pg.url("postgres"), 1).await.unwrap();
+    let pool = store::connect(&s.pg.url("postgres"), 1).await.unwrap();
     let planned: Vec<(Vec<u8>, i64, i64, i32, i32)> = sqlx::query_as(
         "SELECT root, first_key, last_key, m, n FROM iotegrity.batches \
          WHERE anchor_id = (SELECT min(id) FROM iotegrity.anchors) ORDER BY id",

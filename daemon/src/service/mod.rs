@@ -19,23 +19,27 @@
 //!
 //! One daemon works at a time per database (a Postgres advisory lock); others wait as standbys.
 
-use crate::config::{ServiceConfig, TableConfig};
-use crate::ingest::{self, Ingest};
+pub mod config;
+pub mod ingest;
+
 use crate::metrics::Metrics;
 use alloy::primitives::B256;
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
+use config::{ServiceConfig, TableConfig};
 use eyre::{Result, WrapErr, bail, eyre};
+use ingest::Ingest;
 use iotegrity_core::anchors;
 use iotegrity_core::contracts::{IReceiptAnchor, IdentityRegistry, ReceiptAnchor};
 use iotegrity_core::merkle;
-use iotegrity_core::pg::{self, TableRef};
-use iotegrity_core::receipt::{self, AnchorRef, Batch, table_id};
+use iotegrity_core::receipt::{AnchorRef, Batch, table_id};
+use iotegrity_core::store::receipts::{self, PlannedAnchor, StoredBatch};
+use iotegrity_core::store::{self, TableRef};
 use iotegrity_core::{AddressBook, chain, keys};
+use sqlx::Connection;
 use sqlx::postgres::{PgListener, PgPool};
-use sqlx::{Connection, Row};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -98,8 +102,8 @@ impl Service {
         let service = signer.address();
         let book = AddressBook::load(&cfg.chain.deployments)?;
         let provider = chain::writer(&cfg.chain.rpc_url, signer)?;
-        let pool = pg::connect(&cfg.database.url, 4).await.wrap_err("cannot connect to Postgres")?;
-        pg::MIGRATOR.run(&pool).await.wrap_err("cannot migrate the receipts schema")?;
+        let pool = store::connect(&cfg.database.url, 4).await.wrap_err("cannot connect to Postgres")?;
+        store::MIGRATOR.run(&pool).await.wrap_err("cannot migrate the receipts schema")?;
         let tables = cfg
             .tables
             .iter()
@@ -227,7 +231,7 @@ impl Service {
         let mut said = false;
         loop {
             let attempt = async {
-                let mut conn = sqlx::PgConnection::connect_with(&pg::options(&self.cfg.database.url)?).await?;
+                let mut conn = sqlx::PgConnection::connect_with(&store::options(&self.cfg.database.url)?).await?;
                 let got: bool =
                     sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut conn).await?;
                 Ok::<_, eyre::Report>(got.then_some(conn))
@@ -253,14 +257,7 @@ impl Service {
     /// installed.
     async fn prepare_tables(&self) -> Result<()> {
         for t in &self.tables {
-            sqlx::query(
-                "INSERT INTO iotegrity.watermarks (table_name, last_key, max_wait_secs, seen_at) VALUES ($1, NULL, $2, now()) \
-                 ON CONFLICT (table_name) DO UPDATE SET max_wait_secs = EXCLUDED.max_wait_secs, seen_at = now()",
-            )
-            .bind(t.table.name())
-            .bind(t.cfg.max_wait_secs as i64)
-            .execute(&self.pool)
-            .await?;
+            receipts::watch(&self.pool, &t.table.name(), t.cfg.max_wait_secs).await?;
             let sql = if self.cfg.receipts.install_triggers {
                 t.table.notify_trigger_sql(t.cfg.wake_every())
             } else {
@@ -284,14 +281,6 @@ impl Service {
             self.anchor_planned().await?;
         }
         Ok(())
-    }
-
-    async fn watermark(&self, table: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT last_key FROM iotegrity.watermarks WHERE table_name = $1")
-            .bind(table)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
     }
 
     /// The offline address of the service's identity, which owns its tables on chain.
@@ -322,14 +311,7 @@ impl Service {
             return Ok(());
         }
         let waited = t.waiting_since.map(|since| since.elapsed().as_secs_f64());
-        sqlx::query(
-            "UPDATE iotegrity.watermarks SET seen_at = now(), \
-             waiting_since = now() - make_interval(secs => $2) WHERE table_name = $1",
-        )
-        .bind(t.table.name())
-        .bind(waited)
-        .execute(&self.pool)
-        .await?;
+        receipts::heartbeat(&self.pool, &t.table.name(), waited).await?;
         self.tables[i].beat = Some((Instant::now(), waiting));
         Ok(())
     }
@@ -358,7 +340,7 @@ impl Service {
     /// one transaction.
     async fn cut(&mut self, i: usize) -> Result<()> {
         let name = self.tables[i].table.name();
-        let mut mark = self.watermark(&name).await?;
+        let mut mark = receipts::watermark(&self.pool, &name).await?;
         let (xmax, max_key) = self.tables[i].table.snapshot_and_max_key(&self.pool).await?;
         let (m, n, max_wait) = {
             let c = &self.tables[i].cfg;
@@ -379,7 +361,7 @@ impl Service {
         // ended: any of them could still commit a smaller key (sequences hand out keys before
         // commit), and later transactions can only take larger keys.
         let settle = Instant::now();
-        while pg::current_xmin(&self.pool).await? < xmax {
+        while store::current_xmin(&self.pool).await? < xmax {
             if settle.elapsed() > SETTLE_TIMEOUT {
                 debug!(table = %name, "older transactions still running; cutting next cycle");
                 return Ok(());
@@ -404,7 +386,7 @@ impl Service {
             self.check_chain_history(&name, rows[0].key).await?;
             let batches: Vec<Batch> = rows.chunks(m).map(|chunk| Batch::new(chunk.to_vec(), n)).collect();
             let last = batches[batches.len() - 1].key_range().1;
-            let ids = self.store_batches(&name, mark, &batches).await?;
+            let ids = receipts::store_batches(&self.pool, &name, mark, &batches).await?;
             for (id, batch) in ids.into_iter().zip(batches) {
                 let (first, last) = batch.key_range();
                 self.metrics.rows_batched.add(batch.rows.len() as u64);
@@ -422,111 +404,28 @@ impl Service {
         }
     }
 
-    /// Writes `batches` of table `name` and moves its watermark from `mark` past them, in one
-    /// transaction; returns the batches' ids in order.
-    async fn store_batches(&self, name: &str, mark: Option<i64>, batches: &[Batch]) -> Result<Vec<i64>> {
-        let last = batches[batches.len() - 1].key_range().1;
-        let mut tx = self.pool.begin().await?;
-        let moved = match mark {
-            Some(old) => {
-                sqlx::query("UPDATE iotegrity.watermarks SET last_key = $1 WHERE table_name = $2 AND last_key = $3")
-                    .bind(last)
-                    .bind(name)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-            None => {
-                sqlx::query("UPDATE iotegrity.watermarks SET last_key = $1 WHERE table_name = $2 AND last_key IS NULL")
-                    .bind(last)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-        };
-        if moved != 1 {
-            bail!("the watermark of {name} moved under us: is another daemon writing without the lock?");
-        }
-        let (first_keys, last_keys): (Vec<i64>, Vec<i64>) = batches.iter().map(Batch::key_range).unzip();
-        let ms: Vec<i32> = batches.iter().map(|b| b.rows.len() as i32).collect();
-        let ns: Vec<i32> = batches.iter().map(|b| b.ranges.len() as i32).collect();
-        let roots: Vec<Vec<u8>> = batches.iter().map(|b| b.root().to_vec()).collect();
-        let packed: Vec<Vec<u8>> = batches.iter().map(|b| receipt::pack_rows(&b.rows)).collect();
-        let ids: Vec<(i64, i64)> = sqlx::query_as(
-            "INSERT INTO iotegrity.batches (table_name, first_key, last_key, m, n, root, rows) \
-             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::bytea[], $7::bytea[]) \
-             RETURNING first_key, id",
-        )
-        .bind(name)
-        .bind(&first_keys)
-        .bind(&last_keys)
-        .bind(&ms)
-        .bind(&ns)
-        .bind(&roots)
-        .bind(&packed)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let by_first: HashMap<i64, i64> = ids.into_iter().collect();
-        Ok(first_keys.iter().map(|k| by_first[k]).collect())
-    }
-
     /// Plans one anchor over unanchored batches; false if there were none.
     async fn plan(&self) -> Result<bool> {
-        let rows = sqlx::query("SELECT id, root FROM iotegrity.batches WHERE anchor_id IS NULL ORDER BY id LIMIT $1")
-            .bind(self.cfg.receipts.max_batches_per_anchor as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        if rows.is_empty() {
+        let (max, chain_id, contract) =
+            (self.cfg.receipts.max_batches_per_anchor, self.book.chain_id, self.book.receipt_anchor());
+        let Some((plan, batches)) = receipts::plan_anchor(&self.pool, max, chain_id, contract).await? else {
             return Ok(false);
-        }
-        let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
-        let roots: Vec<B256> = rows.iter().map(|r| B256::from_slice(r.get::<&[u8], _>("root"))).collect();
-        let anchored_root = merkle::anchor_tree(&roots).root();
-        let mut tx = self.pool.begin().await?;
-        let anchor_id: i64 = sqlx::query_scalar(
-            "INSERT INTO iotegrity.anchors (anchored_root, chain_id, contract, status) VALUES ($1, $2, $3, 'planned') RETURNING id",
-        )
-        .bind(anchored_root.as_slice())
-        .bind(self.book.chain_id as i64)
-        .bind(self.book.receipt_anchor().as_slice())
-        .fetch_one(&mut *tx)
-        .await?;
-        let claimed =
-            sqlx::query("UPDATE iotegrity.batches SET anchor_id = $1 WHERE id = ANY($2) AND anchor_id IS NULL")
-                .bind(anchor_id)
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if claimed != ids.len() as u64 {
-            bail!("batches were planned by someone else meanwhile: is another daemon running without the lock?");
-        }
-        tx.commit().await?;
-        info!(anchor = anchor_id, batches = ids.len(), root = %anchored_root, "anchor planned");
+        };
+        info!(anchor = plan.id, batches, root = %plan.anchored_root, "anchor planned");
         Ok(true)
     }
 
     /// Sends or finds every planned anchor, then writes its receipts once confirmed.
     async fn anchor_planned(&mut self) -> Result<()> {
-        let planned = sqlx::query(
-            "SELECT id, anchored_root, tx_hash FROM iotegrity.anchors WHERE status = 'planned' ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in planned {
-            let id: i64 = row.get("id");
-            let root = B256::from_slice(row.get::<&[u8], _>("anchored_root"));
-            let sent: Option<Vec<u8>> = row.get("tx_hash");
-            self.anchor_one(id, root, sent.map(|h| B256::from_slice(&h))).await?;
+        for plan in receipts::planned_anchors(&self.pool).await? {
+            self.anchor_one(plan).await?;
         }
         Ok(())
     }
 
-    async fn anchor_one(&mut self, id: i64, root: B256, sent: Option<B256>) -> Result<()> {
-        let batches = self.batches_of(id).await?;
+    async fn anchor_one(&mut self, plan: PlannedAnchor) -> Result<()> {
+        let PlannedAnchor { id, anchored_root: root, tx: sent } = plan;
+        let batches = receipts::batches_of(&self.pool, id, &self.cut_batches).await?;
         let owner = self.owner().await?;
         let contract = ReceiptAnchor::new(self.book.receipt_anchor(), &self.provider);
         let on_chain: bool = chain::call(contract.verifyRootHash(owner, root)).await?;
@@ -549,11 +448,7 @@ impl Service {
                 .collect();
             let pending = contract.storeRootHashes(call_batches).send().await.map_err(chain::contract_error)?;
             let hash = *pending.tx_hash();
-            sqlx::query("UPDATE iotegrity.anchors SET tx_hash = $1 WHERE id = $2")
-                .bind(hash.as_slice())
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+            receipts::record_sent(&self.pool, id, hash).await?;
             info!(anchor = id, tx = %hash, "anchor sent");
             // A receipt that does not come (a transaction stuck in the mempool) fails this cycle;
             // the next looks on chain again and, if it must, re-sends — a no-op should both land.
@@ -627,35 +522,6 @@ impl Service {
         }
     }
 
-    /// The batches of an anchor, in id order: those cut by this process from memory, the others
-    /// (after a restart, or beyond [`MAX_KEPT_BATCHES`]) read back and checked against their roots.
-    async fn batches_of(&self, anchor_id: i64) -> Result<Vec<Arc<StoredBatch>>> {
-        let kept: Vec<i64> = self.cut_batches.keys().copied().collect();
-        let rows = sqlx::query(
-            "SELECT id, table_name, root, n, CASE WHEN id = ANY($2) THEN NULL ELSE rows END AS rows \
-             FROM iotegrity.batches WHERE anchor_id = $1 ORDER BY id",
-        )
-        .bind(anchor_id)
-        .bind(&kept)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let id: i64 = r.get("id");
-                let Some(packed) = r.get::<Option<Vec<u8>>, _>("rows") else {
-                    return Ok(Arc::clone(&self.cut_batches[&id]));
-                };
-                let rows = receipt::unpack_rows(&packed).ok_or_else(|| eyre!("batch {id}: corrupt row list"))?;
-                let batch = Batch::new(rows, r.get::<i32, _>("n") as usize);
-                let stored = B256::from_slice(r.get::<&[u8], _>("root"));
-                if batch.root() != stored {
-                    bail!("batch {id}: its rows no longer give its stored root (receipts store altered?)");
-                }
-                Ok(Arc::new(StoredBatch { id, table: r.get("table_name"), batch }))
-            })
-            .collect()
-    }
-
     /// Writes the receipts of a confirmed anchor (one INSERT for all) and marks it confirmed.
     async fn confirm(
         &mut self,
@@ -677,38 +543,14 @@ impl Service {
             block,
             anchored_root: root,
         };
-        let mut cols = ReceiptColumns::default();
+        let mut written = Vec::new();
         for (k, b) in batches.iter().enumerate() {
             for receipt in b.batch.receipts(&b.table, &anchor, &upper.proof(k)) {
                 receipt.check().map_err(|e| eyre!("receipt of batch {} sub-table {}: {e}", b.id, receipt.index))?;
-                cols.push(b.id, receipt);
+                written.push((b.id, receipt));
             }
         }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO iotegrity.receipts (batch_id, sub_index, table_name, first_key, last_key, receipt, rows) \
-             SELECT b, i, t, f, l, r::jsonb, w \
-             FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[]) \
-             AS x(b, i, t, f, l, r, w)",
-        )
-        .bind(&cols.batch_id)
-        .bind(&cols.sub_index)
-        .bind(&cols.table_name)
-        .bind(&cols.first_key)
-        .bind(&cols.last_key)
-        .bind(&cols.receipt)
-        .bind(&cols.rows)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE iotegrity.anchors SET status = 'confirmed', tx_hash = $1, block_number = $2, confirmed_at = now() WHERE id = $3",
-        )
-        .bind(tx_hash.as_slice())
-        .bind(block as i64)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        receipts::confirm(&self.pool, id, tx_hash, block, written).await?;
         for b in batches {
             self.cut_batches.remove(&b.id);
         }
@@ -716,35 +558,4 @@ impl Service {
         info!(anchor = id, tx = %tx_hash, block, batches = batches.len(), "anchor confirmed; receipts written");
         Ok(())
     }
-}
-
-/// The receipts of one anchor, column by column, for one `INSERT … SELECT FROM unnest`.
-#[derive(Default)]
-struct ReceiptColumns {
-    batch_id: Vec<i64>,
-    sub_index: Vec<i32>,
-    table_name: Vec<String>,
-    first_key: Vec<i64>,
-    last_key: Vec<i64>,
-    receipt: Vec<String>,
-    rows: Vec<Vec<u8>>,
-}
-
-impl ReceiptColumns {
-    fn push(&mut self, batch_id: i64, receipt: receipt::Receipt) {
-        self.batch_id.push(batch_id);
-        self.sub_index.push(receipt.index as i32);
-        self.table_name.push(receipt.table.clone());
-        self.first_key.push(receipt.first_key);
-        self.last_key.push(receipt.last_key);
-        let (json, rows) = pg::receipt_to_store(receipt);
-        self.receipt.push(json);
-        self.rows.push(rows);
-    }
-}
-
-struct StoredBatch {
-    id: i64,
-    table: String,
-    batch: Batch,
 }

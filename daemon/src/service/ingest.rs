@@ -13,7 +13,7 @@
 //! | 409 | a (device, sequence) already stored: a replay |
 //! | 503 | the database is unreachable (nothing stored; retry) |
 
-use crate::config::IngestConfig;
+use super::config::IngestConfig;
 use alloy::primitives::{Address, keccak256};
 use alloy::providers::DynProvider;
 use alloy::sol_types::Eip712Domain;
@@ -28,6 +28,7 @@ use iotegrity_core::signatures::{
     AggregateSigners, AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedAggregate, SignedReading,
     VerifyError,
 };
+use iotegrity_core::store::{StoreError, iot};
 use serde_json::json;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -90,9 +91,10 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        if let Some(db) = e.as_database_error()
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if let StoreError::Database(db) = &e
+            && let Some(db) = db.as_database_error()
             && db.code().as_deref() == Some("23505")
         {
             return Self::new(StatusCode::CONFLICT, format!("already stored: {}", db.message()));
@@ -204,8 +206,7 @@ async fn submit_reading(
     let Json(s) = body?;
     let signed = api.check_submission(&s)?;
     let signers = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
-    let mut conn = api.pool.acquire().await?;
-    let id = insert_readings(&mut conn, &[(&s, &signers)], None).await?.pop().flatten().ok_or_else(replay)?;
+    let id = iot::insert_readings(&api.pool, &[(&s, &signers)]).await?.pop().flatten().ok_or_else(replay)?;
     info!(id, device = %s.reading.device, sequence = s.reading.sequence, hops = signers.len() - 1, "reading stored");
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "signers": signers }))).into_response())
 }
@@ -222,23 +223,8 @@ async fn submit_aggregate(
     let signed = SignedAggregate { aggregate: a.aggregate.clone(), members, signature: a.signature.clone() };
     let AggregateSigners { gateway, members: member_signers } =
         api.verify(|cache| signed.verify(&api.domain, cache)).await?;
-    let mut tx = api.pool.begin().await?;
-    let aggregate_id: i64 = sqlx::query_scalar(
-        "INSERT INTO iot.aggregates (group_id, aggregate_hash, gateway, signature) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(a.aggregate.groupId.as_slice())
-    .bind(a.aggregate.aggregateHash.as_slice())
-    .bind(gateway.as_slice())
-    .bind(a.signature.as_ref())
-    .fetch_one(&mut *tx)
-    .await?;
-    let members: Vec<_> = a.members.iter().zip(&member_signers).map(|(m, s)| (m, s.as_slice())).collect();
-    let ids = insert_readings(&mut tx, &members, Some(aggregate_id))
-        .await?
-        .into_iter()
-        .collect::<Option<Vec<i64>>>()
-        .ok_or_else(replay)?; // dropping `tx` rolls the aggregate back
-    tx.commit().await?;
+    let (aggregate_id, ids) =
+        iot::insert_aggregate(&api.pool, &a, gateway, &member_signers).await?.ok_or_else(replay)?;
     info!(aggregate_id, members = ids.len(), gateway = %gateway, "aggregate stored");
     Ok((StatusCode::CREATED, Json(json!({ "aggregateId": aggregate_id, "readingIds": ids }))).into_response())
 }
@@ -266,26 +252,7 @@ async fn submit_feedback(
         return Err(unprocessable("sequence or timestamp out of range"));
     }
     let gateway = api.verify(|cache| ex.verify(&api.domain, cache)).await?;
-    let mut conn = api.pool.acquire().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO iot.commands (service, device, sequence, issued_at, command, command_hash, command_signature, \
-         feedback, feedback_hash, device_signature, gateway, relay_signature) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-    )
-    .bind(ex.command.service.as_slice())
-    .bind(ex.command.device.as_slice())
-    .bind(ex.command.sequence as i64)
-    .bind(ex.command.timestamp as i64)
-    .bind(f.command_payload.as_ref())
-    .bind(ex.command.commandHash.as_slice())
-    .bind(ex.command_signature.as_ref())
-    .bind(f.feedback_payload.as_ref())
-    .bind(ex.feedback_hash.as_slice())
-    .bind(ex.device_signature.as_ref())
-    .bind(gateway.as_slice())
-    .bind(ex.relay_signature.as_ref())
-    .fetch_one(&mut *conn)
-    .await?;
+    let id = iot::insert_feedback(&api.pool, &f, gateway).await?;
     info!(id, device = %ex.command.device, sequence = ex.command.sequence, gateway = %gateway, "command feedback stored");
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "gateway": gateway }))).into_response())
 }
@@ -324,9 +291,7 @@ async fn submit_batch(
         }
     }
     let new: Vec<_> = valid.iter().map(|(i, signers)| (&items[*i], signers.as_slice())).collect();
-    let mut tx = api.pool.begin().await?;
-    let ids = insert_readings(&mut tx, &new, None).await?;
-    tx.commit().await?;
+    let ids = iot::insert_readings(&api.pool, &new).await?;
     let mut stored = 0;
     for ((i, _), id) in valid.iter().zip(ids) {
         results[*i] = match id {
@@ -339,49 +304,6 @@ async fn submit_batch(
     }
     info!(items = items.len(), stored, "reading batch stored");
     Ok((StatusCode::OK, Json(json!({ "stored": stored, "results": results }))).into_response())
-}
-
-/// Inserts verified readings with their signers in one statement (one round trip however many),
-/// skipping any whose (device, sequence) is already stored — or earlier in `items`: a replay.
-/// Returns each item's new id, or None for a replay. (`bytea[][]` cannot be ragged, so each
-/// chain travels packed — signatures are 65 bytes, signers 20 — and is unpacked by the statement.)
-async fn insert_readings(
-    conn: &mut sqlx::PgConnection,
-    items: &[(&ReadingSubmission, &[Address])],
-    aggregate: Option<i64>,
-) -> Result<Vec<Option<i64>>, sqlx::Error> {
-    let key = |s: &ReadingSubmission| (s.reading.device, s.reading.sequence);
-    let mut first = std::collections::HashSet::with_capacity(items.len());
-    let fresh: Vec<_> = items.iter().filter(|(s, _)| first.insert(key(s))).collect();
-    let column = |f: &dyn Fn(&ReadingSubmission, &[Address]) -> Vec<u8>| -> Vec<Vec<u8>> {
-        fresh.iter().map(|(s, signers)| f(s, signers)).collect()
-    };
-    let rows: Vec<(i64, Vec<u8>, i64)> = sqlx::query_as(
-        "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers, aggregate_id) \
-         SELECT d, s, t, p, h, \
-                ARRAY(SELECT substring(sig FROM 1 + 65 * i FOR 65) FROM generate_series(0, length(sig) / 65 - 1) i ORDER BY i), \
-                ARRAY(SELECT substring(who FROM 1 + 20 * i FOR 20) FROM generate_series(0, length(who) / 20 - 1) i ORDER BY i), \
-                $8 \
-         FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bytea[]) \
-              WITH ORDINALITY AS u(d, s, t, p, h, sig, who, n) ORDER BY n \
-         ON CONFLICT (device, sequence) DO NOTHING RETURNING id, device, sequence",
-    )
-    .bind(column(&|s, _| s.reading.device.to_vec()))
-    .bind(fresh.iter().map(|(s, _)| s.reading.sequence as i64).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(s, _)| s.reading.timestamp as i64).collect::<Vec<_>>())
-    .bind(column(&|s, _| s.payload.to_vec()))
-    .bind(column(&|s, _| s.reading.payloadHash.to_vec()))
-    .bind(column(&|s, _| s.signatures.iter().flat_map(|sig| sig.iter().copied()).collect()))
-    .bind(column(&|_, signers| signers.iter().flat_map(|a| a.0.0).collect()))
-    .bind(aggregate)
-    .fetch_all(conn)
-    .await?;
-    let ids: std::collections::HashMap<(Address, u64), i64> = rows
-        .into_iter()
-        .map(|(id, device, sequence)| (((Address::from_slice(&device)), sequence as u64), id))
-        .collect();
-    let mut taken = std::collections::HashSet::with_capacity(ids.len());
-    Ok(items.iter().map(|(s, _)| ids.get(&key(s)).filter(|_| taken.insert(key(s))).copied()).collect())
 }
 
 fn replay() -> ApiError {

@@ -1,51 +1,21 @@
-//! Postgres access shared by the service daemon and the auditor (feature `postgres`): session
-//! settings that make the canonical row encoding stable, the canonical row query for any table
-//! with an increasing integer key, and the receipts store's migrations.
+//! Any watched table, read as receipts see it: a validated `schema.table` and its increasing
+//! integer key ([`TableRef`]), its rows streamed by COPY and hashed as they arrive, its largest key
+//! and snapshot, and the opt-in NOTIFY trigger that wakes the daemon.
 //!
 //! Canonical row encoding (receipt format 2): the row's line in PostgreSQL's `COPY` text format —
 //! its columns in table order, each in its type's text form, tab-separated, `\N` for NULL,
 //! backslash escapes — without the final newline, in a session with the settings of
-//! [`SESSION_SETTINGS`]. It is the line `pg_dump` itself writes for the row, so it survives a dump
+//! [`super::SESSION_SETTINGS`]. It is the line `pg_dump` itself writes for the row, so it survives a dump
 //! and restore by construction, and PostgreSQL renders it as fast as it can read the table
 //! (docs/receipts.md).
 
-use crate::audit::PendingHints;
-use crate::receipt::{RECEIPT_VERSION, Receipt, RowHash, pack_rows, row_hash, unpack_rows};
-use alloy::primitives::B256;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use super::StoreError;
+use crate::receipt::{RowHash, row_hash};
+use sqlx::postgres::PgPool;
 use sqlx::{Executor, Postgres, Row};
-use std::str::FromStr;
-
-/// The session settings the canonical encoding depends on.
-pub const SESSION_SETTINGS: &[(&str, &str)] = &[
-    ("TimeZone", "UTC"),
-    ("DateStyle", "ISO, YMD"),
-    ("IntervalStyle", "iso_8601"),
-    ("extra_float_digits", "1"),
-    ("bytea_output", "hex"),
-    ("lc_monetary", "C"),
-    ("client_encoding", "UTF8"),
-];
 
 /// Rows handed to the hashing thread at a time (and between two progress reports).
 pub const HASH_BATCH: usize = 1_024;
-
-/// The receipts store's schema migrations.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Connection options for `url` with the canonical session settings.
-pub fn options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
-    Ok(PgConnectOptions::from_str(url)?.options(SESSION_SETTINGS.iter().copied()).application_name("iotegrity"))
-}
-
-/// A pool with the canonical session settings.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect_with(options(url)?)
-        .await
-}
 
 /// A watched table: a qualified name and its increasing integer key column, both validated as
 /// plain lowercase identifiers so they can be quoted into SQL safely.
@@ -109,7 +79,7 @@ impl TableRef {
         after: i64,
         upto: i64,
         limit: Option<i64>,
-    ) -> Result<Vec<RowHash>, sqlx::Error> {
+    ) -> Result<Vec<RowHash>, StoreError> {
         self.rows_with_progress(pool, after, upto, limit, |_| {}).await
     }
 
@@ -123,7 +93,7 @@ impl TableRef {
         upto: i64,
         limit: Option<i64>,
         mut progress: impl FnMut(u64),
-    ) -> Result<Vec<RowHash>, sqlx::Error> {
+    ) -> Result<Vec<RowHash>, StoreError> {
         use futures_util::TryStreamExt;
         use sqlx::postgres::PgPoolCopyExt;
         let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<alloy::primitives::bytes::Bytes>>(4);
@@ -139,7 +109,7 @@ impl TableRef {
                 }
             }
             lines.finish()?;
-            Ok(rows)
+            Ok::<_, StoreError>(rows)
         });
         let streamed = async {
             let mut stream = pool.copy_out_raw(&self.copy_sql(after, upto, limit)).await?;
@@ -155,7 +125,7 @@ impl TableRef {
                 }
             }
             let _ = send.send(chunks).await;
-            Ok::<_, sqlx::Error>(())
+            Ok::<_, StoreError>(())
         }
         .await;
         drop(send);
@@ -165,7 +135,7 @@ impl TableRef {
     }
 
     /// Every row, as (key, canonical text), in key order.
-    pub async fn all_canonical_rows(&self, pool: &PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    pub async fn all_canonical_rows(&self, pool: &PgPool) -> Result<Vec<(i64, String)>, StoreError> {
         use futures_util::TryStreamExt;
         use sqlx::postgres::PgPoolCopyExt;
         let mut stream = pool.copy_out_raw(&self.copy_sql(i64::MIN, i64::MAX, None)).await?;
@@ -247,17 +217,12 @@ impl TableRef {
     }
 }
 
-/// The oldest transaction still running (`xmin` of a fresh snapshot).
-pub async fn current_xmin<'e, E: Executor<'e, Database = Postgres>>(db: E) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(db).await
-}
-
-fn copy_error(what: String) -> sqlx::Error {
-    sqlx::Error::Protocol(format!("COPY output: {what}"))
+fn copy_error(what: String) -> StoreError {
+    StoreError::malformed(format!("COPY output: {what}"))
 }
 
 /// Splits a COPY line `key ‖ TAB ‖ rest` into the key and the canonical bytes (`rest`).
-fn split_key(line: &[u8]) -> Result<(i64, &[u8]), sqlx::Error> {
+fn split_key(line: &[u8]) -> Result<(i64, &[u8]), StoreError> {
     let tab = line.iter().position(|&b| b == b'\t').ok_or_else(|| copy_error("a line without a key".into()))?;
     let key = std::str::from_utf8(&line[..tab])
         .ok()
@@ -278,8 +243,8 @@ impl CopyLines {
     fn feed(
         &mut self,
         mut chunk: &[u8],
-        mut line: impl FnMut(&[u8]) -> Result<(), sqlx::Error>,
-    ) -> Result<(), sqlx::Error> {
+        mut line: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
             if self.partial.is_empty() {
                 line(&chunk[..end])?;
@@ -293,156 +258,9 @@ impl CopyLines {
         Ok(())
     }
 
-    fn finish(self) -> Result<(), sqlx::Error> {
+    fn finish(self) -> Result<(), StoreError> {
         if self.partial.is_empty() { Ok(()) } else { Err(copy_error("the last row has no end".into())) }
     }
-}
-
-/// Every receipt of `table` in key order (empty if the receipts store does not exist yet).
-pub async fn load_receipts(pool: &PgPool, table: &str) -> Result<Vec<Receipt>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    receipts_in(&mut conn, table).await
-}
-
-async fn store_exists(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT to_regclass('iotegrity.receipts') IS NOT NULL").fetch_one(&mut *conn).await
-}
-
-async fn receipts_in(conn: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Receipt>, sqlx::Error> {
-    if !store_exists(conn).await? {
-        return Ok(vec![]);
-    }
-    let stored: Vec<(String, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT receipt::text, rows FROM iotegrity.receipts WHERE table_name = $1 ORDER BY first_key")
-            .bind(table)
-            .fetch_all(&mut *conn)
-            .await?;
-    stored.iter().map(|(json, rows)| receipt_from_store(json, rows.as_deref())).collect()
-}
-
-/// What the store says about `table`'s pending rows (hints for the overdue warning, and the
-/// anchors it records as sent but not confirmed).
-async fn pending_hints_in(conn: &mut sqlx::PgConnection, table: &str) -> Result<PendingHints, sqlx::Error> {
-    if !store_exists(conn).await? {
-        return Ok(PendingHints::default());
-    }
-    let mut hints = PendingHints::default();
-    let mark = sqlx::query(
-        "SELECT last_key, max_wait_secs, extract(epoch FROM now() - seen_at)::float8 AS seen_ago, \
-         extract(epoch FROM now() - waiting_since)::float8 AS waiting FROM iotegrity.watermarks WHERE table_name = $1",
-    )
-    .bind(table)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(mark) = mark {
-        hints.watched = true;
-        hints.watermark = mark.try_get("last_key")?;
-        hints.max_wait_secs = mark.try_get::<Option<i64>, _>("max_wait_secs")?.map(|s| s.max(0) as u64);
-        hints.seen_secs_ago = mark.try_get("seen_ago")?;
-        hints.waiting_secs = mark.try_get("waiting")?;
-    }
-    let unconfirmed = "FROM iotegrity.batches b LEFT JOIN iotegrity.anchors a ON a.id = b.anchor_id \
-                       WHERE b.table_name = $1 AND (a.id IS NULL OR a.status = 'planned')";
-    hints.oldest_cut_secs = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT extract(epoch FROM now() - min(b.created_at))::float8 {unconfirmed}"
-    )))
-    .bind(table)
-    .fetch_one(&mut *conn)
-    .await?;
-    let roots: Vec<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT DISTINCT a.anchored_root {unconfirmed} AND a.id IS NOT NULL"
-    )))
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await?;
-    hints.unconfirmed_roots = roots.iter().filter(|r| r.len() == 32).map(|r| B256::from_slice(r)).collect();
-    Ok(hints)
-}
-
-/// The receipts of `table` and the store's hints about its pending rows, read in one snapshot
-/// (a repeatable-read transaction), so a daemon writing meanwhile is seen before or after, whole.
-pub async fn store_snapshot(pool: &PgPool, table: &str) -> Result<(Vec<Receipt>, PendingHints), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-    let receipts = receipts_in(&mut tx, table).await?;
-    let hints = pending_hints_in(&mut tx, table).await?;
-    tx.commit().await?;
-    Ok((receipts, hints))
-}
-
-/// A receipt as the store keeps it: its JSON without `rows`, and the rows as the sub-table's bytes.
-pub fn receipt_to_store(mut receipt: Receipt) -> (String, Vec<u8>) {
-    let rows = pack_rows(&std::mem::take(&mut receipt.rows)); // an empty list is not serialized
-    (serde_json::to_string(&receipt).expect("a receipt serializes"), rows)
-}
-
-/// The inverse of [`receipt_to_store`].
-fn receipt_from_store(json: &str, rows: Option<&[u8]>) -> Result<Receipt, sqlx::Error> {
-    let bad = |what: String| sqlx::Error::Decode(what.into());
-    let mut receipt: Receipt = serde_json::from_str(json).map_err(|e| bad(format!("a stored receipt: {e}")))?;
-    let packed = rows.ok_or_else(|| {
-        bad(format!(
-            "the receipt of rows {}..{} of {} has no row list: receipt format {} (this build reads format {RECEIPT_VERSION})",
-            receipt.first_key, receipt.last_key, receipt.table, receipt.version
-        ))
-    })?;
-    receipt.rows = unpack_rows(packed).ok_or_else(|| bad("a stored receipt's rows are not 40-byte entries".into()))?;
-    Ok(receipt)
-}
-
-/// What an audit of `table` compares, read at once on two connections: the store's snapshot
-/// ([`store_snapshot`]), and the live rows hashed as they stream in (`progress` as in
-/// [`TableRef::rows_with_progress`]).
-pub async fn audit_inputs(
-    pool: &PgPool,
-    table: &TableRef,
-    progress: impl FnMut(u64),
-) -> Result<(Vec<Receipt>, PendingHints, Vec<RowHash>), sqlx::Error> {
-    let name = table.name();
-    let ((receipts, hints), live) = tokio::try_join!(
-        store_snapshot(pool, &name),
-        table.rows_with_progress(pool, i64::MIN, i64::MAX, None, progress)
-    )?;
-    Ok((receipts, hints, live))
-}
-
-/// A page of `iot.readings` (ingested readings with their chains), keys after `after`, in key order.
-pub async fn readings_page(
-    pool: &PgPool,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<crate::audit::StoredReading>, sqlx::Error> {
-    use alloy::primitives::{Address, Bytes};
-    let rows = sqlx::query(
-        "SELECT id, device, sequence, device_time, payload, payload_hash, signatures FROM iot.readings \
-         WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let device: Vec<u8> = r.try_get("device")?;
-            let hash: Vec<u8> = r.try_get("payload_hash")?;
-            let sigs: Vec<Vec<u8>> = r.try_get("signatures")?;
-            let bad = |what: &str| sqlx::Error::Decode(format!("iot.readings: malformed {what}").into());
-            Ok(crate::audit::StoredReading {
-                key: r.try_get("id")?,
-                signed: crate::signatures::SignedReading {
-                    reading: crate::signatures::Reading {
-                        device: Address::try_from(device.as_slice()).map_err(|_| bad("device"))?,
-                        sequence: u64::try_from(r.try_get::<i64, _>("sequence")?).map_err(|_| bad("sequence"))?,
-                        timestamp: u64::try_from(r.try_get::<i64, _>("device_time")?)
-                            .map_err(|_| bad("device_time"))?,
-                        payloadHash: B256::try_from(hash.as_slice()).map_err(|_| bad("payload_hash"))?,
-                    },
-                    signatures: sigs.into_iter().map(Bytes::from).collect(),
-                },
-                payload: r.try_get("payload")?,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -483,28 +301,6 @@ mod tests {
         assert!(cut.finish().is_err(), "a row without its end");
         assert!(split_key(b"x1\tdata").is_err());
         assert!(split_key(b"no key").is_err());
-    }
-
-    #[test]
-    fn receipts_round_trip_through_the_store_and_format_1_is_named() {
-        use crate::receipt::{AnchorRef, Batch};
-        let rows = (1..6).map(|k| RowHash { key: k, hash: row_hash(&k.to_be_bytes()) }).collect();
-        let b = Batch::new(rows, 2);
-        let anchor = AnchorRef {
-            chain_id: 1,
-            contract: alloy::primitives::Address::ZERO,
-            tx: alloy::primitives::B256::ZERO,
-            block: 1,
-            anchored_root: crate::merkle::tag_batch_root(b.root()),
-        };
-        let r = b.receipts("public.t", &anchor, &[]).remove(1);
-        let (json, packed) = receipt_to_store(r.clone());
-        assert!(!json.contains("\"rows\""), "{json}");
-        assert_eq!(packed.len(), 2 * 40);
-        assert_eq!(receipt_from_store(&json, Some(&packed)).unwrap(), r);
-        let err = receipt_from_store(&json, None).unwrap_err().to_string();
-        assert!(err.contains("rows 4..5 of public.t has no row list: receipt format 3"), "{err}");
-        assert!(receipt_from_store(&json, Some(&packed[1..])).is_err());
     }
 
     #[test]

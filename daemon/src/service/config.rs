@@ -192,7 +192,7 @@ impl ServiceConfig {
             "configure at least one [[tables]] entry or [ingest] listen"
         );
         for t in &self.tables {
-            iotegrity_core::pg::TableRef::new(&t.name, &t.key).map_err(|e| eyre::eyre!("table {}: {e}", t.name))?;
+            iotegrity_core::store::TableRef::new(&t.name, &t.key).map_err(|e| eyre::eyre!("table {}: {e}", t.name))?;
             eyre::ensure!(
                 t.m >= 1 && t.n >= 1 && t.n <= t.m,
                 "table {}: need 1 <= n <= m (m = {}, n = {})",
