@@ -267,8 +267,19 @@ impl Receipt {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A receipt anchor for tests: batch `b` alone, anchored in block 1 of chain 1.
+    pub(crate) fn anchor_of(b: &Batch) -> AnchorRef {
+        AnchorRef {
+            chain_id: 1,
+            contract: Address::ZERO,
+            tx: B256::ZERO,
+            block: 1,
+            anchored_root: tag_batch_root(b.root()),
+        }
+    }
 
     fn rows(keys: std::ops::Range<i64>) -> Vec<RowHash> {
         keys.map(|k| RowHash { key: k, hash: row_hash(format!("{{\"id\": {k}}}").as_bytes()) }).collect()
@@ -287,13 +298,7 @@ mod tests {
         let b = Batch::new(rows(1..11), 4);
         assert_eq!(b.ranges, vec![(0, 3), (3, 6), (6, 8), (8, 10)]);
         assert_eq!(b.key_range(), (1, 10));
-        let anchor = AnchorRef {
-            chain_id: 1,
-            contract: Address::ZERO,
-            tx: B256::ZERO,
-            block: 1,
-            anchored_root: tag_batch_root(b.root()),
-        };
+        let anchor = anchor_of(&b);
         let receipts = b.receipts("public.t", &anchor, &[]);
         let receipt = |i: usize| receipts[i].clone();
         assert_eq!((receipts[1].first_key, receipts[1].last_key, receipts[1].m, receipts[1].n), (4, 6, 10, 4));
@@ -320,13 +325,7 @@ mod tests {
     #[test]
     fn receipts_round_trip_as_json_with_packed_rows() {
         let b = Batch::new(rows(-2..3), 2);
-        let anchor = AnchorRef {
-            chain_id: 1,
-            contract: Address::ZERO,
-            tx: B256::ZERO,
-            block: 1,
-            anchored_root: tag_batch_root(b.root()),
-        };
+        let anchor = anchor_of(&b);
         let r = b.receipts("public.t", &anchor, &[]).remove(0);
         let json = serde_json::to_value(&r).unwrap();
         let hex = json["rows"].as_str().unwrap();

@@ -411,16 +411,9 @@ mod tests {
 
     #[test]
     fn receipts_round_trip_through_the_store_and_format_1_is_named() {
-        use crate::receipt::{AnchorRef, Batch};
         let rows = (1..6).map(|k| RowHash { key: k, hash: row_hash(&k.to_be_bytes()) }).collect();
         let b = Batch::new(rows, 2);
-        let anchor = AnchorRef {
-            chain_id: 1,
-            contract: alloy::primitives::Address::ZERO,
-            tx: alloy::primitives::B256::ZERO,
-            block: 1,
-            anchored_root: crate::merkle::tag_batch_root(b.root()),
-        };
+        let anchor = crate::receipt::tests::anchor_of(&b);
         let r = b.receipts("public.t", &anchor, &[]).remove(1);
         let (json, packed) = to_store(r.clone());
         assert!(!json.contains("\"rows\""), "{json}");
