@@ -24,13 +24,11 @@ pub struct StoredReading {
 /// A verified reading and its signers (device first, then each gateway hop).
 pub type VerifiedReading<'a> = (&'a ReadingSubmission, &'a [Address]);
 
-/// Stores verified readings in one transaction; each item's new id, or None for a replay (its
-/// (device, sequence) already stored, or earlier in `items`).
+/// Stores verified readings in one statement (atomic by itself: no transaction round trips); each
+/// item's new id, or None for a replay (its (device, sequence) already stored, or earlier in `items`).
 pub async fn insert_readings(pool: &PgPool, items: &[VerifiedReading<'_>]) -> Result<Vec<Option<i64>>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let ids = insert_readings_in(&mut tx, items, None).await?;
-    tx.commit().await?;
-    Ok(ids)
+    let mut conn = pool.acquire().await?;
+    insert_readings_in(&mut conn, items, None).await
 }
 
 /// Stores a verified aggregate by `gateway` and its members (each with its signers), all or
