@@ -4,7 +4,8 @@
 // and bytecode, plus `errors.json`, a map from each custom error's name to the `@notice` sentence
 // above it in the interface sources (the CLI explains reverts with it). It also writes
 // `core/src/contracts.rs`: one `sol!` binding per contract, the ABI list, and the address book's
-// accessor per contract. `make artifacts` runs this; `make test` checks the committed copies are
+// accessor per contract, and the identity roles as the IdentityRegistry's `enum Role` defines them
+// (a `sol!` enum with the names the CLI and the logs use). `make artifacts` runs this; `make test` checks the committed copies are
 // current.
 'use strict';
 const fs = require('fs');
@@ -42,6 +43,12 @@ for (const file of fs.readdirSync(srcDir).sort()) {
 }
 fs.writeFileSync(path.join(outDir, 'errors.json'), JSON.stringify(errors, null, 1) + '\n');
 
+// The roles, from the one place that defines them: `enum Role { … }` in IIdentityRegistry.sol.
+const registrySource = fs.readFileSync(path.join(srcDir, 'IIdentityRegistry.sol'), 'utf8');
+const roleEnum = registrySource.match(/enum\s+Role\s*\{([^}]*)\}/);
+if (!roleEnum) throw new Error('IIdentityRegistry.sol has no `enum Role { … }`');
+const roles = roleEnum[1].split(',').map((r) => r.replace(/\/\/.*$/gm, '').trim()).filter(Boolean);
+
 const camel = (name) => name[0].toLowerCase() + name.slice(1);
 const snake = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 const rust = [
@@ -63,6 +70,46 @@ const rust = [
     ');',
     '',
   ]),
+  'sol! {',
+  '    /// The role of an identity, as `IIdentityRegistry.Role` numbers it (`None` = no identity).',
+  '    #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]',
+  `    enum Role { ${roles.join(', ')} }`,
+  '}',
+  '',
+  'impl Role {',
+  '    /// Every role an identity can register with (all but `None`), in the contract\'s order.',
+  `    pub const ALL: [Role; ${roles.length - 1}] = [${roles.slice(1).map((r) => `Role::${r}`).join(', ')}];`,
+  '',
+  '    /// The role\'s name, as `identity register --role` spells it and the logs print it.',
+  '    pub fn name(self) -> &\'static str {',
+  '        match self {',
+  ...roles.map((r) => `            Role::${r} => "${r.toLowerCase()}",`),
+  '            Role::__Invalid => "unknown",',
+  '        }',
+  '    }',
+  '',
+  '    /// The role a number stands for on chain (`unknown` for one the contract does not define).',
+  '    pub fn from_u8(n: u8) -> Self {',
+  '        Self::try_from(n).unwrap_or(Role::__Invalid)',
+  '    }',
+  '}',
+  '',
+  'impl std::fmt::Display for Role {',
+  '    fn fmt(&self, f: &mut std::fmt::Formatter<\'_>) -> std::fmt::Result {',
+  '        f.write_str(self.name())',
+  '    }',
+  '}',
+  '',
+  'impl std::str::FromStr for Role {',
+  '    type Err = String;',
+  '    fn from_str(s: &str) -> Result<Self, String> {',
+  '        Role::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {',
+  '            let names: Vec<_> = Role::ALL.iter().map(|r| r.name()).collect();',
+  '            format!("unknown role {s:?} (one of {})", names.join(", "))',
+  '        })',
+  '    }',
+  '}',
+  '',
   '/// Every contract of a deployment: its name, and its key in the address book.',
   'pub const CONTRACTS: &[(&str, &str)] = &[',
   ...contracts.map((name) => `    ("${name}", "${camel(name)}"),`),
@@ -89,4 +136,4 @@ const rust = [
   '',
 ];
 fs.writeFileSync(path.join(root, 'core', 'src', 'contracts.rs'), rust.join('\n'));
-console.log(`artifacts: ${contracts.length} contracts, ${Object.keys(errors).length} error notices -> core/artifacts/, core/src/contracts.rs`);
+console.log(`artifacts: ${contracts.length} contracts, ${roles.length} roles, ${Object.keys(errors).length} error notices -> core/artifacts/, core/src/contracts.rs`);

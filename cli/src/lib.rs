@@ -2,7 +2,6 @@
 //! binary stays thin and the end-to-end tests drive exactly what users run.
 
 pub mod cmd;
-pub mod http;
 pub mod opts;
 pub mod output;
 

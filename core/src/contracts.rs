@@ -35,6 +35,52 @@ sol!(
     "artifacts/ReceiptAnchor.json"
 );
 
+sol! {
+    /// The role of an identity, as `IIdentityRegistry.Role` numbers it (`None` = no identity).
+    #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    enum Role { None, Device, Gateway, Service, Worker, Notary, CA }
+}
+
+impl Role {
+    /// Every role an identity can register with (all but `None`), in the contract's order.
+    pub const ALL: [Role; 6] = [Role::Device, Role::Gateway, Role::Service, Role::Worker, Role::Notary, Role::CA];
+
+    /// The role's name, as `identity register --role` spells it and the logs print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::None => "none",
+            Role::Device => "device",
+            Role::Gateway => "gateway",
+            Role::Service => "service",
+            Role::Worker => "worker",
+            Role::Notary => "notary",
+            Role::CA => "ca",
+            Role::__Invalid => "unknown",
+        }
+    }
+
+    /// The role a number stands for on chain (`unknown` for one the contract does not define).
+    pub fn from_u8(n: u8) -> Self {
+        Self::try_from(n).unwrap_or(Role::__Invalid)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Role::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown role {s:?} (one of {})", names.join(", "))
+        })
+    }
+}
+
 /// Every contract of a deployment: its name, and its key in the address book.
 pub const CONTRACTS: &[(&str, &str)] = &[
     ("IdentityRegistry", "identityRegistry"),

@@ -19,6 +19,7 @@ pub mod revert;
 pub mod signatures;
 #[cfg(feature = "postgres")]
 pub mod store;
+pub mod wire;
 
 pub use address_book::AddressBook;
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@
 //! ([`RegistryCache::at_block`]).
 
 use crate::Result;
-use crate::contracts::IdentityRegistry;
+use crate::contracts::{IdentityRegistry, Role};
 use crate::signatures::{KeyDirectory, KeyStatus};
 use alloy::primitives::Address;
 use alloy::providers::DynProvider;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 /// One online key's life: active from block `since` until block `until` (exclusive), if ended.
 #[derive(Debug, Clone, Copy)]
 struct KeyLife {
-    role: u8,
+    role: Role,
     since: u64,
     until: Option<u64>,
 }
@@ -60,13 +60,13 @@ impl RegistryCache {
             Some(&PublicKeySubmitted::SIGNATURE_HASH) => {
                 let Ok(e) = log.log_decode::<PublicKeySubmitted>() else { return false };
                 let e = e.inner.data;
-                self.keys.insert(e.online, KeyLife { role: e.role, since: block, until: None });
+                self.keys.insert(e.online, KeyLife { role: Role::from_u8(e.role), since: block, until: None });
                 self.current.insert(e.offline, e.online);
             }
             Some(&PublicKeyUpdated::SIGNATURE_HASH) => {
                 let Ok(e) = log.log_decode::<PublicKeyUpdated>() else { return false };
                 let e = e.inner.data;
-                let role = self.end(e.oldOnline, block).map_or(0, |k| k.role);
+                let role = self.end(e.oldOnline, block).map_or(Role::None, |k| k.role);
                 self.keys.insert(e.online, KeyLife { role, since: block, until: None });
                 self.current.insert(e.offline, e.online);
             }

@@ -12,7 +12,9 @@
 //! Verification recovers every signer and asks a [`KeyDirectory`] whether it is an active online
 //! key with the right role, and names the exact step that fails.
 
+use crate::contracts::Role;
 use crate::keys::domain;
+use crate::wire::SignedCommand;
 use alloy::dyn_abi::TypedData;
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::signers::SignerSync;
@@ -71,33 +73,13 @@ alloy::sol! {
     }
 }
 
-/// Role numbers as the IdentityRegistry stores them.
-pub mod role {
-    /// An IoT device.
-    pub const DEVICE: u8 = 1;
-    /// A gateway.
-    pub const GATEWAY: u8 = 2;
-    /// An IoT service.
-    pub const SERVICE: u8 = 3;
-
-    /// The name of a role number (as `identity register --role` spells it).
-    pub fn name(role: u8) -> &'static str {
-        match role {
-            DEVICE => "device",
-            GATEWAY => "gateway",
-            SERVICE => "service",
-            _ => "other",
-        }
-    }
-}
-
 /// What the chain says of an online key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
     /// The current key of an open identity with this role.
     Active {
-        /// Role number (see [`role`]).
-        role: u8,
+        /// Its identity's role.
+        role: Role,
     },
     /// A key that was rotated out, or whose identity is closed.
     Inactive,
@@ -144,61 +126,73 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// Why a step failed.
+/// Why a chain failed: the step, and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
+#[error("{step}: {kind}")]
+pub struct VerifyError {
+    /// Where.
+    pub step: Step,
+    /// What.
+    pub kind: Failure,
+}
+
+/// What was wrong with a step's signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
     /// The signature bytes are not a valid 65-byte signature or do not recover.
-    #[error("{step}: malformed signature")]
-    Malformed {
-        /// Where.
-        step: Step,
-    },
+    #[error("malformed signature")]
+    Malformed,
     /// The signature recovers to someone other than the claimed signer.
-    #[error("{step}: signed by {got}, expected {expected}")]
+    #[error("signed by {got}, expected {expected}")]
     WrongSigner {
-        /// Where.
-        step: Step,
         /// The claimed signer.
         expected: Address,
         /// Who actually signed.
         got: Address,
     },
     /// The signer was never registered.
-    #[error("{step}: {signer} is not a registered online key")]
+    #[error("{signer} is not a registered online key")]
     UnknownKey {
-        /// Where.
-        step: Step,
         /// The signer.
         signer: Address,
     },
     /// The signer's key was rotated out or its identity closed.
-    #[error("{step}: {signer} is no longer an active key (rotated or closed)")]
+    #[error("{signer} is no longer an active key (rotated or closed)")]
     InactiveKey {
-        /// Where.
-        step: Step,
         /// The signer.
         signer: Address,
     },
     /// The signer has the wrong role for this step.
-    #[error("{step}: {signer} has role {role}, not a {} key", role::name(*expected))]
+    #[error("{signer} has role {}, not a {} key", role.name(), expected.name())]
     WrongRole {
-        /// Where.
-        step: Step,
         /// The signer.
         signer: Address,
-        /// Its role number.
-        role: u8,
+        /// Its role.
+        role: Role,
         /// The role this step needs.
-        expected: u8,
+        expected: Role,
     },
     /// The chain's structure is inconsistent (e.g. an aggregate's member signatures do not match).
-    #[error("{step}: {reason}")]
-    Inconsistent {
-        /// Where.
-        step: Step,
-        /// What does not match.
-        reason: &'static str,
-    },
+    #[error("{0}")]
+    Inconsistent(&'static str),
+}
+
+impl VerifyError {
+    fn new(step: Step, kind: Failure) -> Self {
+        Self { step, kind }
+    }
+
+    /// Whether the chain itself is sound but a signer may not sign (unknown, inactive, wrong
+    /// role): the chain may say otherwise after the next registry event.
+    pub fn is_key_problem(&self) -> bool {
+        matches!(self.kind, Failure::UnknownKey { .. } | Failure::InactiveKey { .. } | Failure::WrongRole { .. })
+    }
+
+    /// The HTTP status every API of the project answers it with: 403 for a key problem, 422 for
+    /// a chain that can never verify.
+    pub fn http_status(&self) -> u16 {
+        if self.is_key_problem() { 403 } else { 422 }
+    }
 }
 
 /// A reading with its chain: `signatures[0]` by the device, `signatures[k]` by gateway hop k.
@@ -208,74 +202,6 @@ pub struct SignedReading {
     pub reading: Reading,
     /// Device signature, then one per gateway hop.
     pub signatures: Vec<Bytes>,
-}
-
-/// A reading as a gateway delivers it to a service (docs/ingest.md): the signed chain and the
-/// payload bytes, whose keccak256 must equal `reading.payloadHash`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReadingSubmission {
-    /// The device's signed fields.
-    pub reading: Reading,
-    /// Device signature, then one per gateway hop.
-    pub signatures: Vec<Bytes>,
-    /// The payload.
-    pub payload: Bytes,
-}
-
-impl ReadingSubmission {
-    /// The submission of a signed chain and its payload.
-    pub fn new(signed: &SignedReading, payload: &[u8]) -> Self {
-        Self {
-            reading: signed.reading.clone(),
-            signatures: signed.signatures.clone(),
-            payload: Bytes::copy_from_slice(payload),
-        }
-    }
-
-    /// The signed chain it carries.
-    pub fn signed(&self) -> SignedReading {
-        SignedReading { reading: self.reading.clone(), signatures: self.signatures.clone() }
-    }
-}
-
-/// An aggregate as a gateway delivers it (`POST /v1/aggregates`): the signed aggregate and each
-/// member with its payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AggregateSubmission {
-    /// The signed aggregate.
-    pub aggregate: Aggregate,
-    /// The members, with their payloads.
-    pub members: Vec<ReadingSubmission>,
-    /// The aggregating gateway's signature.
-    pub signature: Bytes,
-}
-
-/// A command as a service issues it (what `iotegrity command` writes and a gateway accepts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SignedCommand {
-    /// The signed fields.
-    pub command: Command,
-    /// The service's signature.
-    pub command_signature: Bytes,
-    /// The command bytes (`commandHash` = keccak256 of them).
-    pub command_payload: Bytes,
-}
-
-/// The answer to a command as a gateway relays it (`POST /v1/feedback`, Figure 5d), with both
-/// payloads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedbackSubmission {
-    /// The signed exchange: command, service/device/gateway signatures, feedback hash.
-    #[serde(flatten)]
-    pub exchange: CommandExchange,
-    /// The command bytes; keccak256 must equal `command.commandHash`.
-    pub command_payload: Bytes,
-    /// The feedback bytes; keccak256 must equal `feedbackHash`.
-    pub feedback_payload: Bytes,
 }
 
 /// An aggregate with its members (the originals) and the gateway's signature.
@@ -318,7 +244,7 @@ pub fn recover<S: SolStruct>(
     step: &Step,
 ) -> Result<Address, VerifyError> {
     recover_prehash(&value.eip712_signing_hash(domain), signature)
-        .ok_or_else(|| VerifyError::Malformed { step: step.clone() })
+        .ok_or_else(|| VerifyError::new(step.clone(), Failure::Malformed))
 }
 
 /// secp256k1n / 2: larger `s` values are the malleable twin of a valid signature.
@@ -343,13 +269,14 @@ pub fn recover_prehash(hash: &B256, signature: &[u8]) -> Option<Address> {
     Some(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
 }
 
-fn check_key(dir: &impl KeyDirectory, signer: Address, expected: u8, step: &Step) -> Result<(), VerifyError> {
-    match dir.status(signer) {
-        KeyStatus::Active { role } if role == expected => Ok(()),
-        KeyStatus::Active { role } => Err(VerifyError::WrongRole { step: step.clone(), signer, role, expected }),
-        KeyStatus::Inactive => Err(VerifyError::InactiveKey { step: step.clone(), signer }),
-        KeyStatus::Unknown => Err(VerifyError::UnknownKey { step: step.clone(), signer }),
-    }
+fn check_key(dir: &impl KeyDirectory, signer: Address, expected: Role, step: &Step) -> Result<(), VerifyError> {
+    let kind = match dir.status(signer) {
+        KeyStatus::Active { role } if role == expected => return Ok(()),
+        KeyStatus::Active { role } => Failure::WrongRole { signer, role, expected },
+        KeyStatus::Inactive => Failure::InactiveKey { signer },
+        KeyStatus::Unknown => Failure::UnknownKey { signer },
+    };
+    Err(VerifyError::new(step.clone(), kind))
 }
 
 impl SignedReading {
@@ -384,16 +311,19 @@ impl SignedReading {
     /// Returns the signers, device first.
     pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<Vec<Address>, VerifyError> {
         if self.signatures.is_empty() {
-            return Err(VerifyError::Inconsistent { step: Step::Device, reason: "no signatures" });
+            return Err(VerifyError::new(Step::Device, Failure::Inconsistent("no signatures")));
         }
         let mut signers = Vec::with_capacity(self.signatures.len());
         for k in 0..self.signatures.len() {
             let step = if k == 0 { Step::Device } else { Step::Gateway(k) };
             let signer = self.recover_step(k, domain)?;
             if k == 0 && signer != self.reading.device {
-                return Err(VerifyError::WrongSigner { step, expected: self.reading.device, got: signer });
+                return Err(VerifyError::new(
+                    step,
+                    Failure::WrongSigner { expected: self.reading.device, got: signer },
+                ));
             }
-            check_key(dir, signer, if k == 0 { role::DEVICE } else { role::GATEWAY }, &step)?;
+            check_key(dir, signer, if k == 0 { Role::Device } else { Role::Gateway }, &step)?;
             signers.push(signer);
         }
         Ok(signers)
@@ -437,23 +367,23 @@ impl SignedAggregate {
     /// Returns who signed: the gateway, and each member's signers (device first).
     pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<AggregateSigners, VerifyError> {
         if self.aggregate.memberSignatures.len() != self.members.len() {
-            return Err(VerifyError::Inconsistent {
-                step: Step::AggregateGateway,
-                reason: "member count differs from the signed list",
-            });
+            return Err(VerifyError::new(
+                Step::AggregateGateway,
+                Failure::Inconsistent("member count differs from the signed list"),
+            ));
         }
         let mut members = Vec::with_capacity(self.members.len());
         for (i, (m, signed)) in self.members.iter().zip(&self.aggregate.memberSignatures).enumerate() {
             members.push(m.verify(domain, dir).map_err(|e| nest(i, e))?);
             if m.signatures.last() != Some(signed) {
-                return Err(VerifyError::Inconsistent {
-                    step: Step::Member(i, Box::new(Step::AggregateGateway)),
-                    reason: "member signature differs from the signed list",
-                });
+                return Err(VerifyError::new(
+                    Step::Member(i, Box::new(Step::AggregateGateway)),
+                    Failure::Inconsistent("member signature differs from the signed list"),
+                ));
             }
         }
         let gateway = recover(&self.aggregate, &self.signature, domain, &Step::AggregateGateway)?;
-        check_key(dir, gateway, role::GATEWAY, &Step::AggregateGateway)?;
+        check_key(dir, gateway, Role::Gateway, &Step::AggregateGateway)?;
         Ok(AggregateSigners { gateway, members })
     }
 }
@@ -468,19 +398,7 @@ pub struct AggregateSigners {
 }
 
 fn nest(i: usize, e: VerifyError) -> VerifyError {
-    let wrap = |s: Step| Step::Member(i, Box::new(s));
-    match e {
-        VerifyError::Malformed { step } => VerifyError::Malformed { step: wrap(step) },
-        VerifyError::WrongSigner { step, expected, got } => {
-            VerifyError::WrongSigner { step: wrap(step), expected, got }
-        }
-        VerifyError::UnknownKey { step, signer } => VerifyError::UnknownKey { step: wrap(step), signer },
-        VerifyError::InactiveKey { step, signer } => VerifyError::InactiveKey { step: wrap(step), signer },
-        VerifyError::WrongRole { step, signer, role, expected } => {
-            VerifyError::WrongRole { step: wrap(step), signer, role, expected }
-        }
-        VerifyError::Inconsistent { step, reason } => VerifyError::Inconsistent { step: wrap(step), reason },
-    }
+    VerifyError { step: Step::Member(i, Box::new(e.step)), kind: e.kind }
 }
 
 /// (d) Verifies a service's command: signed by `command.service`, an active service key.
@@ -492,9 +410,9 @@ fn verify_command(
 ) -> Result<(), VerifyError> {
     let service = recover(command, signature, domain, &Step::Service)?;
     if service != command.service {
-        return Err(VerifyError::WrongSigner { step: Step::Service, expected: command.service, got: service });
+        return Err(VerifyError::new(Step::Service, Failure::WrongSigner { expected: command.service, got: service }));
     }
-    check_key(dir, service, role::SERVICE, &Step::Service)
+    check_key(dir, service, Role::Service, &Step::Service)
 }
 
 impl SignedCommand {
@@ -549,18 +467,27 @@ impl CommandExchange {
         let feedback = Feedback { feedbackHash: self.feedback_hash, commandSignature: self.command_signature.clone() };
         let device = recover(&feedback, &self.device_signature, domain, &Step::Feedback)?;
         if device != self.command.device {
-            return Err(VerifyError::WrongSigner { step: Step::Feedback, expected: self.command.device, got: device });
+            return Err(VerifyError::new(
+                Step::Feedback,
+                Failure::WrongSigner { expected: self.command.device, got: device },
+            ));
         }
-        check_key(dir, device, role::DEVICE, &Step::Feedback)?;
+        check_key(dir, device, Role::Device, &Step::Feedback)?;
         let relay = Relay {
             feedbackHash: self.feedback_hash,
             commandSignature: self.command_signature.clone(),
             deviceSignature: self.device_signature.clone(),
         };
         let gateway = recover(&relay, &self.relay_signature, domain, &Step::Relay)?;
-        check_key(dir, gateway, role::GATEWAY, &Step::Relay)?;
+        check_key(dir, gateway, Role::Gateway, &Step::Relay)?;
         Ok(gateway)
     }
+}
+
+/// Seconds since the Unix epoch (0 before it): the time a device puts in a reading and a service
+/// in a command.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The iotegrity domain for a deployment (re-exported here for signers of readings).
@@ -597,10 +524,10 @@ mod tests {
             PrivateKeySigner::random(),
         );
         let mut m = HashMap::new();
-        m.insert(dev.address(), KeyStatus::Active { role: role::DEVICE });
-        m.insert(gw1.address(), KeyStatus::Active { role: role::GATEWAY });
-        m.insert(gw2.address(), KeyStatus::Active { role: role::GATEWAY });
-        m.insert(svc.address(), KeyStatus::Active { role: role::SERVICE });
+        m.insert(dev.address(), KeyStatus::Active { role: Role::Device });
+        m.insert(gw1.address(), KeyStatus::Active { role: Role::Gateway });
+        m.insert(gw2.address(), KeyStatus::Active { role: Role::Gateway });
+        m.insert(svc.address(), KeyStatus::Active { role: Role::Service });
         World { d: domain(31337, Address::repeat_byte(1)), dev, gw1, gw2, svc, dir: Dir(m) }
     }
 
@@ -624,15 +551,21 @@ mod tests {
         // Altered payload: the device's signature no longer matches (recovers to someone else).
         let mut r = two_hops(&w);
         r.reading.payloadHash = B256::repeat_byte(8);
-        assert!(matches!(r.verify(&w.d, &w.dir), Err(VerifyError::WrongSigner { step: Step::Device, .. })));
+        assert!(matches!(
+            r.verify(&w.d, &w.dir),
+            Err(VerifyError { step: Step::Device, kind: Failure::WrongSigner { .. } })
+        ));
         // A hop's signature replaced by garbage.
         let mut r = two_hops(&w);
         r.signatures[2] = Bytes::from(vec![1u8; 10]);
-        assert_eq!(r.verify(&w.d, &w.dir), Err(VerifyError::Malformed { step: Step::Gateway(2) }));
+        assert_eq!(r.verify(&w.d, &w.dir), Err(VerifyError::new(Step::Gateway(2), Failure::Malformed)));
         // Hops reordered: hop 1 now signs over a different prefix and recovers to an unknown key.
         let mut r = two_hops(&w);
         r.signatures.swap(1, 2);
-        assert!(matches!(r.verify(&w.d, &w.dir), Err(VerifyError::UnknownKey { step: Step::Gateway(1), .. })));
+        assert!(matches!(
+            r.verify(&w.d, &w.dir),
+            Err(VerifyError { step: Step::Gateway(1), kind: Failure::UnknownKey { .. } })
+        ));
         // Another chain's domain.
         let r = two_hops(&w);
         assert!(r.verify(&domain(1, Address::repeat_byte(1)), &w.dir).is_err());
@@ -645,16 +578,19 @@ mod tests {
         w.dir.0.insert(w.gw1.address(), KeyStatus::Inactive);
         assert_eq!(
             r.verify(&w.d, &w.dir),
-            Err(VerifyError::InactiveKey { step: Step::Gateway(1), signer: w.gw1.address() })
+            Err(VerifyError::new(Step::Gateway(1), Failure::InactiveKey { signer: w.gw1.address() }))
         );
-        w.dir.0.insert(w.gw1.address(), KeyStatus::Active { role: role::SERVICE });
+        w.dir.0.insert(w.gw1.address(), KeyStatus::Active { role: Role::Service });
         assert!(matches!(
             r.verify(&w.d, &w.dir),
-            Err(VerifyError::WrongRole { step: Step::Gateway(1), role: role::SERVICE, .. })
+            Err(VerifyError { step: Step::Gateway(1), kind: Failure::WrongRole { role: Role::Service, .. } })
         ));
         let stranger = PrivateKeySigner::random();
         let r = SignedReading::new(&stranger, 1, 1, B256::ZERO, &w.d);
-        assert!(matches!(r.verify(&w.d, &w.dir), Err(VerifyError::UnknownKey { step: Step::Device, .. })));
+        assert!(matches!(
+            r.verify(&w.d, &w.dir),
+            Err(VerifyError { step: Step::Device, kind: Failure::UnknownKey { .. } })
+        ));
     }
 
     #[test]
@@ -668,12 +604,12 @@ mod tests {
         assert_eq!(agg.verify(&w.d, &w.dir).unwrap().gateway, w.gw1.address());
         let mut swapped = agg.clone();
         swapped.members.swap(0, 1);
-        assert!(matches!(swapped.verify(&w.d, &w.dir), Err(VerifyError::Inconsistent { .. })));
+        assert!(matches!(swapped.verify(&w.d, &w.dir), Err(VerifyError { kind: Failure::Inconsistent(_), .. })));
         let mut bad_member = agg.clone();
         bad_member.members[1].reading.sequence = 99;
         assert!(matches!(
             bad_member.verify(&w.d, &w.dir),
-            Err(VerifyError::WrongSigner { step: Step::Member(1, _), .. })
+            Err(VerifyError { step: Step::Member(1, _), kind: Failure::WrongSigner { .. } })
         ));
     }
 
@@ -686,11 +622,17 @@ mod tests {
         assert_eq!(ex.verify(&w.d, &w.dir).unwrap(), w.gw1.address());
         let mut forged = ex.clone();
         forged.feedback_hash = B256::repeat_byte(3);
-        assert!(matches!(forged.verify(&w.d, &w.dir), Err(VerifyError::WrongSigner { step: Step::Feedback, .. })));
+        assert!(matches!(
+            forged.verify(&w.d, &w.dir),
+            Err(VerifyError { step: Step::Feedback, kind: Failure::WrongSigner { .. } })
+        ));
         // A device cannot issue commands.
         let (cmd, sig) = CommandExchange::command(&w.dev, w.dev.address(), 1, 1, B256::ZERO, &w.d);
         let ex = CommandExchange::answer(cmd, sig, B256::ZERO, &w.dev, &w.gw1, &w.d);
-        assert!(matches!(ex.verify(&w.d, &w.dir), Err(VerifyError::WrongRole { step: Step::Service, .. })));
+        let err = ex.verify(&w.d, &w.dir).unwrap_err();
+        assert!(matches!(err, VerifyError { step: Step::Service, kind: Failure::WrongRole { .. } }));
+        assert_eq!((err.is_key_problem(), err.http_status()), (true, 403));
+        assert!(err.to_string().ends_with("has role device, not a service key"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 use alloy::primitives::keccak256;
 use alloy::signers::local::PrivateKeySigner;
 use iotegrity_core::keys::domain;
-use iotegrity_core::signatures::{ReadingSubmission, SignedReading};
+use iotegrity_core::signatures::SignedReading;
+use iotegrity_core::wire::ReadingSubmission;
 use iotegrity_daemon::gateway::journal::Journal;
 use iotegrity_daemon::gateway::sensors::Sensor;
 use iotegrity_daemon::gateway::sensors::dsmr::{Framer, Version};
@@ -73,7 +74,7 @@ fn main() {
 
     // What the chain adds per reading.
     let Record::Reading { submission, .. } = sign(7) else { unreachable!() };
-    let raw_chain = submission.signatures.iter().map(|s| s.len()).sum::<usize>();
+    let raw_chain = submission.signed.signatures.iter().map(|s| s.len()).sum::<usize>();
     let wire = serde_json::to_vec(&submission).unwrap().len();
     let bare = serde_json::to_vec(&serde_json::json!({ "payload": submission.payload })).unwrap().len();
     let mut journal_frame = Vec::new();

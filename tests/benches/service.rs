@@ -11,8 +11,10 @@ use alloy::primitives::{Address, keccak256};
 use alloy::transports::http::reqwest;
 use futures_util::TryStreamExt;
 use iotegrity_core::audit::run::{AuditOptions, audit_database};
-use iotegrity_core::signatures::{KeyDirectory, KeyStatus, ReadingSubmission, SignedReading, role};
+use iotegrity_core::contracts::Role;
+use iotegrity_core::signatures::{KeyDirectory, KeyStatus, SignedReading};
 use iotegrity_core::store::{self, TableRef};
+use iotegrity_core::wire::ReadingSubmission;
 use iotegrity_e2e::IngestWorld;
 use sqlx::postgres::PgPoolCopyExt;
 use std::collections::HashMap;
@@ -72,8 +74,8 @@ async fn main() {
 
     // 1a. In-process verification, both cores (the daemon verifies on its worker threads too).
     let dir = Dir(HashMap::from([
-        (dev_key.address(), KeyStatus::Active { role: role::DEVICE }),
-        (gw_key.address(), KeyStatus::Active { role: role::GATEWAY }),
+        (dev_key.address(), KeyStatus::Active { role: Role::Device }),
+        (gw_key.address(), KeyStatus::Active { role: Role::Gateway }),
     ]));
     let start = Instant::now();
     let (singles, batched) = readings.split_at(READINGS as usize);

@@ -427,12 +427,9 @@ impl IngestWorld {
 
 /// POSTs a JSON body; returns the status and the body (JSON, or the text as a JSON string).
 pub async fn post_json(url: &str, body: String) -> (u16, Value) {
-    use alloy::transports::http::reqwest;
-    let resp =
-        reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    let client = alloy::transports::http::reqwest::Client::new();
+    let answer = iotegrity_core::wire::send(&client, url, body).await.expect("the daemon answers");
+    (answer.status, answer.body)
 }
 
 /// A gateway world: a service with its ingest API (behind a [`proxy::Proxy`] that tests can cut),
@@ -546,7 +543,7 @@ impl GatewayWorld {
     /// its delivery cursor: `(acknowledged by the service, not yet)`. Call with the gateway stopped.
     pub fn journaled_readings(
         &self,
-    ) -> (Vec<iotegrity_core::signatures::ReadingSubmission>, Vec<iotegrity_core::signatures::ReadingSubmission>) {
+    ) -> (Vec<iotegrity_core::wire::ReadingSubmission>, Vec<iotegrity_core::wire::ReadingSubmission>) {
         use iotegrity_daemon::gateway::{Checkpoint, Record, journal::Journal};
         let (journal, records) = Journal::<Record>::open(&self.state_dir.join("journal"), 65536, || {
             Record::Checkpoint(Checkpoint::default())

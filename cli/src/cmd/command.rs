@@ -9,7 +9,8 @@ use clap::Args;
 use eyre::{Result, WrapErr};
 use iotegrity_core::keys::open_keystore;
 use iotegrity_core::registry_cache::RegistryCache;
-use iotegrity_core::signatures::{CommandExchange, FeedbackSubmission, SignedCommand, domain_of};
+use iotegrity_core::signatures::{CommandExchange, domain_of, unix_now};
+use iotegrity_core::wire::{self, FeedbackSubmission, SignedCommand, path};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -55,7 +56,7 @@ impl CommandArgs {
     pub async fn run(self) -> Result<Report> {
         let service = open_keystore(&self.online_keystore, &read_password(Some(&self.password_file), None)?)?;
         let conn = self.chain.connect().await?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = unix_now();
         let payload = Bytes::from(self.payload.into_bytes());
         let (command, command_signature) = CommandExchange::command(
             &service,
@@ -77,11 +78,10 @@ impl CommandArgs {
         );
         let mut feedback = serde_json::Value::Null;
         if let Some(gateway) = &self.to {
-            let url = format!("{}/v1/commands", gateway.trim_end_matches('/'));
+            let url = format!("{}{}", gateway.trim_end_matches('/'), path::COMMANDS);
             let client = alloy::transports::http::reqwest::Client::new();
             let answer: FeedbackSubmission =
-                serde_json::from_value(crate::http::post_json(&client, &url, &signed).await?)
-                    .wrap_err("the gateway's answer is not signed feedback")?;
+                wire::post(&client, &url, &signed).await.wrap_err("the gateway gave no signed feedback")?;
             let exchange = &answer.exchange;
             if exchange.command != signed.command || keccak256(&answer.feedback_payload) != exchange.feedback_hash {
                 eyre::bail!("the gateway answered feedback for another command or with a wrong hash");

@@ -6,42 +6,21 @@ use crate::Report;
 use crate::opts::{ChainOpts, Conn, OnlineKeyOpts, WalletOpts, parse_amount, parse_reason, read_password};
 use crate::output::ether;
 use alloy::primitives::{Address, U256};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Subcommand};
 use eyre::{Result, bail};
-use iotegrity_core::contracts::IdentityRegistry;
+use iotegrity_core::contracts::{IdentityRegistry, Role};
 use iotegrity_core::{chain, keys};
 use serde_json::json;
 use std::path::PathBuf;
 
-/// Roles of identities, as the IdentityRegistry numbers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    /// An IoT device (a sensor, a meter).
-    Device = 1,
-    /// A gateway that countersigns and forwards readings.
-    Gateway = 2,
-    /// An IoT service that stores data and anchors receipts.
-    Service = 3,
-    /// A worker that trains models.
-    Worker = 4,
-    /// A notary that audits votes and stakes (appointed by the governance first).
-    Notary = 5,
-    /// A certificate authority: submits names in quasi-centralized mode (appointed first).
-    Ca = 6,
-}
+/// The roles the governance appoints (before the identity registers with them): they act on others.
+const APPOINTED: [Role; 2] = [Role::Notary, Role::CA];
 
-/// The roles the governance appoints: they act on others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AppointedRole {
-    /// Slashes stakes and strikes votes (paying nobody: penalties go to the sink).
-    Notary = 5,
-    /// Submits names for owners it checked, and pins their certificates (quasi-centralized mode).
-    Ca = 6,
-}
-
-/// Name of an on-chain role number.
-pub fn role_name(role: u8) -> &'static str {
-    ["none", "device", "gateway", "service", "worker", "notary", "ca"].get(role as usize).copied().unwrap_or("unknown")
+/// `--role`: the name of one of `roles` (the contract's enum, as `Role::name` spells it).
+fn role_parser(roles: &'static [Role]) -> impl clap::builder::TypedValueParser<Value = Role> {
+    clap::builder::PossibleValuesParser::new(roles.iter().map(|r| r.name()))
+        .map(|name| name.parse::<Role>().expect("a listed role parses"))
 }
 
 /// Name of an on-chain status number.
@@ -119,8 +98,10 @@ pub struct TxArgs {
     --online-keystore keys/gw/online.json --password-file pw.txt"
 )]
 pub struct RegisterArgs {
-    /// The entity's role.
-    #[arg(long, value_enum)]
+    /// The entity's role: device (a sensor, a meter), gateway (countersigns and forwards
+    /// readings), service (stores data, anchors receipts), worker (trains models), notary or ca
+    /// (appointed by the governance first).
+    #[arg(long, value_parser = role_parser(&Role::ALL))]
     pub role: Role,
     /// The online key to bind.
     #[command(flatten)]
@@ -224,9 +205,10 @@ pub struct SlashArgs {
 pub struct AppointArgs {
     /// The offline address to appoint.
     pub offline: Address,
-    /// The role.
-    #[arg(long, value_enum)]
-    pub role: AppointedRole,
+    /// The role: notary (slashes stakes, strikes votes; penalties go to the sink) or ca (submits
+    /// names for owners it checked and pins their certificates, in quasi-centralized mode).
+    #[arg(long, value_parser = role_parser(&APPOINTED))]
+    pub role: Role,
     /// Chain and sending key (the governance's).
     #[command(flatten)]
     pub tx: TxArgs,
@@ -318,13 +300,13 @@ impl IdentityCmd {
                     online.address(),
                     keys::public_key(&online),
                     pop,
-                    a.role as u8,
+                    a.role.into(),
                 ))
                 .await?;
                 Ok(tx_report(
-                    format!("registered {offline} as {} with online key {}", role_name(a.role as u8), online.address()),
+                    format!("registered {offline} as {} with online key {}", a.role, online.address()),
                     &receipt,
-                    json!({ "offline": offline, "online": online.address(), "role": role_name(a.role as u8) }),
+                    json!({ "offline": offline, "online": online.address(), "role": a.role.name() }),
                 ))
             }
             Self::Update(a) => {
@@ -417,8 +399,8 @@ impl IdentityCmd {
             }
             Self::Appoint(a) => {
                 let conn = a.tx.connect().await?;
-                let receipt = chain::send(registry(&conn).appoint(a.offline, a.role as u8)).await?;
-                let role = role_name(a.role as u8);
+                let receipt = chain::send(registry(&conn).appoint(a.offline, a.role.into())).await?;
+                let role = a.role.name();
                 Ok(tx_report(
                     format!("appointed {} as {role}: it may now register (or act) with that role", a.offline),
                     &receipt,
@@ -455,26 +437,26 @@ async fn show(a: ShowArgs) -> Result<Report> {
     let active: bool = chain::call(r.isActive(id.online)).await?;
     let trust: U256 = chain::call(r.trustLevel(id.online)).await?;
     let acting = chain::call(r.activeRole(offline)).await?;
-    let appointed_role = matches!(id.role, 5 | 6);
-    let role = match (appointed_role, acting == id.role) {
-        (false, _) => role_name(id.role).to_string(),
-        (true, true) => format!("{} (appointed)", role_name(id.role)),
-        (true, false) => format!("{} (NOT appointed: no power over others)", role_name(id.role)),
+    let (role, acting) = (Role::from_u8(id.role), Role::from_u8(acting));
+    let role_text = match (APPOINTED.contains(&role), acting == role) {
+        (false, _) => role.to_string(),
+        (true, true) => format!("{role} (appointed)"),
+        (true, false) => format!("{role} (NOT appointed: no power over others)"),
     };
     let superseded = !owner.is_zero() && id.online != a.address;
     let text = format!(
         "offline  {offline}\nonline   {}{}\nrole     {}\nstatus   {}\nactive   {active}\ntrust    {} ETH staked\nupdated  {}",
         id.online,
         if superseded { format!("  ({} is an old key of this identity: invalid)", a.address) } else { String::new() },
-        role,
+        role_text,
         status_name(id.status),
         ether(trust),
         id.updatedAt
     );
     Ok(Report::new(
         text,
-        json!({ "offline": offline, "online": id.online, "role": role_name(id.role), "status": status_name(id.status),
-                "actingRole": role_name(acting), "active": active, "trustLevel": trust.to_string(), "updatedAt": id.updatedAt,
+        json!({ "offline": offline, "online": id.online, "role": role.name(), "status": status_name(id.status),
+                "actingRole": acting.name(), "active": active, "trustLevel": trust.to_string(), "updatedAt": id.updatedAt,
                 "queriedKeySuperseded": superseded }),
     ))
 }

@@ -10,8 +10,12 @@ use alloy::transports::http::reqwest;
 use clap::Args;
 use eyre::{Result, WrapErr, bail};
 use iotegrity_core::keys::open_keystore;
-use iotegrity_core::signatures::{CommandExchange, ReadingSubmission, SignedAggregate, SignedReading, domain_of};
-use serde_json::{Value, json};
+use iotegrity_core::signatures::{CommandExchange, SignedAggregate, SignedReading, domain_of, unix_now};
+use iotegrity_core::wire::{
+    self, AggregateStored, AggregateSubmission, FeedbackStored, FeedbackSubmission, ReadingStored, ReadingSubmission,
+    SignedCommand, path,
+};
+use serde_json::json;
 use std::path::PathBuf;
 
 /// Sign simulated readings as a device, countersign them as a gateway, and POST them.
@@ -61,10 +65,6 @@ fn sample(sequence: u64) -> Vec<u8> {
     format!("{{\"kwh\":{kwh:.3},\"w\":{watts}}}").into_bytes()
 }
 
-fn submission(r: &SignedReading, payload: &[u8]) -> Value {
-    serde_json::to_value(ReadingSubmission::new(r, payload)).expect("a submission serializes")
-}
-
 impl SimulateArgs {
     /// Runs the simulation.
     pub async fn run(self) -> Result<Report> {
@@ -75,23 +75,21 @@ impl SimulateArgs {
         let domain = domain_of(&conn.book);
         let client = reqwest::Client::new();
         let base = self.url.trim_end_matches('/');
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = unix_now();
         let sign = |seq: u64| {
             let payload = sample(seq);
             let mut r = SignedReading::new(&device, seq, now, keccak256(&payload), &domain);
             r.countersign(&gateway, &domain);
             (r, payload)
         };
-        let post = |path: &'static str, body: Value| {
-            let (client, url) = (client.clone(), format!("{base}{path}"));
-            async move { crate::http::post_json(&client, &url, &body).await }
-        };
+        let url = |path: &str| format!("{base}{path}");
         let last = self.first_sequence + self.count;
         for seq in self.first_sequence..last {
             let (r, payload) = sign(seq);
-            post("/v1/readings", submission(&r, &payload)).await?;
+            let _: ReadingStored =
+                wire::post(&client, &url(path::READINGS), &ReadingSubmission::new(&r, &payload)).await?;
         }
-        let mut aggregate_id = Value::Null;
+        let mut aggregate_id = None;
         if self.aggregate > 0 {
             let members: Vec<(SignedReading, Vec<u8>)> = (last..last + self.aggregate).map(sign).collect();
             let total: Vec<u8> = members.iter().flat_map(|(_, p)| p.clone()).collect();
@@ -102,14 +100,18 @@ impl SimulateArgs {
                 members.iter().map(|(r, _)| r.clone()).collect(),
                 &domain,
             );
-            let body = json!({ "aggregate": agg.aggregate, "members": members.iter().map(|(r, p)| submission(r, p)).collect::<Vec<_>>(),
-                               "signature": agg.signature });
-            aggregate_id = post("/v1/aggregates", body).await?["aggregateId"].clone();
+            let body = AggregateSubmission {
+                aggregate: agg.aggregate,
+                members: members.iter().map(|(r, p)| ReadingSubmission::new(r, p)).collect(),
+                signature: agg.signature,
+            };
+            let stored: AggregateStored = wire::post(&client, &url(path::AGGREGATES), &body).await?;
+            aggregate_id = Some(stored.aggregate_id);
         }
-        let mut feedback_id = Value::Null;
+        let mut feedback_id = None;
         if let Some(path) = &self.answer {
             let text = std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
-            let cmd: iotegrity_core::signatures::SignedCommand =
+            let cmd: SignedCommand =
                 serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a signed command", path.display()))?;
             if cmd.command.device != device.address() {
                 bail!("this command is for device {}, not {}", cmd.command.device, device.address());
@@ -123,10 +125,10 @@ impl SimulateArgs {
                 &gateway,
                 &domain,
             );
-            let mut body = serde_json::to_value(&ex)?;
-            body["commandPayload"] = json!(cmd.command_payload);
-            body["feedbackPayload"] = json!(feedback);
-            feedback_id = post("/v1/feedback", body).await?["id"].clone();
+            let body =
+                FeedbackSubmission { exchange: ex, command_payload: cmd.command_payload, feedback_payload: feedback };
+            let stored: FeedbackStored = wire::post(&client, &url(path::FEEDBACK), &body).await?;
+            feedback_id = Some(stored.id);
         }
         let sent = self.count + self.aggregate;
         let mut text = format!("device {} → gateway {} → {base}:", device.address(), gateway.address());
@@ -137,11 +139,11 @@ impl SimulateArgs {
                 last + self.aggregate - 1
             );
         }
-        if self.aggregate > 0 {
-            text += &format!(", the last {} as aggregate {aggregate_id}", self.aggregate);
+        if let Some(id) = aggregate_id {
+            text += &format!(", the last {} as aggregate {id}", self.aggregate);
         }
-        if !feedback_id.is_null() {
-            text += &format!(" command answered; feedback stored as {feedback_id}");
+        if let Some(id) = feedback_id {
+            text += &format!(" command answered; feedback stored as {id}");
         }
         Ok(Report::new(
             text,

@@ -350,12 +350,13 @@ fn offline_claims_check_receipts_against_each_other() {
 
 #[test]
 fn readings_checks_name_replays_gaps_and_bad_chains() {
-    use crate::signatures::{KeyDirectory, KeyStatus, SignedReading, role};
+    use crate::contracts::Role;
+    use crate::signatures::{KeyDirectory, KeyStatus, SignedReading};
     use alloy::signers::local::PrivateKeySigner;
     struct Dir(Address);
     impl KeyDirectory for &Dir {
         fn status(&self, online: Address) -> KeyStatus {
-            if online == self.0 { KeyStatus::Active { role: role::DEVICE } } else { KeyStatus::Unknown }
+            if online == self.0 { KeyStatus::Active { role: Role::Device } } else { KeyStatus::Unknown }
         }
     }
     let dev = PrivateKeySigner::random();

@@ -4,7 +4,8 @@
 //! (device, sequence) of `iot.readings`.
 
 use super::StoreError;
-use crate::signatures::{AggregateSubmission, FeedbackSubmission, Reading, ReadingSubmission, SignedReading};
+use crate::signatures::{Reading, SignedReading};
+use crate::wire::{AggregateSubmission, FeedbackSubmission, ReadingSubmission};
 use alloy::primitives::{Address, B256, Bytes};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
@@ -93,14 +94,14 @@ async fn insert_readings_in(
     items: &[VerifiedReading<'_>],
     aggregate: Option<i64>,
 ) -> Result<Vec<Option<i64>>, StoreError> {
-    let key = |s: &ReadingSubmission| (s.reading.device, s.reading.sequence);
+    let key = |s: &ReadingSubmission| (s.signed.reading.device, s.signed.reading.sequence);
     let mut first = HashSet::with_capacity(items.len());
     let fresh: Vec<_> = items.iter().filter(|(s, _)| first.insert(key(s))).collect();
     let column = |f: &dyn Fn(&ReadingSubmission, &[Address]) -> Vec<u8>| -> Vec<Vec<u8>> {
         fresh.iter().map(|(s, signers)| f(s, signers)).collect()
     };
     let ints = |f: &dyn Fn(&Reading) -> u64, what| -> Result<Vec<i64>, StoreError> {
-        fresh.iter().map(|(s, _)| int8(f(&s.reading), what)).collect()
+        fresh.iter().map(|(s, _)| int8(f(&s.signed.reading), what)).collect()
     };
     let rows: Vec<(i64, Vec<u8>, i64)> = sqlx::query_as(
         "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers, aggregate_id) \
@@ -112,12 +113,12 @@ async fn insert_readings_in(
               WITH ORDINALITY AS u(d, s, t, p, h, sig, who, n) ORDER BY n \
          ON CONFLICT (device, sequence) DO NOTHING RETURNING id, device, sequence",
     )
-    .bind(column(&|s, _| s.reading.device.to_vec()))
+    .bind(column(&|s, _| s.signed.reading.device.to_vec()))
     .bind(ints(&|r| r.sequence, "sequence")?)
     .bind(ints(&|r| r.timestamp, "timestamp")?)
     .bind(column(&|s, _| s.payload.to_vec()))
-    .bind(column(&|s, _| s.reading.payloadHash.to_vec()))
-    .bind(column(&|s, _| s.signatures.iter().flat_map(|sig| sig.iter().copied()).collect()))
+    .bind(column(&|s, _| s.signed.reading.payloadHash.to_vec()))
+    .bind(column(&|s, _| s.signed.signatures.iter().flat_map(|sig| sig.iter().copied()).collect()))
     .bind(column(&|_, signers| signers.iter().flat_map(|a| a.0.0).collect()))
     .bind(aggregate)
     .fetch_all(&mut *conn)

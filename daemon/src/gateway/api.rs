@@ -12,7 +12,7 @@
 //! | 403 | the signer is unknown, rotated out, closed, not a service, or not trusted here |
 //! | 404 | the command is for a device this gateway does not have |
 //! | 409 | a command sequence not newer than the last one for the device (a replay) |
-//! | 422 | payload does not match its hash, or a malformed signature |
+//! | 422 | payload does not match its hash, a malformed signature, or one by another key than `command.service` |
 //! | 503 | the chain cannot be asked about the service's key (nothing stored; retry) |
 
 use super::config::MIN_INTERVAL_MS;
@@ -26,7 +26,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotegrity_core::registry_cache::RegistryCache;
-use iotegrity_core::signatures::{CommandExchange, FeedbackSubmission, SignedCommand, VerifyError};
+use iotegrity_core::signatures::CommandExchange;
+use iotegrity_core::wire::{ErrorBody, FeedbackSubmission, SignedCommand, path};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -42,7 +43,7 @@ pub struct Api {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    (status, Json(ErrorBody { error: message.into(), step: None })).into_response()
 }
 
 /// What a command may ask for.
@@ -63,7 +64,8 @@ enum Action {
 impl Api {
     /// The command's signer is the service it names, trusted here if a list is configured, and an
     /// active service key on chain now (the cache syncs first: a key closed a block ago must not
-    /// command). A malformed signature is 422; every refusal of the signer is 403.
+    /// command). Statuses as the ingest API's ([`iotegrity_core::signatures::VerifyError::http_status`]):
+    /// a signature that can never verify is 422, a signer that may not command 403.
     async fn check_service_key(&self, cmd: &SignedCommand) -> Result<(), Response> {
         let gw = &self.gw;
         let trusted = &gw.cfg.api.trusted_services;
@@ -78,12 +80,8 @@ impl Api {
             error(StatusCode::SERVICE_UNAVAILABLE, format!("cannot check the service key on chain: {e}"))
         })?;
         cmd.verify(&gw.domain, &*cache).map_err(|e| {
-            let status = if matches!(e, VerifyError::Malformed { .. }) {
-                StatusCode::UNPROCESSABLE_ENTITY
-            } else {
-                StatusCode::FORBIDDEN
-            };
-            error(status, e.to_string())
+            let status = StatusCode::from_u16(e.http_status()).expect("a valid status");
+            (status, Json(ErrorBody { error: e.to_string(), step: Some(e.step.to_string()) })).into_response()
         })
     }
 
@@ -239,7 +237,7 @@ pub async fn router(gw: Arc<Gateway>) -> Router {
     let cache = Mutex::new(RegistryCache::new(book.identity_registry(), book.deployed_block));
     let api = Arc::new(Api { gw, provider, cache });
     Router::new()
-        .route("/v1/commands", post(command))
+        .route(path::COMMANDS, post(command))
         .route("/v1/status", get(status))
         .route("/health", get(|| async { "ok\n" }))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

@@ -2,6 +2,7 @@
 //! every field with a documented default; the keystore password may come from the environment.
 
 use super::sensors::SensorConfig;
+use iotegrity_core::wire::MAX_BATCH;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -227,7 +228,10 @@ impl GatewayConfig {
                 ensure!(grouped.insert(d.as_str()), "device {d:?} is in two aggregate groups");
             }
         }
-        ensure!((1..=1000).contains(&self.service.batch), "service.batch must be 1..=1000");
+        ensure!(
+            (1..=MAX_BATCH).contains(&self.service.batch),
+            "service.batch must be 1..={MAX_BATCH} (the ingest API's batch limit)"
+        );
         ensure!(self.profile.rate_factor > 1.0 && self.profile.size_factor > 1.0, "profile factors must be > 1");
         ensure!(self.gateway.segment_bytes >= 4096, "gateway.segment_bytes must be >= 4096");
         Ok(())

@@ -9,7 +9,7 @@ use super::journal::{Entry, Position};
 use super::{Gateway, Record};
 use alloy::transports::http::reqwest;
 use eyre::{Result, WrapErr, eyre};
-use iotegrity_core::signatures::ReadingSubmission;
+use iotegrity_core::wire::{self, BatchAnswer, ReadingSubmission, path};
 use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
@@ -66,10 +66,10 @@ async fn deliver_backlog(gw: &Arc<Gateway>, client: &reqwest::Client) -> Result<
                 send_readings(gw, client, &run).await?
             }
             Record::Aggregate { submission, .. } => {
-                single(gw, client, "/v1/aggregates", serde_json::to_string(submission)?, first).await?
+                single(gw, client, path::AGGREGATES, serde_json::to_string(submission)?, first).await?
             }
             Record::Feedback { submission } => {
-                single(gw, client, "/v1/feedback", serde_json::to_string(submission)?, first).await?
+                single(gw, client, path::FEEDBACK, serde_json::to_string(submission)?, first).await?
             }
             // Local-only records (checkpoints, members, quarantined readings, commands): passed.
             _ => {
@@ -101,16 +101,8 @@ fn is_sent(r: &Record) -> bool {
 
 async fn post(gw: &Gateway, client: &reqwest::Client, path: &str, body: String) -> Result<(u16, Value)> {
     let url = format!("{}{path}", gw.cfg.service.url.trim_end_matches('/'));
-    let resp = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .wrap_err_with(|| format!("service unreachable at {url}"))?;
-    let status = resp.status().as_u16();
-    let text = resp.text().await.wrap_err("reading the service's answer")?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    let answer = wire::send(client, &url, body).await.wrap_err("the service is unreachable")?;
+    Ok((answer.status, answer.body))
 }
 
 /// A run of readings as one batch; the per-item statuses decide how far the cursor moves.
@@ -122,23 +114,25 @@ async fn send_readings(gw: &Gateway, client: &reqwest::Client, run: &[&Entry<Rec
             _ => None,
         })
         .collect();
-    let (status, body) = post(gw, client, "/v1/readings/batch", serde_json::to_string(&items)?).await?;
+    let (status, body) = post(gw, client, path::BATCH, serde_json::to_string(&items)?).await?;
     if status != 200 {
         return Ok(Progress { stall: Some(format!("service answered {status}: {body}")), ..Progress::default() });
     }
-    let results = body["results"].as_array().ok_or_else(|| eyre!("service answer without results: {body}"))?;
-    if results.len() != run.len() {
-        return Err(eyre!("service answered {} results for {} readings", results.len(), run.len()));
+    let answer: BatchAnswer =
+        serde_json::from_value(body.clone()).wrap_err_with(|| format!("not a batch answer: {body}"))?;
+    if answer.results.len() != run.len() {
+        return Err(eyre!("service answered {} results for {} readings", answer.results.len(), run.len()));
     }
     let mut progress = Progress::default();
-    for (entry, result) in run.iter().zip(results) {
-        match result["status"].as_u64() {
-            Some(201 | 409) => progress.sent += 1,
-            Some(422) => refuse(gw, &entry.record, result),
-            _ => {
-                progress.stall = Some(format!("service refused reading {}: {result}", entry.index));
-                break;
-            }
+    for (entry, result) in run.iter().zip(&answer.results) {
+        if result.delivered() {
+            progress.sent += 1;
+        } else if result.refused_for_good() {
+            refuse(gw, &entry.record, &serde_json::to_value(result)?);
+        } else {
+            let why = result.error.as_deref().unwrap_or("no reason given");
+            progress.stall = Some(format!("service refused reading {} ({}): {why}", entry.index, result.status));
+            break;
         }
         progress.upto = Some(entry.next);
     }

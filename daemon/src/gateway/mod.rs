@@ -19,9 +19,8 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::Eip712Domain;
 use config::{GatewayConfig, ProfileAction};
 use eyre::{Result, WrapErr};
-use iotegrity_core::signatures::{
-    AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedAggregate, SignedCommand, SignedReading,
-};
+use iotegrity_core::signatures::{SignedAggregate, SignedReading, unix_now};
+use iotegrity_core::wire::{AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedCommand};
 use journal::Journal;
 use profile::{DeviceProfile, Thresholds, Verdict};
 use sensors::SensorError;
@@ -98,8 +97,8 @@ impl Checkpoint {
     /// Applies a record that is now in the journal.
     pub fn apply(&mut self, record: &Record) {
         let mut saw = |s: &ReadingSubmission| {
-            let next = self.next_sequence.entry(s.reading.device).or_insert(0);
-            *next = (*next).max(s.reading.sequence + 1);
+            let next = self.next_sequence.entry(s.reading().device).or_insert(0);
+            *next = (*next).max(s.reading().sequence + 1);
         };
         match record {
             Record::Checkpoint(c) => *self = c.clone(),
@@ -246,10 +245,6 @@ struct Sample {
     at: Instant,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 impl Gateway {
     /// Opens keys and the journal (rebuilding the state from it).
     pub fn open(cfg: GatewayConfig) -> Result<Arc<Self>> {
@@ -370,7 +365,7 @@ impl Gateway {
             &self.key,
             keccak256(&payloads),
             B256::from(keccak256(group.as_bytes())),
-            members.iter().map(ReadingSubmission::signed).collect(),
+            members.iter().map(|m| m.signed.clone()).collect(),
             &self.domain,
         );
         self.metrics.aggregates_signed.inc();

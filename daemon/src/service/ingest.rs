@@ -24,12 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iotegrity_core::registry_cache::RegistryCache;
-use iotegrity_core::signatures::{
-    AggregateSigners, AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedAggregate, SignedReading,
-    VerifyError,
-};
+use iotegrity_core::signatures::{AggregateSigners, SignedAggregate, SignedReading, VerifyError};
 use iotegrity_core::store::{StoreError, iot};
-use serde_json::json;
+use iotegrity_core::wire::{
+    self, AggregateStored, AggregateSubmission, BatchAnswer, ErrorBody, FeedbackStored, FeedbackSubmission, ItemResult,
+    MAX_BATCH, ReadingStored, ReadingSubmission, path,
+};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ pub struct Ingest {
     cfg: IngestConfig,
 }
 
-/// An API error: status and a JSON body `{ "error": …, "step": … }`.
+/// An API error: status and a JSON [`ErrorBody`] `{ "error": …, "step": … }`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -67,16 +67,15 @@ impl ApiError {
 
 impl From<VerifyError> for ApiError {
     fn from(e: VerifyError) -> Self {
-        let step = match &e {
-            VerifyError::Malformed { step }
-            | VerifyError::WrongSigner { step, .. }
-            | VerifyError::UnknownKey { step, .. }
-            | VerifyError::InactiveKey { step, .. }
-            | VerifyError::WrongRole { step, .. }
-            | VerifyError::Inconsistent { step, .. } => step.to_string(),
-        };
-        let status = if is_key_problem(&e) { StatusCode::FORBIDDEN } else { StatusCode::UNPROCESSABLE_ENTITY };
-        Self { status, message: e.to_string(), step: Some(step) }
+        let status = StatusCode::from_u16(e.http_status()).expect("a valid status");
+        Self { status, message: e.to_string(), step: Some(e.step.to_string()) }
+    }
+}
+
+impl ApiError {
+    /// This error as one item's result in a batch.
+    fn item(self) -> ItemResult {
+        ItemResult { status: self.status.as_u16(), id: None, error: Some(self.message), step: self.step }
     }
 }
 
@@ -106,12 +105,8 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message, "step": self.step }))).into_response()
+        (self.status, Json(ErrorBody { error: self.message, step: self.step })).into_response()
     }
-}
-
-fn is_key_problem(e: &VerifyError) -> bool {
-    matches!(e, VerifyError::UnknownKey { .. } | VerifyError::InactiveKey { .. } | VerifyError::WrongRole { .. })
 }
 
 impl Ingest {
@@ -158,7 +153,7 @@ impl Ingest {
         let arrived = Instant::now();
         let first = check(&*self.cache.read().await); // a statement of its own: the read lock ends here
         match first {
-            Err(e) if is_key_problem(&e) => {
+            Err(e) if e.is_key_problem() => {
                 let mut synced_from = self.synced_from.lock().await;
                 if *synced_from < arrived {
                     if let Some(wait) = MIN_SYNC_GAP.checked_sub(synced_from.elapsed()) {
@@ -176,26 +171,28 @@ impl Ingest {
         }
     }
 
-    fn check_submission(&self, s: &ReadingSubmission) -> Result<SignedReading, ApiError> {
+    /// The checks of a submission that need no chain: sizes, hop count, payload hash, ranges.
+    fn check_submission<'s>(&self, s: &'s ReadingSubmission) -> Result<&'s SignedReading, ApiError> {
         if s.payload.len() > self.cfg.max_payload_bytes {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("payload larger than {} bytes", self.cfg.max_payload_bytes),
             ));
         }
-        if s.signatures.is_empty() || s.signatures.len() > 1 + self.cfg.max_hops {
+        let (reading, signatures) = (&s.signed.reading, &s.signed.signatures);
+        if signatures.is_empty() || signatures.len() > 1 + self.cfg.max_hops {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("a chain has 1 to {} signatures", 1 + self.cfg.max_hops),
             ));
         }
-        if keccak256(&s.payload) != s.reading.payloadHash {
+        if keccak256(&s.payload) != reading.payloadHash {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "payload does not match reading.payloadHash"));
         }
-        if s.reading.sequence > i64::MAX as u64 || s.reading.timestamp > i64::MAX as u64 {
+        if reading.sequence > i64::MAX as u64 || reading.timestamp > i64::MAX as u64 {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "sequence or timestamp out of range"));
         }
-        Ok(s.signed())
+        Ok(&s.signed)
     }
 }
 
@@ -207,8 +204,8 @@ async fn submit_reading(
     let signed = api.check_submission(&s)?;
     let signers = api.verify(|cache| signed.verify(&api.domain, cache)).await?;
     let id = iot::insert_readings(&api.pool, &[(&s, &signers)]).await?.pop().flatten().ok_or_else(replay)?;
-    info!(id, device = %s.reading.device, sequence = s.reading.sequence, hops = signers.len() - 1, "reading stored");
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "signers": signers }))).into_response())
+    info!(id, device = %s.reading().device, sequence = s.reading().sequence, hops = signers.len() - 1, "reading stored");
+    Ok((StatusCode::CREATED, Json(ReadingStored { id, signers })).into_response())
 }
 
 async fn submit_aggregate(
@@ -219,14 +216,14 @@ async fn submit_aggregate(
     if a.members.is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "an aggregate needs members"));
     }
-    let members = a.members.iter().map(|m| api.check_submission(m)).collect::<Result<Vec<_>, _>>()?;
+    let members = a.members.iter().map(|m| api.check_submission(m).cloned()).collect::<Result<Vec<_>, _>>()?;
     let signed = SignedAggregate { aggregate: a.aggregate.clone(), members, signature: a.signature.clone() };
     let AggregateSigners { gateway, members: member_signers } =
         api.verify(|cache| signed.verify(&api.domain, cache)).await?;
     let (aggregate_id, ids) =
         iot::insert_aggregate(&api.pool, &a, gateway, &member_signers).await?.ok_or_else(replay)?;
     info!(aggregate_id, members = ids.len(), gateway = %gateway, "aggregate stored");
-    Ok((StatusCode::CREATED, Json(json!({ "aggregateId": aggregate_id, "readingIds": ids }))).into_response())
+    Ok((StatusCode::CREATED, Json(AggregateStored { aggregate_id, reading_ids: ids })).into_response())
 }
 
 async fn submit_feedback(
@@ -254,11 +251,8 @@ async fn submit_feedback(
     let gateway = api.verify(|cache| ex.verify(&api.domain, cache)).await?;
     let id = iot::insert_feedback(&api.pool, &f, gateway).await?;
     info!(id, device = %ex.command.device, sequence = ex.command.sequence, gateway = %gateway, "command feedback stored");
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "gateway": gateway }))).into_response())
+    Ok((StatusCode::CREATED, Json(FeedbackStored { id, gateway })).into_response())
 }
-
-/// Most readings in one batch.
-const MAX_BATCH: usize = 1_000;
 
 /// `POST /v1/readings/batch`: many readings at once, as a store-and-forward gateway delivers its
 /// backlog. Each item is checked on its own; every valid, new item is stored in one transaction;
@@ -275,7 +269,7 @@ async fn submit_batch(
             format!("a batch holds 1 to {MAX_BATCH} readings"),
         ));
     }
-    let mut results: Vec<serde_json::Value> = Vec::with_capacity(items.len());
+    let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(items.len());
     let mut valid = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let checked = match api.check_submission(item) {
@@ -285,39 +279,40 @@ async fn submit_batch(
         match checked {
             Ok(signers) => {
                 valid.push((i, signers));
-                results.push(serde_json::Value::Null);
+                results.push(None);
             }
-            Err(e) => results.push(json!({ "status": e.status.as_u16(), "error": e.message, "step": e.step })),
+            Err(e) => results.push(Some(e.item())),
         }
     }
     let new: Vec<_> = valid.iter().map(|(i, signers)| (&items[*i], signers.as_slice())).collect();
     let ids = iot::insert_readings(&api.pool, &new).await?;
     let mut stored = 0;
     for ((i, _), id) in valid.iter().zip(ids) {
-        results[*i] = match id {
+        results[*i] = Some(match id {
             Some(id) => {
                 stored += 1;
-                json!({ "status": 201, "id": id })
+                ItemResult { status: 201, id: Some(id), error: None, step: None }
             }
-            None => json!({ "status": 409, "error": replay().message }),
-        };
+            None => replay().item(),
+        });
     }
     info!(items = items.len(), stored, "reading batch stored");
-    Ok((StatusCode::OK, Json(json!({ "stored": stored, "results": results }))).into_response())
+    let results = results.into_iter().map(|r| r.expect("every item has a result")).collect();
+    Ok((StatusCode::OK, Json(BatchAnswer { stored, results })).into_response())
 }
 
 fn replay() -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "replay: this (device, sequence) is already stored")
+    ApiError::new(StatusCode::CONFLICT, wire::REPLAY)
 }
 
 /// The API's routes, with the body limit applied.
 pub fn router(api: Arc<Ingest>) -> Router {
     let limit = api.cfg.max_body_bytes;
     Router::new()
-        .route("/v1/readings", post(submit_reading))
-        .route("/v1/readings/batch", post(submit_batch))
-        .route("/v1/aggregates", post(submit_aggregate))
-        .route("/v1/feedback", post(submit_feedback))
+        .route(path::READINGS, post(submit_reading))
+        .route(path::BATCH, post(submit_batch))
+        .route(path::AGGREGATES, post(submit_aggregate))
+        .route(path::FEEDBACK, post(submit_feedback))
         .route("/health", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)

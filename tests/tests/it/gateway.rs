@@ -41,12 +41,12 @@ fn assert_exactly_once_in_order(g: &GatewayWorld) {
         "SELECT encode(device, 'hex') || ' ' || sequence || ' ' || encode(signatures[2], 'hex') FROM iot.readings",
     );
     let sigs: std::collections::HashSet<&str> = sigs.lines().filter(|l| !l.is_empty()).collect();
-    let key = |j: &iotegrity_core::signatures::ReadingSubmission| {
+    let key = |j: &iotegrity_core::wire::ReadingSubmission| {
         format!(
             "{} {} {}",
-            alloy::hex::encode(j.reading.device),
-            j.reading.sequence,
-            alloy::hex::encode(&j.signatures[1])
+            alloy::hex::encode(j.reading().device),
+            j.reading().sequence,
+            alloy::hex::encode(&j.signed.signatures[1])
         )
     };
     for j in &delivered {

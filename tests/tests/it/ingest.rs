@@ -4,7 +4,8 @@
 
 use alloy::primitives::{B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
-use iotegrity_core::signatures::{ReadingSubmission, SignedAggregate, SignedReading};
+use iotegrity_core::signatures::{SignedAggregate, SignedReading};
+use iotegrity_core::wire::{AggregateSubmission, BatchAnswer, ReadingSubmission};
 use iotegrity_e2e::{Ident, IngestWorld, post_json};
 use serde_json::{Value, json};
 
@@ -65,13 +66,17 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     // An aggregate of two readings; then one whose signed member list does not match.
     let members: Vec<SignedReading> = (6..8).map(|q| reading(q, b"agg")).collect(); // rejected items used no sequence
     let agg = SignedAggregate::new(&gw_key, keccak256(b"sum"), B256::repeat_byte(1), members.clone(), &d);
-    let body = json!({ "aggregate": agg.aggregate, "members": members.iter().map(|m| submission(m, b"agg")).collect::<Vec<_>>(), "signature": agg.signature });
+    let aggregate = |members: Vec<&SignedReading>| AggregateSubmission {
+        aggregate: agg.aggregate.clone(),
+        members: members.into_iter().map(|m| ReadingSubmission::new(m, b"agg")).collect(),
+        signature: agg.signature.clone(),
+    };
+    let body = serde_json::to_value(aggregate(members.iter().collect())).unwrap();
     let agg_url = format!("http://127.0.0.1:{port}/v1/aggregates");
     let (status, resp) = post_json(&agg_url, body.to_string()).await;
     assert_eq!(status, 201, "{resp}");
     assert_eq!(count(), "7");
-    let swapped: Vec<Value> = members.iter().rev().map(|m| submission(m, b"agg")).collect();
-    let body = json!({ "aggregate": agg.aggregate, "members": swapped, "signature": agg.signature });
+    let body = serde_json::to_value(aggregate(members.iter().rev().collect())).unwrap();
     assert_eq!(post_json(&agg_url, body.to_string()).await.0, 422);
     assert_eq!(count(), "7");
 
@@ -286,10 +291,11 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
     let batch = json!([item(1), item(2), item(3), item(4), item(5), forged]);
     let (status, body) = post_json(&url, batch.to_string()).await;
     assert_eq!(status, 200, "{body}");
-    let statuses: Vec<u64> =
-        body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let answer: BatchAnswer = serde_json::from_value(body).unwrap();
+    let statuses: Vec<u16> = answer.results.iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![201, 201, 409, 201, 201, 422]);
-    assert_eq!(body["stored"], 4);
+    assert_eq!(answer.stored, 4);
+    assert!(answer.results[0].id.is_some() && answer.results[2].id.is_none());
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "5");
     // A gateway that crashed before reading the answer delivers the same batch again: nothing new.
     let (_, again) = post_json(&url, batch.to_string()).await;
@@ -298,9 +304,9 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
     assert_eq!(post_json(&url, "[]".into()).await.0, 422, "an empty batch is refused");
     // The same reading twice in one batch: stored once, the copy is a replay.
     let (_, twice) = post_json(&url, json!([item(7), item(7)]).to_string()).await;
-    let statuses: Vec<u64> =
-        twice["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
-    assert_eq!(statuses, vec![201, 409], "{twice}");
+    let twice: BatchAnswer = serde_json::from_value(twice).unwrap();
+    let statuses: Vec<u16> = twice.results.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![201, 409], "{twice:?}");
     // Each chain is stored whole, in order: device signature, then the gateway's.
     let stored = s.pg.psql(
         "postgres",

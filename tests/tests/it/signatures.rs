@@ -5,9 +5,10 @@
 use alloy::primitives::B256;
 use alloy::providers::{Provider, ProviderBuilder};
 use iotegrity_core::AddressBook;
+use iotegrity_core::contracts::Role;
 use iotegrity_core::keys::open_keystore;
 use iotegrity_core::registry_cache::RegistryCache;
-use iotegrity_core::signatures::{KeyDirectory, KeyStatus, SignedReading, VerifyError, domain_of, role};
+use iotegrity_core::signatures::{Failure, KeyDirectory, KeyStatus, SignedReading, Step, VerifyError, domain_of};
 use iotegrity_e2e::{PASSWORD, World};
 
 #[tokio::test]
@@ -19,7 +20,7 @@ async fn cache_follows_rotation_and_closing() {
     let provider = ProviderBuilder::new().connect_http(w.anvil.endpoint_url()).erased();
     let mut cache = RegistryCache::new(book.identity_registry(), book.deployed_block);
     assert!(cache.sync(&provider).await.unwrap() >= 2, "both registrations seen");
-    assert_eq!(cache.status(dev.online), KeyStatus::Active { role: role::DEVICE });
+    assert_eq!(cache.status(dev.online), KeyStatus::Active { role: Role::Device });
     assert_eq!(cache.status(gw.offline), KeyStatus::Unknown, "offline keys never sign data");
 
     let d = domain_of(&book);
@@ -37,9 +38,9 @@ async fn cache_follows_rotation_and_closing() {
     assert_eq!(cache.sync(&provider).await.unwrap(), 1);
     assert_eq!(
         reading.verify(&d, &cache),
-        Err(VerifyError::InactiveKey { step: iotegrity_core::signatures::Step::Gateway(1), signer: gw.online })
+        Err(VerifyError { step: Step::Gateway(1), kind: Failure::InactiveKey { signer: gw.online } })
     );
-    assert_eq!(cache.status(fresh.online), KeyStatus::Active { role: role::GATEWAY });
+    assert_eq!(cache.status(fresh.online), KeyStatus::Active { role: Role::Gateway });
 
     // The device closes its identity.
     w.run_as(&dev, &["identity", "close", "--yes"]).json();
