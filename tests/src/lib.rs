@@ -276,6 +276,32 @@ impl ServiceWorld {
         Daemon::spawn("service", &self.config, &self.w.dir.path().join(format!("daemon-{n}.log")))
     }
 
+    /// Starts daemon `n` with this world's config but `tables_toml` in place of its `[[tables]]`
+    /// section (whole `[[tables]]` entries; empty for a daemon that only serves ingest) and, if
+    /// given, its ingest API on `ingest_port` instead.
+    pub fn spawn_daemon_with(&self, n: usize, tables_toml: &str, ingest_port: Option<u16>) -> Daemon {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let mut head = text[..text.find("[[tables]]").expect("a [[tables]] section")].to_string();
+        if let Some(port) = ingest_port {
+            let at = head.find("listen = \"127.0.0.1:").expect("an [ingest] listen line");
+            let end = at + head[at..].find('\n').expect("a line");
+            head.replace_range(at..end, &format!("listen = \"127.0.0.1:{port}\""));
+        }
+        let config = self.w.dir.path().join(format!("iotegrityd-{n}.toml"));
+        std::fs::write(&config, format!("{head}{tables_toml}\n")).unwrap();
+        Daemon::spawn("service", &config, &self.w.dir.path().join(format!("daemon-{n}.log")))
+    }
+
+    /// The advisory locks held now: `(locks, sessions holding them)`.
+    pub fn advisory_locks(&self) -> (usize, usize) {
+        let out = self.pg.psql(
+            "postgres",
+            "SELECT count(*) || ' ' || count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        );
+        let (locks, sessions) = out.split_once(' ').expect("two counts");
+        (locks.parse().unwrap(), sessions.parse().unwrap())
+    }
+
     /// Starts `iotegrityd service` as daemon 0 and waits until it is active.
     pub fn start_service(&self) -> Daemon {
         let daemon = self.spawn_daemon(0);

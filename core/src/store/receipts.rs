@@ -137,20 +137,24 @@ pub async fn store_batches(
     Ok(first_keys.iter().map(|k| by_first[k]).collect())
 }
 
-/// Plans one anchor over the oldest unanchored batches (at most `max_batches`): fixes its
+/// Plans one anchor over the oldest unanchored batches of `tables` (at most `max_batches`): fixes its
 /// anchored root (the tree of their roots, [`merkle::anchor_tree`]) for ReceiptAnchor at
 /// `contract` on `chain_id`, and claims the batches for it. None if no batch waits; the plan and
 /// the number of batches it took otherwise.
 pub async fn plan_anchor(
     pool: &PgPool,
+    tables: &[String],
     max_batches: usize,
     chain_id: u64,
     contract: Address,
 ) -> Result<Option<(PlannedAnchor, usize)>, StoreError> {
-    let rows = sqlx::query("SELECT id, root FROM iotegrity.batches WHERE anchor_id IS NULL ORDER BY id LIMIT $1")
-        .bind(i64::try_from(max_batches).unwrap_or(i64::MAX))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, root FROM iotegrity.batches WHERE anchor_id IS NULL AND table_name = ANY($2) ORDER BY id LIMIT $1",
+    )
+    .bind(i64::try_from(max_batches).unwrap_or(i64::MAX))
+    .bind(tables)
+    .fetch_all(pool)
+    .await?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -179,12 +183,18 @@ pub async fn plan_anchor(
     Ok(Some((PlannedAnchor { id, anchored_root, tx: None }, ids.len())))
 }
 
-/// Every anchor planned and not yet confirmed, oldest first.
-pub async fn planned_anchors(pool: &PgPool) -> Result<Vec<PlannedAnchor>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, anchored_root, tx_hash FROM iotegrity.anchors WHERE status = 'planned' ORDER BY id")
-            .fetch_all(pool)
-            .await?;
+/// Every anchor planned and not yet confirmed whose first batch belongs to one of `tables`
+/// (its finisher: exactly one daemon holds that table's lock, even if an anchor planned before a
+/// takeover spans tables now held by several), oldest first.
+pub async fn planned_anchors(pool: &PgPool, tables: &[String]) -> Result<Vec<PlannedAnchor>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.anchored_root, a.tx_hash FROM iotegrity.anchors a WHERE a.status = 'planned' \
+         AND (SELECT b.table_name FROM iotegrity.batches b WHERE b.anchor_id = a.id ORDER BY b.id LIMIT 1) = ANY($1) \
+         ORDER BY a.id",
+    )
+    .bind(tables)
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|r| {
             let tx: Option<&[u8]> = r.try_get("tx_hash")?;

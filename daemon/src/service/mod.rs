@@ -17,7 +17,12 @@
 //! keys the chain already holds (a watermark moved back, batches deleted) instead of anchoring
 //! them again — which the contract would refuse anyway.
 //!
-//! One daemon works at a time per database (a Postgres advisory lock); others wait as standbys.
+//! Each table is watched by one daemon at a time — the holder of that table's Postgres advisory
+//! lock — so several daemons of one database share its tables, and a daemon stands by for the
+//! tables another holds, taking each over when its holder's session ends. Daemons sharing tables
+//! share the service key too (the chain knows a table by its owner's identity); their anchoring
+//! transactions take turns under a lock of the key, so their nonces never collide. A daemon with
+//! no `[[tables]]` only serves the ingest API (docs/daemon.md).
 
 pub mod config;
 pub mod ingest;
@@ -46,8 +51,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-/// Advisory lock key held by the active daemon ("iotegrit" in ASCII).
-const LOCK_KEY: i64 = 0x696f_7465_6772_6974;
+/// Runs `send` while holding the lock of anchoring key `key` on `session`, so daemons sharing
+/// the key never ask for the same nonce at once.
+async fn with_key_lock<T>(
+    session: &mut Option<sqlx::PgConnection>,
+    key: alloy::primitives::Address,
+    send: impl Future<Output = T>,
+) -> Result<T> {
+    let key = lock_key(alloy::primitives::keccak256(key));
+    let session = session.as_mut().ok_or_else(|| eyre!("no database session"))?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut *session).await?;
+    let out = send.await;
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(session).await?;
+    Ok(out)
+}
+
+/// An advisory lock key from a 32-byte id: its first 8 bytes (keccak-derived, so distinct ids
+/// collide with odds of 2⁻⁶⁴).
+fn lock_key(id: B256) -> i64 {
+    i64::from_be_bytes(id[..8].try_into().expect("8 bytes"))
+}
 /// How long a cut waits for older transactions to end before trying again next cycle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Least time between two cycles when notifications keep arriving.
@@ -62,6 +85,10 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 struct Watched {
     table: TableRef,
     cfg: TableConfig,
+    /// Whether this daemon holds the table's lock (on its session), so watches it now.
+    held: bool,
+    /// Whether "standing by" was logged since the lock was last tried and refused.
+    standing_by: bool,
     waiting_since: Option<Instant>,
     /// When the heartbeat was last written, and the waiting state it wrote.
     beat: Option<(Instant, bool)>,
@@ -81,6 +108,8 @@ pub struct Service {
     owner: Option<alloy::primitives::Address>,
     /// Batches this process cut whose anchor is not confirmed yet, by id.
     cut_batches: HashMap<i64, Arc<StoredBatch>>,
+    /// The dedicated session holding the table locks (and, while sending, the key's lock).
+    session: Option<sqlx::PgConnection>,
 }
 
 /// Reads the anchoring key from the config or the environment.
@@ -111,17 +140,30 @@ impl Service {
                 Ok(Watched {
                     table: TableRef::new(&t.name, &t.key).map_err(|e| eyre!(e))?,
                     cfg: t.clone(),
+                    held: false,
+                    standing_by: false,
                     waiting_since: None,
                     beat: None,
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { cfg, pool, provider, book, tables, metrics, service, owner: None, cut_batches: HashMap::new() })
+        Ok(Self {
+            cfg,
+            pool,
+            provider,
+            book,
+            tables,
+            metrics,
+            service,
+            owner: None,
+            cut_batches: HashMap::new(),
+            session: None,
+        })
     }
 
     /// Runs until `shutdown` resolves: serves the ingest API (if configured, also while standing
-    /// by), takes the advisory lock (waiting as a standby while another daemon holds it), then cuts,
-    /// plans, anchors and confirms on every NOTIFY or poll tick.
+    /// by), takes the lock of every configured table no other daemon holds (standing by for the
+    /// others), then cuts, plans, anchors and confirms its tables on every NOTIFY or poll tick.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -173,77 +215,93 @@ impl Service {
         })))
     }
 
-    /// Holds the advisory lock while working; if its session is lost (database restarted), goes
-    /// back to acquiring it, so two daemons never work at once.
+    /// Watches the tables whose locks this daemon holds, trying the others on every tick; if the
+    /// session holding the locks is lost (database restarted), drops them all and starts over, so
+    /// two daemons never watch one table at once. With no tables configured, only waits.
     async fn watch(&mut self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<()> {
+        if self.tables.is_empty() {
+            info!("ingest only: no [[tables]] to watch");
+            shutdown.as_mut().await;
+            return Ok(());
+        }
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         loop {
-            let Some(mut lock) = self.acquire_lock(shutdown, poll).await else { return Ok(()) };
-            // Another daemon may have confirmed what this one cut while the lock was lost.
+            let Some(session) = self.open_session(shutdown, poll).await else { return Ok(()) };
+            self.session = Some(session);
+            // Another daemon may have confirmed what this one cut while the locks were lost.
             self.cut_batches.clear();
-            if let Err(err) = self.prepare_tables().await {
-                warn!(error = %format!("{err:#}"), "cannot prepare the watched tables; retrying");
-                tokio::select! {
-                    _ = shutdown.as_mut() => return Ok(()),
-                    _ = tokio::time::sleep(poll) => continue,
-                }
+            for t in &mut self.tables {
+                (t.held, t.standing_by) = (false, false);
             }
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen("iotegrity_rows").await?;
-            info!(tables = self.tables.len(), "active: watching");
+            let mut listener: Option<PgListener> = None;
             loop {
-                // Still holding the lock? Its session dies with a database restart.
-                if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
-                    warn!("lost the database session holding the lock; re-acquiring it");
+                // Still holding the locks? Their session dies with a database restart.
+                let session = self.session.as_mut().expect("opened above");
+                if sqlx::query("SELECT 1").execute(&mut *session).await.is_err() {
+                    warn!("lost the database session holding the locks; re-acquiring them");
+                    self.session = None;
                     break;
                 }
-                if let Err(err) = self.cycle().await {
-                    self.metrics.errors.inc();
-                    warn!(error = %format!("{err:#}"), "cycle failed; retrying");
+                if let Err(err) = self.claim_tables().await {
+                    warn!(error = %format!("{err:#}"), "cannot take or prepare the tables; retrying");
+                }
+                if self.tables.iter().any(|t| t.held) {
+                    if listener.is_none() {
+                        let mut l = PgListener::connect_with(&self.pool).await?;
+                        l.listen("iotegrity_rows").await?;
+                        listener = Some(l);
+                    }
+                    if let Err(err) = self.cycle().await {
+                        self.metrics.errors.inc();
+                        warn!(error = %format!("{err:#}"), "cycle failed; retrying");
+                    }
                 }
                 let cycle_started = Instant::now();
+                let notified = async {
+                    match listener.as_mut() {
+                        Some(l) => {
+                            if let Err(e) = l.try_recv().await {
+                                debug!(error = %e, "listener reconnecting");
+                            }
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    _ = shutdown.as_mut() => return Ok(()), // dropping `lock` releases it
-                    n = listener.try_recv() => if let Err(e) = n { debug!(error = %e, "listener reconnecting") },
+                    _ = shutdown.as_mut() => return Ok(()), // dropping the session releases its locks
+                    _ = notified => {}
                     _ = tokio::time::sleep(poll) => {}
                 }
                 // Under a stream of inserts every statement notifies: coalesce them into at most
                 // one cycle per MIN_CYCLE, so watching costs the writers almost nothing.
-                while listener.next_buffered().is_some() {}
-                if let Some(rest) = MIN_CYCLE.checked_sub(cycle_started.elapsed()) {
-                    tokio::select! {
-                        _ = shutdown.as_mut() => return Ok(()),
-                        _ = tokio::time::sleep(rest) => {}
+                if let Some(l) = listener.as_mut() {
+                    while l.next_buffered().is_some() {}
+                    if let Some(rest) = MIN_CYCLE.checked_sub(cycle_started.elapsed()) {
+                        tokio::select! {
+                            _ = shutdown.as_mut() => return Ok(()),
+                            _ = tokio::time::sleep(rest) => {}
+                        }
+                        while l.next_buffered().is_some() {}
                     }
-                    while listener.next_buffered().is_some() {}
                 }
             }
         }
     }
 
-    /// Takes the advisory lock on a dedicated session, standing by while another daemon holds it
-    /// and retrying while the database is unreachable. None on shutdown.
-    async fn acquire_lock(
+    /// Opens the dedicated session that holds the locks, retrying while the database is
+    /// unreachable. None on shutdown.
+    async fn open_session(
         &self,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
         poll: Duration,
     ) -> Option<sqlx::PgConnection> {
-        let mut said = false;
         loop {
-            let attempt = async {
-                let mut conn = sqlx::PgConnection::connect_with(&store::options(&self.cfg.database.url)?).await?;
-                let got: bool =
-                    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut conn).await?;
-                Ok::<_, eyre::Report>(got.then_some(conn))
-            };
-            match attempt.await {
-                Ok(Some(conn)) => return Some(conn),
-                Ok(None) if !said => {
-                    info!("another iotegrityd holds the lock; standing by");
-                    said = true;
-                }
-                Ok(None) => {}
-                Err(e) => warn!(error = %format!("{e:#}"), "cannot reach the database; retrying"),
+            match store::options(&self.cfg.database.url) {
+                Ok(options) => match sqlx::PgConnection::connect_with(&options).await {
+                    Ok(conn) => return Some(conn),
+                    Err(e) => warn!(error = %e, "cannot reach the database; retrying"),
+                },
+                Err(e) => warn!(error = %e, "bad database URL; retrying"),
             }
             tokio::select! {
                 _ = shutdown.as_mut() => return None,
@@ -252,29 +310,66 @@ impl Service {
         }
     }
 
-    /// Records each table as watched (its watermark row, with max_wait_secs and a first
-    /// heartbeat), and installs the NOTIFY trigger on every table, or removes one an earlier run
-    /// installed.
-    async fn prepare_tables(&self) -> Result<()> {
-        for t in &self.tables {
-            receipts::watch(&self.pool, &t.table.name(), t.cfg.max_wait_secs).await?;
-            let sql = if self.cfg.receipts.install_triggers {
-                t.table.notify_trigger_sql(t.cfg.wake_every())
-            } else {
-                t.table.drop_notify_trigger_sql()
-            };
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&self.pool)
-                .await
-                .wrap_err_with(|| format!("cannot install or remove the NOTIFY trigger on {}", t.table.name()))?;
+    /// Tries the lock of every configured table not held yet; prepares each one it gets (its
+    /// watermark row and trigger) before watching it.
+    async fn claim_tables(&mut self) -> Result<()> {
+        for i in 0..self.tables.len() {
+            if self.tables[i].held {
+                continue;
+            }
+            let name = self.tables[i].table.name();
+            let session = self.session.as_mut().expect("a session is open");
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(lock_key(table_id(&name)))
+                .fetch_one(&mut *session)
+                .await?;
+            if !got {
+                if !self.tables[i].standing_by {
+                    info!(table = %name, "another iotegrityd watches this table; standing by");
+                    self.tables[i].standing_by = true;
+                }
+                continue;
+            }
+            if let Err(e) = self.prepare_table(i).await {
+                let session = self.session.as_mut().expect("a session is open");
+                sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock_key(table_id(&name))).execute(session).await?;
+                return Err(e);
+            }
+            let t = &mut self.tables[i];
+            (t.held, t.standing_by, t.waiting_since, t.beat) = (true, false, None, None);
+            info!(table = %name, "active: watching {name}");
         }
         Ok(())
     }
 
-    /// One pass: cut every table, then plan, anchor and confirm.
-    pub async fn cycle(&mut self) -> Result<()> {
+    /// Records table `i` as watched (its watermark row, with max_wait_secs and a first heartbeat),
+    /// and installs its NOTIFY trigger, or removes one an earlier run installed.
+    async fn prepare_table(&self, i: usize) -> Result<()> {
+        let t = &self.tables[i];
+        receipts::watch(&self.pool, &t.table.name(), t.cfg.max_wait_secs).await?;
+        let sql = if self.cfg.receipts.install_triggers {
+            t.table.notify_trigger_sql(t.cfg.wake_every())
+        } else {
+            t.table.drop_notify_trigger_sql()
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .wrap_err_with(|| format!("cannot install or remove the NOTIFY trigger on {}", t.table.name()))?;
+        Ok(())
+    }
+
+    /// The tables this daemon holds now.
+    fn held(&self) -> Vec<String> {
+        self.tables.iter().filter(|t| t.held).map(|t| t.table.name()).collect()
+    }
+
+    /// One pass: cut every held table, then plan, anchor and confirm.
+    async fn cycle(&mut self) -> Result<()> {
         for i in 0..self.tables.len() {
-            self.cut(i).await?;
+            if self.tables[i].held {
+                self.cut(i).await?;
+            }
         }
         self.anchor_planned().await?;
         while self.plan().await? {
@@ -408,7 +503,8 @@ impl Service {
     async fn plan(&self) -> Result<bool> {
         let (max, chain_id, contract) =
             (self.cfg.receipts.max_batches_per_anchor, self.book.chain_id, self.book.receipt_anchor());
-        let Some((plan, batches)) = receipts::plan_anchor(&self.pool, max, chain_id, contract).await? else {
+        let Some((plan, batches)) = receipts::plan_anchor(&self.pool, &self.held(), max, chain_id, contract).await?
+        else {
             return Ok(false);
         };
         info!(anchor = plan.id, batches, root = %plan.anchored_root, "anchor planned");
@@ -417,7 +513,7 @@ impl Service {
 
     /// Sends or finds every planned anchor, then writes its receipts once confirmed.
     async fn anchor_planned(&mut self) -> Result<()> {
-        for plan in receipts::planned_anchors(&self.pool).await? {
+        for plan in receipts::planned_anchors(&self.pool, &self.held()).await? {
             self.anchor_one(plan).await?;
         }
         Ok(())
@@ -446,7 +542,9 @@ impl Service {
                     }
                 })
                 .collect();
-            let pending = contract.storeRootHashes(call_batches).send().await.map_err(chain::contract_error)?;
+            let pending = with_key_lock(&mut self.session, self.service, contract.storeRootHashes(call_batches).send())
+                .await?
+                .map_err(chain::contract_error)?;
             let hash = *pending.tx_hash();
             receipts::record_sent(&self.pool, id, hash).await?;
             info!(anchor = id, tx = %hash, "anchor sent");

@@ -365,3 +365,29 @@ async fn a_key_registered_just_before_its_first_reading_is_accepted() {
     r.countersign(&gw_key, &d);
     assert_eq!(post_json(&url, submission(&r, b"z").to_string()).await.0, 403);
 }
+
+#[tokio::test]
+async fn an_ingest_only_instance_stores_what_the_watching_one_anchors() {
+    let IngestWorld { s, dev, gw, .. } =
+        IngestWorld::new("name = \"iot.readings\"\nm = 4\nn = 2\nmax_wait_secs = 1", "").await;
+    let _watcher = s.spawn_daemon(0);
+    s.wait_active(0);
+    // A second instance with no [[tables]], behind the same load balancer: ingest only.
+    let front = iotegrity_e2e::pg::free_port();
+    let _front = s.spawn_daemon_with(1, "", Some(front));
+    s.wait_log(1, "ingest only");
+    let d = s.domain();
+    let url = format!("http://127.0.0.1:{front}/v1/readings");
+    for seq in 1..=8u64 {
+        let mut r = SignedReading::new(&dev.online_key(), seq, seq, keccak256(seq.to_be_bytes()), &d);
+        r.countersign(&gw.online_key(), &d);
+        let (status, body) = post_json(&url, submission(&r, &seq.to_be_bytes()).to_string()).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    s.wait_for_rows(8, 60);
+    assert_eq!(s.advisory_locks(), (1, 1), "only the watcher holds a table lock");
+    let log = std::fs::read_to_string(s.w.dir.path().join("daemon-1.log")).unwrap();
+    assert!(!log.contains("active: watching") && !log.contains("standing by"), "{log}");
+    let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]).json();
+    assert_eq!((report["clean"].as_bool(), report["anchoredRows"].as_u64()), (Some(true), Some(8)), "{report}");
+}

@@ -179,6 +179,55 @@ async fn standby_takes_over_and_sigterm_stops_cleanly() {
     assert_eq!(log.matches("active: watching").count(), 1, "the standby became active once, after the first stopped");
 }
 
+/// The `batch cut` log lines of daemon `n`, as the tables they name.
+fn tables_cut(s: &ServiceWorld, n: usize) -> BTreeSet<String> {
+    let log = std::fs::read_to_string(s.w.dir.path().join(format!("daemon-{n}.log"))).unwrap();
+    log.lines()
+        .filter(|l| l.contains("batch cut"))
+        .filter_map(|l| l.split("table=").nth(1)?.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn daemons_share_tables_one_watcher_each_and_take_over_table_by_table() {
+    let s = ServiceWorld::new("name = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1").await;
+    s.pg.psql("postgres", "CREATE TABLE other (id bigserial PRIMARY KEY, v int NOT NULL)");
+    let both = "[[tables]]\nname = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1\n\
+                [[tables]]\nname = \"public.other\"\nm = 5\nn = 1\nmax_wait_secs = 1";
+    // Daemon 0 is configured for readings, daemon 1 for both: it takes `other` and stands by for
+    // readings.
+    let mut first = s.spawn_daemon(0);
+    s.wait_log(0, "active: watching public.readings");
+    let second = s.spawn_daemon_with(1, both, None);
+    s.wait_log(1, "active: watching public.other");
+    s.wait_log(1, "standing by");
+    assert_eq!(s.advisory_locks(), (2, 2), "one lock per table, each held by one daemon");
+    s.insert(30);
+    s.pg.psql("postgres", "INSERT INTO other (v) SELECT g FROM generate_series(1, 10) g");
+    s.wait_for_rows(40, 60);
+    assert_eq!(tables_cut(&s, 0), BTreeSet::from(["public.readings".to_string()]));
+    assert_eq!(tables_cut(&s, 1), BTreeSet::from(["public.other".to_string()]));
+
+    // Daemon 0 stops: daemon 1 takes readings over, and keeps `other`.
+    assert!(first.signal("-TERM").success());
+    s.wait_log(1, "active: watching public.readings");
+    s.insert(20);
+    s.pg.psql("postgres", "INSERT INTO other (v) SELECT g FROM generate_series(1, 5) g");
+    s.wait_for_rows(65, 60);
+    assert_eq!(s.advisory_locks(), (2, 1), "both tables' locks on daemon 1's one session");
+    assert_eq!(tables_cut(&s, 1).len(), 2, "daemon 1 cut both tables after the takeover");
+    drop(second);
+    for (table, rows) in [("public.readings", 50), ("public.other", 15)] {
+        let keys: Vec<i64> =
+            s.receipts().iter().filter(|r| r.table == table).flat_map(|r| r.rows.iter().map(|row| row.key)).collect();
+        assert_eq!(keys, (1..=rows).collect::<Vec<_>>(), "{table}: every row exactly once, in order");
+        let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", table]).json();
+        assert_eq!(report["clean"], true, "{table}: {report}");
+    }
+    let log = std::fs::read_to_string(s.w.dir.path().join("daemon-1.log")).unwrap();
+    assert_eq!(log.matches("active: watching public.readings").count(), 1, "taken over once");
+}
+
 #[tokio::test]
 async fn rpc_down_and_back_loses_nothing() {
     let s = ServiceWorld::new("name = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1").await;
