@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use eyre::{Result, WrapErr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// iotegrityd — the iotegrity service and gateway daemon.
 #[derive(Debug, Parser)]
@@ -66,18 +65,6 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-async fn serve_metrics<M: iotegrity_daemon::metrics::CounterSet>(
-    listen: &Option<String>,
-    metrics: &Arc<M>,
-) -> Result<()> {
-    if let Some(addr) = listen {
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
-        tokio::spawn(iotegrity_daemon::metrics::serve(metrics.clone(), listener));
-    }
-    Ok(())
-}
-
 #[cfg(feature = "service")]
 async fn service(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::metrics::Metrics;
@@ -85,8 +72,8 @@ async fn service(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::service::config::ServiceConfig;
     let shutdown = shutdown_signal();
     let cfg = ServiceConfig::load(&config)?;
-    let metrics = Arc::new(Metrics::default());
-    serve_metrics(&cfg.metrics.listen, &metrics).await?;
+    let metrics = std::sync::Arc::new(Metrics::default());
+    iotegrity_daemon::metrics::serve(&cfg.metrics.listen, metrics.clone()).await?;
     let svc = Service::connect(cfg, metrics).await?;
     if check_only {
         println!("configuration ok: database, chain and key reachable");
@@ -117,7 +104,7 @@ async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
         );
         return Ok(());
     }
-    serve_metrics(&gw.cfg.metrics.listen, &gw.metrics).await?;
+    iotegrity_daemon::metrics::serve(&gw.cfg.metrics.listen, gw.metrics.clone()).await?;
     gw.run(shutdown).await
 }
 

@@ -1,74 +1,94 @@
-//! Prometheus metrics of both roles, served as text on `GET /metrics` when `[metrics] listen` is
-//! set. Counters only; no dependency beyond tokio.
+//! Prometheus metrics of both roles, kept by the `prometheus-client` crate (the Prometheus
+//! project's own) and served by axum as OpenMetrics text on `GET /metrics` when `[metrics] listen`
+//! is set: counters, and latency histograms where operators wait on something (an ingest request,
+//! an anchor's confirmation, a gateway's delivery).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use eyre::{Result, WrapErr};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+pub use prometheus_client::metrics::counter::Counter;
+pub use prometheus_client::metrics::histogram::Histogram;
 
 /// `[metrics]`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Address for the Prometheus text endpoint (`GET /metrics`), e.g. `127.0.0.1:9187`. Default: off.
+    /// Address for the Prometheus endpoint (`GET /metrics`), e.g. `127.0.0.1:9187`. Default: off.
     pub listen: Option<String>,
 }
 
-/// A monotonically increasing counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.add(1);
-    }
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+/// A latency histogram in seconds: buckets from 1 ms doubling to about 65 s.
+pub fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
 }
 
-/// A set of named counters that can be exposed.
-pub trait CounterSet: Send + Sync + 'static {
-    /// `(name, help, counter)` for each counter.
-    fn counters(&self) -> Vec<(&'static str, &'static str, &Counter)>;
+/// Latency histograms by label set (e.g. route and status).
+pub type LatencyFamily = Family<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>;
+
+/// A new [`LatencyFamily`].
+pub fn latency_family() -> LatencyFamily {
+    Family::new_with_constructor(latency)
 }
 
-/// The Prometheus text exposition of a counter set.
-pub fn render(set: &impl CounterSet) -> String {
+/// A role's metrics: each registers its own.
+pub trait MetricSet: Send + Sync + 'static {
+    /// Adds every metric of the set to `registry` (metrics are shared handles: the set keeps
+    /// updating what the registry shows).
+    fn register(&self, registry: &mut Registry);
+}
+
+/// The OpenMetrics text of `set`.
+pub fn render(set: &impl MetricSet) -> String {
+    let mut registry = Registry::default();
+    set.register(&mut registry);
     let mut out = String::new();
-    for (name, help, c) in set.counters() {
-        out += &format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", c.get());
-    }
+    encode(&mut out, &registry).expect("writing to a String cannot fail");
     out
 }
 
-/// Serves `GET /metrics` on `listener` until the task is dropped.
-pub async fn serve<M: CounterSet>(set: std::sync::Arc<M>, listener: TcpListener) {
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
-        let set = set.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = sock.read(&mut buf).await.unwrap_or(0);
-            let ok = buf[..n].starts_with(b"GET /metrics");
-            let (status, body) =
-                if ok { ("200 OK", render(&*set)) } else { ("404 Not Found", "try GET /metrics\n".into()) };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        });
-    }
+/// The `GET /metrics` route over `set`.
+pub fn router(set: Arc<impl MetricSet>) -> Router {
+    let mut registry = Registry::default();
+    set.register(&mut registry);
+    let registry = Arc::new(registry);
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut out = String::new();
+                encode(&mut out, &registry).expect("writing to a String cannot fail");
+                ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out)
+            }
+        }),
+    )
 }
 
-/// The service role's counters.
-#[derive(Debug, Default)]
+/// Serves [`router`] on `listen` (if set) in the background.
+pub async fn serve(listen: &Option<String>, set: Arc<impl MetricSet>) -> Result<()> {
+    let Some(addr) = listen else { return Ok(()) };
+    let listener = tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
+    info!(%addr, "metrics listening");
+    let app = router(set);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!(error = %e, "metrics endpoint stopped");
+        }
+    });
+    Ok(())
+}
+
+/// The service role's metrics.
+#[derive(Debug)]
 pub struct Metrics {
     /// Rows cut into batches.
     pub rows_batched: Counter,
@@ -78,20 +98,53 @@ pub struct Metrics {
     pub anchors_confirmed: Counter,
     /// Failed cycles (retried).
     pub errors: Counter,
+    /// Seconds from sending an anchoring transaction to its receipts written.
+    pub anchor_confirmation: Histogram,
+    /// Seconds per ingest request, by route and status.
+    pub ingest_requests: LatencyFamily,
 }
 
-impl CounterSet for Metrics {
-    fn counters(&self) -> Vec<(&'static str, &'static str, &Counter)> {
-        vec![
-            ("iotegrity_rows_batched_total", "Rows cut into batches.", &self.rows_batched),
-            ("iotegrity_batches_cut_total", "Batches cut.", &self.batches_cut),
-            (
-                "iotegrity_anchors_confirmed_total",
-                "Anchoring transactions confirmed with receipts written.",
-                &self.anchors_confirmed,
-            ),
-            ("iotegrity_cycle_errors_total", "Watch cycles that failed and were retried.", &self.errors),
-        ]
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            rows_batched: Counter::default(),
+            batches_cut: Counter::default(),
+            anchors_confirmed: Counter::default(),
+            errors: Counter::default(),
+            anchor_confirmation: latency(),
+            ingest_requests: latency_family(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one ingest request.
+    pub fn ingest_request(&self, route: &str, status: u16, took: Duration) {
+        let labels = vec![("route", route.to_string()), ("status", status.to_string())];
+        self.ingest_requests.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+}
+
+impl MetricSet for Metrics {
+    fn register(&self, r: &mut Registry) {
+        r.register("iotegrity_rows_batched", "Rows cut into batches", self.rows_batched.clone());
+        r.register("iotegrity_batches_cut", "Batches cut", self.batches_cut.clone());
+        r.register(
+            "iotegrity_anchors_confirmed",
+            "Anchoring transactions confirmed with receipts written",
+            self.anchors_confirmed.clone(),
+        );
+        r.register("iotegrity_cycle_errors", "Watch cycles that failed and were retried", self.errors.clone());
+        r.register(
+            "iotegrity_anchor_confirmation_seconds",
+            "Seconds from sending an anchoring transaction to its receipts written",
+            self.anchor_confirmation.clone(),
+        );
+        r.register(
+            "iotegrity_ingest_request_seconds",
+            "Seconds per ingest API request, by route and status",
+            self.ingest_requests.clone(),
+        );
     }
 }
 
@@ -100,13 +153,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters() {
+    fn renders_counters_and_histograms() {
         let m = Metrics::default();
-        m.rows_batched.add(42);
+        m.rows_batched.inc_by(42);
         m.errors.inc();
+        m.anchor_confirmation.observe(0.003);
+        m.ingest_request("/v1/readings", 201, Duration::from_millis(2));
         let text = render(&m);
-        assert!(text.contains("iotegrity_rows_batched_total 42\n"));
-        assert!(text.contains("iotegrity_cycle_errors_total 1\n"));
-        assert!(text.contains("# TYPE iotegrity_anchors_confirmed_total counter"));
+        assert!(text.contains("iotegrity_rows_batched_total 42\n"), "{text}");
+        assert!(text.contains("iotegrity_cycle_errors_total 1\n"), "{text}");
+        assert!(text.contains("# TYPE iotegrity_anchors_confirmed counter"), "{text}");
+        assert!(text.contains("iotegrity_anchor_confirmation_seconds_count 1\n"), "{text}");
+        assert!(text.contains("iotegrity_anchor_confirmation_seconds_bucket{le=\"0.004\"} 1\n"), "{text}");
+        assert!(
+            text.contains("iotegrity_ingest_request_seconds_count{route=\"/v1/readings\",status=\"201\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
     }
 }

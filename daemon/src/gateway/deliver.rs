@@ -86,7 +86,7 @@ async fn deliver_backlog(gw: &Arc<Gateway>, client: &reqwest::Client) -> Result<
                 Ok(())
             })
             .await??;
-            gw.metrics.records_delivered.add(progress.sent);
+            gw.metrics.records_delivered.inc_by(progress.sent);
             debug!(from = first.index, to = pos.index, sent = progress.sent, "acknowledged");
         }
         if let Some(why) = progress.stall {
@@ -101,7 +101,10 @@ fn is_sent(r: &Record) -> bool {
 
 async fn post(gw: &Gateway, client: &reqwest::Client, path: &str, body: String) -> Result<(u16, Value)> {
     let url = format!("{}{path}", gw.cfg.service.url.trim_end_matches('/'));
-    let answer = wire::send(client, &url, body).await.wrap_err("the service is unreachable")?;
+    let started = std::time::Instant::now();
+    let answer = wire::send(client, &url, body).await;
+    gw.metrics.delivery.observe(started.elapsed().as_secs_f64());
+    let answer = answer.wrap_err("the service is unreachable")?;
     Ok((answer.status, answer.body))
 }
 

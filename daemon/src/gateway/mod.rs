@@ -13,7 +13,7 @@ pub mod journal;
 pub mod profile;
 pub mod sensors;
 
-use crate::metrics::{Counter, CounterSet};
+use crate::metrics::{Counter, Histogram, MetricSet, latency};
 use alloy::primitives::{Address, B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::Eip712Domain;
@@ -23,6 +23,7 @@ use iotegrity_core::signatures::{SignedAggregate, SignedReading, unix_now};
 use iotegrity_core::wire::{AggregateSubmission, FeedbackSubmission, ReadingSubmission, SignedCommand};
 use journal::Journal;
 use profile::{DeviceProfile, Thresholds, Verdict};
+use prometheus_client::registry::Registry;
 use sensors::SensorError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -119,8 +120,8 @@ impl Checkpoint {
     }
 }
 
-/// The gateway's counters.
-#[derive(Debug, Default)]
+/// The gateway's metrics.
+#[derive(Debug)]
 pub struct GatewayMetrics {
     /// Readings signed and journaled.
     pub readings_signed: Counter,
@@ -142,34 +143,57 @@ pub struct GatewayMetrics {
     pub commands_applied: Counter,
     /// Commands refused.
     pub commands_refused: Counter,
+    /// Seconds per delivery request to the service (`POST /v1/readings/batch`, …), answered or not.
+    pub delivery: Histogram,
 }
 
-impl CounterSet for GatewayMetrics {
-    fn counters(&self) -> Vec<(&'static str, &'static str, &Counter)> {
-        vec![
-            ("iotegrity_gateway_readings_signed_total", "Readings signed and journaled.", &self.readings_signed),
-            (
-                "iotegrity_gateway_samples_rejected_total",
-                "Samples refused by a sensor (bad CRC).",
-                &self.samples_rejected,
-            ),
-            ("iotegrity_gateway_sensor_errors_total", "Sensor read errors.", &self.sensor_errors),
-            (
-                "iotegrity_gateway_profile_outliers_total",
-                "Readings outside the traffic profile.",
-                &self.profile_outliers,
-            ),
-            ("iotegrity_gateway_aggregates_signed_total", "Aggregates signed.", &self.aggregates_signed),
-            (
-                "iotegrity_gateway_records_delivered_total",
-                "Records acknowledged by the service.",
-                &self.records_delivered,
-            ),
-            ("iotegrity_gateway_delivery_errors_total", "Failed delivery attempts.", &self.delivery_errors),
-            ("iotegrity_gateway_items_refused_total", "Items the service refused for good.", &self.items_refused),
-            ("iotegrity_gateway_commands_applied_total", "Commands applied.", &self.commands_applied),
-            ("iotegrity_gateway_commands_refused_total", "Commands refused.", &self.commands_refused),
-        ]
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self {
+            readings_signed: Counter::default(),
+            samples_rejected: Counter::default(),
+            sensor_errors: Counter::default(),
+            profile_outliers: Counter::default(),
+            aggregates_signed: Counter::default(),
+            records_delivered: Counter::default(),
+            delivery_errors: Counter::default(),
+            items_refused: Counter::default(),
+            commands_applied: Counter::default(),
+            commands_refused: Counter::default(),
+            delivery: latency(),
+        }
+    }
+}
+
+impl MetricSet for GatewayMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register("iotegrity_gateway_readings_signed", "Readings signed and journaled", self.readings_signed.clone());
+        r.register(
+            "iotegrity_gateway_samples_rejected",
+            "Samples refused by a sensor (bad CRC)",
+            self.samples_rejected.clone(),
+        );
+        r.register("iotegrity_gateway_sensor_errors", "Sensor read errors", self.sensor_errors.clone());
+        r.register(
+            "iotegrity_gateway_profile_outliers",
+            "Readings outside the traffic profile",
+            self.profile_outliers.clone(),
+        );
+        r.register("iotegrity_gateway_aggregates_signed", "Aggregates signed", self.aggregates_signed.clone());
+        r.register(
+            "iotegrity_gateway_records_delivered",
+            "Records acknowledged by the service",
+            self.records_delivered.clone(),
+        );
+        r.register("iotegrity_gateway_delivery_errors", "Failed delivery attempts", self.delivery_errors.clone());
+        r.register("iotegrity_gateway_items_refused", "Items the service refused for good", self.items_refused.clone());
+        r.register("iotegrity_gateway_commands_applied", "Commands applied", self.commands_applied.clone());
+        r.register("iotegrity_gateway_commands_refused", "Commands refused", self.commands_refused.clone());
+        r.register(
+            "iotegrity_gateway_delivery_seconds",
+            "Seconds per delivery request to the service",
+            self.delivery.clone(),
+        );
     }
 }
 
@@ -353,7 +377,7 @@ impl Gateway {
         }
         core.commit_planned(records, next)?;
         drop(core);
-        self.metrics.readings_signed.add(signed);
+        self.metrics.readings_signed.inc_by(signed);
         self.journaled.notify_one();
         Ok(())
     }

@@ -14,12 +14,14 @@
 //! | 503 | the database is unreachable (nothing stored; retry) |
 
 use super::config::IngestConfig;
+use crate::metrics::Metrics;
 use alloy::primitives::{Address, keccak256};
 use alloy::providers::DynProvider;
 use alloy::sol_types::Eip712Domain;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -49,6 +51,7 @@ pub struct Ingest {
     /// When the last successful sync started; held while syncing, so syncs never overlap.
     synced_from: Mutex<Instant>,
     cfg: IngestConfig,
+    metrics: Arc<Metrics>,
 }
 
 /// An API error: status and a JSON [`ErrorBody`] `{ "error": …, "step": … }`.
@@ -118,6 +121,7 @@ impl Ingest {
         book: &iotegrity_core::AddressBook,
         service: Address,
         cfg: IngestConfig,
+        metrics: Arc<Metrics>,
     ) -> eyre::Result<Arc<Self>> {
         let mut cache = RegistryCache::new(book.identity_registry(), book.deployed_block);
         cache.sync(&provider).await?;
@@ -129,6 +133,7 @@ impl Ingest {
             cache: RwLock::new(cache),
             synced_from: Mutex::new(Instant::now()),
             cfg,
+            metrics,
         }))
     }
 
@@ -305,7 +310,15 @@ fn replay() -> ApiError {
     ApiError::new(StatusCode::CONFLICT, wire::REPLAY)
 }
 
-/// The API's routes, with the body limit applied.
+/// Times every request into `iotegrity_ingest_request_seconds`, by route and status.
+async fn timed(State(api): State<Arc<Ingest>>, route: MatchedPath, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    api.metrics.ingest_request(route.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// The API's routes, with the body limit applied and every request timed.
 pub fn router(api: Arc<Ingest>) -> Router {
     let limit = api.cfg.max_body_bytes;
     Router::new()
@@ -313,6 +326,7 @@ pub fn router(api: Arc<Ingest>) -> Router {
         .route(path::BATCH, post(submit_batch))
         .route(path::AGGREGATES, post(submit_aggregate))
         .route(path::FEEDBACK, post(submit_feedback))
+        .route_layer(middleware::from_fn_with_state(api.clone(), timed))
         .route("/health", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)

@@ -110,6 +110,8 @@ pub struct Service {
     cut_batches: HashMap<i64, Arc<StoredBatch>>,
     /// The dedicated session holding the table locks (and, while sending, the key's lock).
     session: Option<sqlx::PgConnection>,
+    /// When this process sent each anchor not confirmed yet, by anchor id (for the latency metric).
+    sent_at: HashMap<i64, Instant>,
 }
 
 /// Reads the anchoring key from the config or the environment.
@@ -158,6 +160,7 @@ impl Service {
             owner: None,
             cut_batches: HashMap::new(),
             session: None,
+            sent_at: HashMap::new(),
         })
     }
 
@@ -189,6 +192,7 @@ impl Service {
             &self.book,
             self.service,
             self.cfg.ingest.clone(),
+            self.metrics.clone(),
         )
         .await?;
         let listener =
@@ -484,7 +488,7 @@ impl Service {
             let ids = receipts::store_batches(&self.pool, &name, mark, &batches).await?;
             for (id, batch) in ids.into_iter().zip(batches) {
                 let (first, last) = batch.key_range();
-                self.metrics.rows_batched.add(batch.rows.len() as u64);
+                self.metrics.rows_batched.inc_by(batch.rows.len() as u64);
                 self.metrics.batches_cut.inc();
                 info!(table = %name, first, last, rows = batch.rows.len(), root = %batch.root(), "batch cut");
                 if self.cut_batches.len() < MAX_KEPT_BATCHES {
@@ -546,6 +550,7 @@ impl Service {
                 .await?
                 .map_err(chain::contract_error)?;
             let hash = *pending.tx_hash();
+            self.sent_at.entry(id).or_insert_with(Instant::now);
             receipts::record_sent(&self.pool, id, hash).await?;
             info!(anchor = id, tx = %hash, "anchor sent");
             // A receipt that does not come (a transaction stuck in the mempool) fails this cycle;
@@ -653,6 +658,9 @@ impl Service {
             self.cut_batches.remove(&b.id);
         }
         self.metrics.anchors_confirmed.inc();
+        if let Some(sent) = self.sent_at.remove(&id) {
+            self.metrics.anchor_confirmation.observe(sent.elapsed().as_secs_f64());
+        }
         info!(anchor = id, tx = %tx_hash, block, batches = batches.len(), "anchor confirmed; receipts written");
         Ok(())
     }

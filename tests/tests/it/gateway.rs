@@ -65,13 +65,17 @@ fn audit_clean(g: &GatewayWorld) -> Value {
 
 #[tokio::test]
 async fn simulated_sensors_reach_the_service_signed_anchored_and_audit_clean() {
+    let metrics_port = iotegrity_e2e::pg::free_port();
     let g = GatewayWorld::new(
         &[
             ("meter", "interval_ms = 20\nsensor = { kind = \"simulated-p1\", seed = 3, corrupt_every = 4 }"),
             ("env1", "interval_ms = 25\nsensor = { kind = \"simulated\", seed = 1 }"),
             ("env2", "interval_ms = 25\nsensor = { kind = \"simulated\", seed = 2 }"),
         ],
-        "[[aggregates]]\ngroup = \"room-1\"\ndevices = [\"env1\", \"env2\"]\nsize = 4\n",
+        &format!(
+            "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+             [[aggregates]]\ngroup = \"room-1\"\ndevices = [\"env1\", \"env2\"]\nsize = 4\n"
+        ),
     )
     .await;
     let _service = g.i.s.start_service();
@@ -79,6 +83,19 @@ async fn simulated_sensors_reach_the_service_signed_anchored_and_audit_clean() {
     let meter = g.device("meter").online;
     g.wait_status(60, "40 meter readings signed", |s| s["devices"][0]["nextSequence"].as_u64() >= Some(40)).await;
     g.wait_caught_up(60, "those delivered").await;
+    let text = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+    };
+    assert!(value("iotegrity_gateway_readings_signed_total") >= 40, "{text}");
+    assert!(value("iotegrity_gateway_samples_rejected_total") >= 1, "the corrupted telegrams: {text}");
+    assert!(value("iotegrity_gateway_records_delivered_total") >= 40, "{text}");
+    assert!(value("iotegrity_gateway_delivery_seconds_count") >= 1, "deliveries are timed: {text}");
     assert!(gw.signal("-TERM").success(), "SIGTERM stops the gateway cleanly");
     let log = std::fs::read_to_string(g.log_path(0)).unwrap();
     assert!(log.contains("sample refused, not signed") && log.contains("CRC mismatch"), "corrupted telegrams: {log}");

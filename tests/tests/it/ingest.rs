@@ -373,8 +373,8 @@ async fn an_ingest_only_instance_stores_what_the_watching_one_anchors() {
     let _watcher = s.spawn_daemon(0);
     s.wait_active(0);
     // A second instance with no [[tables]], behind the same load balancer: ingest only.
-    let front = iotegrity_e2e::pg::free_port();
-    let _front = s.spawn_daemon_with(1, "", Some(front));
+    let (front, metrics) = (iotegrity_e2e::pg::free_port(), iotegrity_e2e::pg::free_port());
+    let _front = s.spawn_daemon_with(1, &format!("[metrics]\nlisten = \"127.0.0.1:{metrics}\""), Some(front));
     s.wait_log(1, "ingest only");
     let d = s.domain();
     let url = format!("http://127.0.0.1:{front}/v1/readings");
@@ -384,8 +384,22 @@ async fn an_ingest_only_instance_stores_what_the_watching_one_anchors() {
         let (status, body) = post_json(&url, submission(&r, &seq.to_be_bytes()).to_string()).await;
         assert_eq!(status, 201, "{body}");
     }
+    let stranger = SignedReading::new(&PrivateKeySigner::random(), 1, 1, keccak256(b"x"), &d);
+    assert_eq!(post_json(&url, submission(&stranger, b"x").to_string()).await.0, 403);
     s.wait_for_rows(8, 60);
     assert_eq!(s.advisory_locks(), (1, 1), "only the watcher holds a table lock");
+    // Every request was timed, by route and status.
+    let text = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (status, count) in [(201, 8), (403, 1)] {
+        let line =
+            format!("iotegrity_ingest_request_seconds_count{{route=\"/v1/readings\",status=\"{status}\"}} {count}\n");
+        assert!(text.contains(&line), "{line} in {text}");
+    }
     let log = std::fs::read_to_string(s.w.dir.path().join("daemon-1.log")).unwrap();
     assert!(!log.contains("active: watching") && !log.contains("standing by"), "{log}");
     let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]).json();
