@@ -18,11 +18,25 @@ async fn main() -> ExitCode {
             if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(err) => {
+            let message = causes(&err);
             if json {
-                println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
+                println!("{}", serde_json::json!({ "error": message }));
             }
-            eprintln!("Error: {err:#}");
+            eprintln!("Error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the one before already
+/// quotes (transport errors often print their source inside their own message).
+fn causes(err: &eyre::Report) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }

@@ -21,6 +21,26 @@ impl Report {
         Self { text: text.into(), json, ok: true }
     }
 
+    /// The report of a transaction sent and mined, one shape for every sending command: `what`
+    /// happened, then `tx <hash> (block N, gas G)`; in JSON, `extra`'s fields plus `tx`, `block`,
+    /// `gasUsed`.
+    pub fn tx(what: impl Into<String>, receipt: &alloy::rpc::types::TransactionReceipt, extra: Value) -> Self {
+        let mut json = serde_json::json!({
+            "tx": receipt.transaction_hash, "block": receipt.block_number, "gasUsed": receipt.gas_used,
+        });
+        if let (Some(obj), Value::Object(more)) = (json.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        let text = format!(
+            "{}\n  tx {} (block {}, gas {})",
+            what.into(),
+            receipt.transaction_hash,
+            receipt.block_number.unwrap_or_default(),
+            receipt.gas_used
+        );
+        Self::new(text, json)
+    }
+
     /// A report whose answer is negative (exit code 1).
     pub fn negative(mut self) -> Self {
         self.ok = false;

@@ -35,13 +35,13 @@ impl AddressBook {
 
     /// Reads an address book; it must name every contract of `contracts::CONTRACTS`.
     pub fn load(path: &Path) -> Result<Self> {
-        let err = |reason: String| Error::AddressBook { path: path.to_owned(), reason };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let book: Self = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-        if let Some((name, key)) =
+        let err = |source: crate::error::Cause| Error::AddressBook { path: path.to_owned(), source };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.into()))?;
+        let book: Self = serde_json::from_str(&text).map_err(|e| err(e.into()))?;
+        if let Some(&(contract, key)) =
             crate::contracts::CONTRACTS.iter().find(|(_, key)| !book.contracts.contains_key(*key))
         {
-            return Err(err(format!("it has no {key} ({name}): a deployment by an older build? deploy again")));
+            return Err(Error::AddressBookIncomplete { path: path.to_owned(), key, contract });
         }
         Ok(book)
     }
@@ -62,12 +62,12 @@ impl AddressBook {
 
     /// Writes the address book, creating its directory.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let err = |reason: String| Error::AddressBook { path: path.to_owned(), reason };
+        let err = |source: crate::error::Cause| Error::AddressBook { path: path.to_owned(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            std::fs::create_dir_all(dir).map_err(|e| err(e.into()))?;
         }
-        let text = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
-        std::fs::write(path, text + "\n").map_err(|e| err(e.to_string()))
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(e.into()))?;
+        std::fs::write(path, text + "\n").map_err(|e| err(e.into()))
     }
 }
 

@@ -199,9 +199,9 @@ impl TableAnchors {
             let in_order = history.batches.windows(2).all(|w| w[0].last_key < w[1].first_key);
             if record.batches != history.batches.len() as u64 || Some(record.lastKey) != history.last_key() || !in_order
             {
-                return Err(Error::Rpc(format!(
-                    "the RPC endpoint returned {} anchors of table {table_id} by {owner} up to block {complete_at}, \
-                     but the contract records {} ending at key {}: it hides or reorders events; use another endpoint",
+                return Err(Error::InconsistentRpc(format!(
+                    "it returned {} anchors of table {table_id} by {owner} up to block {complete_at}, \
+                     but the contract records {} ending at key {}",
                     history.batches.len(),
                     record.batches,
                     record.lastKey
@@ -214,10 +214,10 @@ impl TableAnchors {
 
 /// A `RootHashStored` log as an [`AnchoredBatch`].
 pub fn decode(log: &alloy::rpc::types::Log) -> Result<AnchoredBatch> {
-    let bad = |what: &str| Error::Rpc(format!("a RootHashStored log without {what}"));
+    let bad = |what| Error::MalformedLog { event: "RootHashStored", what, source: None };
     let e = log
         .log_decode::<ReceiptAnchor::RootHashStored>()
-        .map_err(|e| Error::Rpc(format!("a malformed RootHashStored log: {e}")))?
+        .map_err(|e| Error::MalformedLog { event: "RootHashStored", what: "undecodable", source: Some(Box::new(e)) })?
         .inner
         .data;
     Ok(AnchoredBatch {
@@ -229,8 +229,8 @@ pub fn decode(log: &alloy::rpc::types::Log) -> Result<AnchoredBatch> {
         last_key: e.lastKey,
         m: e.m,
         n: e.n,
-        block: log.block_number.ok_or_else(|| bad("a block number"))?,
-        tx: log.transaction_hash.ok_or_else(|| bad("a transaction hash"))?,
+        block: log.block_number.ok_or_else(|| bad("no block number"))?,
+        tx: log.transaction_hash.ok_or_else(|| bad("no transaction hash"))?,
     })
 }
 

@@ -35,10 +35,10 @@ pub struct CertInfo {
 impl CertInfo {
     /// Reads a PEM certificate (`-----BEGIN CERTIFICATE-----`).
     pub fn from_pem(pem: &[u8]) -> Result<Self> {
-        let cert = Certificate::from_pem(pem).map_err(|e| Error::Certificate(e.to_string()))?;
+        let cert = Certificate::from_pem(pem).map_err(|e| Error::Certificate(Box::new(e)))?;
         let tbs = &cert.tbs_certificate;
         let spki_info = &tbs.subject_public_key_info;
-        let spki = spki_info.to_der().map_err(|e| Error::Certificate(e.to_string()))?;
+        let spki = spki_info.to_der().map_err(|e| Error::Certificate(Box::new(e)))?;
         let curve = spki_info.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
         let point = spki_info.subject_public_key.raw_bytes();
         let p256 = (spki_info.algorithm.oid == EC_PUBLIC_KEY
@@ -57,13 +57,7 @@ impl CertInfo {
 
     /// The P-256 point, or an error that says why the certificate cannot be pinned.
     pub fn p256_key(&self) -> Result<[B256; 2]> {
-        self.p256.ok_or_else(|| {
-            Error::Certificate(format!(
-                "the key of {} is not a P-256 (ECDSA) key: only those can prove possession on chain \
-                 (openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 …)",
-                self.subject
-            ))
-        })
+        self.p256.ok_or_else(|| Error::NotP256 { subject: self.subject.clone() })
     }
 }
 
@@ -76,7 +70,7 @@ impl CertKey {
     pub fn from_pem(pem: &str) -> Result<Self> {
         let key = SigningKey::from_pkcs8_pem(pem)
             .or_else(|_| p256::SecretKey::from_sec1_pem(pem).map(SigningKey::from))
-            .map_err(|_| Error::Key("not a P-256 private key in PEM (PKCS#8 or SEC1)".into()))?;
+            .map_err(|_| Error::NotP256Key)?;
         Ok(Self(key))
     }
 
@@ -89,7 +83,7 @@ impl CertKey {
     /// Signs `digest` (the binding's EIP-712 digest, signed as is): (r, s) with s in the lower
     /// half, the one encoding the contract accepts.
     pub fn prove(&self, digest: B256) -> Result<[B256; 2]> {
-        let sig: Signature = self.0.sign_prehash(digest.as_slice()).map_err(|e| Error::Key(e.to_string()))?;
+        let sig: Signature = self.0.sign_prehash(digest.as_slice()).map_err(|e| Error::Signing(Box::new(e)))?;
         let sig = sig.normalize_s().unwrap_or(sig);
         let (r, s) = sig.split_bytes();
         Ok([B256::from_slice(&r), B256::from_slice(&s)])

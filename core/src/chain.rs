@@ -12,8 +12,7 @@ use alloy::signers::local::PrivateKeySigner;
 
 /// A read-only provider.
 pub fn reader(rpc_url: &str) -> Result<DynProvider> {
-    let url = rpc_url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
-    Ok(ProviderBuilder::new().connect_http(url).erased())
+    Ok(ProviderBuilder::new().connect_http(parse_url(rpc_url)?).erased())
 }
 
 /// A provider that signs and sends transactions from `signer`. Nonces are the account's pending
@@ -21,7 +20,7 @@ pub fn reader(rpc_url: &str) -> Result<DynProvider> {
 /// failed submission (out of gas money, an RPC hiccup) and never come back, and the next
 /// transaction then waits forever behind the gap.
 pub fn writer(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
-    let url = rpc_url.parse().map_err(|e| Error::Rpc(format!("bad RPC URL {rpc_url:?}: {e}")))?;
+    let url = parse_url(rpc_url)?;
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
         .with_gas_estimation()
@@ -32,27 +31,36 @@ pub fn writer(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
         .erased())
 }
 
+fn parse_url(rpc_url: &str) -> Result<alloy::transports::http::reqwest::Url> {
+    rpc_url
+        .parse::<alloy::transports::http::reqwest::Url>()
+        .map_err(|e| Error::RpcUrl { url: rpc_url.to_string(), source: Box::new(e) })
+}
+
 /// Longest wait for a sent transaction's receipt; after it the caller may look again or re-send.
 pub const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The chain id of the endpoint (also a connectivity check).
 pub async fn chain_id(provider: &DynProvider) -> Result<u64> {
-    provider.get_chain_id().await.map_err(|e| Error::Rpc(e.to_string()))
+    provider.get_chain_id().await.map_err(Error::rpc("eth_chainId"))
 }
 
 /// Maps a contract error: reverts to their decoded custom error, everything else to `Rpc`.
 pub fn contract_error(err: alloy::contract::Error) -> Error {
     match err.as_revert_data() {
         Some(data) => Error::Reverted { reason: revert::decode(&data).to_string() },
-        None => Error::Rpc(err.to_string()),
+        None => Error::Rpc { what: "a contract call", source: Box::new(err) },
     }
 }
 
 /// Sends a transaction, waits for its receipt, and fails unless it succeeded.
 pub async fn send<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<TransactionReceipt> {
     let pending = call.send().await.map_err(contract_error)?;
-    let receipt =
-        pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await.map_err(|e| Error::Rpc(e.to_string()))?;
+    let receipt = pending
+        .with_timeout(Some(RECEIPT_TIMEOUT))
+        .get_receipt()
+        .await
+        .map_err(|e| Error::Rpc { what: "waiting for the receipt", source: Box::new(e) })?;
     if !receipt.status() {
         return Err(Error::Reverted { reason: format!("transaction {} failed on chain", receipt.transaction_hash) });
     }
@@ -75,7 +83,7 @@ pub async fn logs(provider: &DynProvider, filter: &Filter, from: u64, to: u64) -
     while start <= to {
         let end = to.min(start.saturating_add(LOG_PAGE - 1));
         let page = filter.clone().from_block(start).to_block(end);
-        all.extend(provider.get_logs(&page).await.map_err(|e| Error::Rpc(e.to_string()))?);
+        all.extend(provider.get_logs(&page).await.map_err(Error::rpc("eth_getLogs"))?);
         start = end + 1;
     }
     Ok(all)
@@ -86,14 +94,14 @@ pub async fn latest_timestamp(provider: &DynProvider) -> Result<u64> {
     let block = provider
         .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
         .await
-        .map_err(|e| Error::Rpc(e.to_string()))?
-        .ok_or_else(|| Error::Rpc("the endpoint has no latest block".into()))?;
+        .map_err(Error::rpc("eth_getBlockByNumber"))?
+        .ok_or(Error::NoLatestBlock)?;
     Ok(block.header.timestamp)
 }
 
 /// The latest block number.
 pub async fn latest_block(provider: &DynProvider) -> Result<u64> {
-    provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))
+    provider.get_block_number().await.map_err(Error::rpc("eth_blockNumber"))
 }
 
 /// The conventional burn address, the default penalty sink: credits to it can never be withdrawn.
@@ -121,7 +129,7 @@ pub struct DeployParams {
 /// Deploys IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor from the provider's wallet.
 pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
     let chain_id = chain_id(provider).await?;
-    let block = provider.get_block_number().await.map_err(|e| Error::Rpc(e.to_string()))?;
+    let block = latest_block(provider).await?;
     let identity: Address = *IdentityRegistry::deploy(provider, params.governance, params.penalty_sink)
         .await
         .map_err(contract_error)?

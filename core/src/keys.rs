@@ -36,7 +36,7 @@ pub fn public_key(signer: &PrivateKeySigner) -> Bytes {
 /// The online key's signature of `KeyBinding(offline, online)`: 65 bytes r ‖ s ‖ v.
 pub fn key_binding_signature(online: &PrivateKeySigner, offline: Address, domain: &Eip712Domain) -> Result<Bytes> {
     let hash = KeyBinding { offline, online: online.address() }.eip712_signing_hash(domain);
-    let sig = online.sign_hash_sync(&hash).map_err(|e| Error::Key(e.to_string()))?;
+    let sig = online.sign_hash_sync(&hash).map_err(|e| Error::Signing(Box::new(e)))?;
     Ok(Bytes::from(sig.as_bytes().to_vec()))
 }
 
@@ -44,23 +44,23 @@ pub fn key_binding_signature(online: &PrivateKeySigner, offline: Address, domain
 /// `dir/name`. Refuses to overwrite an existing file.
 pub fn new_keystore(dir: &Path, name: &str, password: &str) -> Result<PrivateKeySigner> {
     if dir.join(name).exists() {
-        return Err(Error::Key(format!("{} exists; refusing to overwrite a key", dir.join(name).display())));
+        return Err(Error::KeyExists { path: dir.join(name) });
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::Key(format!("{}: {e}", dir.display())))?;
+    let failed = |source: crate::error::Cause| Error::Keystore { path: dir.join(name), source };
+    std::fs::create_dir_all(dir).map_err(|e| failed(e.into()))?;
     let (signer, _) = PrivateKeySigner::new_keystore(dir, &mut rand::thread_rng(), password, Some(name))
-        .map_err(|e| Error::Key(e.to_string()))?;
+        .map_err(|e| failed(e.into()))?;
     Ok(signer)
 }
 
 /// Decrypts a keystore file.
 pub fn open_keystore(path: &Path, password: &str) -> Result<PrivateKeySigner> {
-    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
-        let why = e.to_string();
-        if why.contains("Mac Mismatch") || why.contains("MacMismatch") {
-            Error::Key(format!("{}: wrong password", path.display()))
-        } else {
-            Error::Key(format!("{}: {why}", path.display()))
+    use alloy::signers::local::LocalSignerError;
+    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| match e {
+        LocalSignerError::EthKeystoreError(eth_keystore::KeystoreError::MacMismatch) => {
+            Error::WrongPassword { path: path.to_owned() }
         }
+        e => Error::Keystore { path: path.to_owned(), source: Box::new(e) },
     })
 }
 
@@ -94,12 +94,18 @@ mod tests {
 
     #[test]
     fn keystore_round_trip_and_wrong_password() {
-        let dir = std::env::temp_dir().join(format!("iotegrity-ks-{}", std::process::id()));
-        let s = new_keystore(&dir, "k.json", "pw").unwrap();
-        assert_eq!(open_keystore(&dir.join("k.json"), "pw").unwrap().address(), s.address());
-        let err = open_keystore(&dir.join("k.json"), "nope").unwrap_err().to_string();
-        assert!(err.contains("wrong password"), "{err}");
-        assert!(new_keystore(&dir, "k.json", "pw").is_err(), "no overwrite");
-        std::fs::remove_dir_all(dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_keystore(dir.path(), "k.json", "pw").unwrap();
+        let path = dir.path().join("k.json");
+        assert_eq!(open_keystore(&path, "pw").unwrap().address(), s.address());
+        let err = open_keystore(&path, "nope").unwrap_err();
+        assert!(matches!(&err, Error::WrongPassword { path: p } if *p == path), "{err:?}");
+        assert!(err.to_string().ends_with("k.json: wrong password"), "{err}");
+        assert!(matches!(new_keystore(dir.path(), "k.json", "pw"), Err(Error::KeyExists { .. })), "no overwrite");
+        // Not a keystore: an error that keeps its cause, not a wrong password.
+        std::fs::write(dir.path().join("bad.json"), "{}").unwrap();
+        let err = open_keystore(&dir.path().join("bad.json"), "pw").unwrap_err();
+        assert!(matches!(err, Error::Keystore { .. }), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some(), "the keystore's own error is kept");
     }
 }

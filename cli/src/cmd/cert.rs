@@ -212,13 +212,13 @@ impl CertCmd {
                     _ => bail!("--proof must be 64 bytes of hex: r ‖ s, as `iotegrity cert prove` prints it"),
                 };
                 let receipt = chain::send(names(&conn).addCertificate(name.clone(), point, nb, na, pop)).await?;
-                Ok(Report::new(
+                Ok(Report::tx(
                     format!(
-                        "certificate {} ({}) pinned to {name}, valid {nb}..{na}, possession proven\n  tx {}",
-                        info.key_hash, info.subject, receipt.transaction_hash
+                        "certificate {} ({}) pinned to {name}, valid {nb}..{na}, possession proven",
+                        info.key_hash, info.subject
                     ),
-                    json!({ "name": name, "keyHash": info.key_hash, "subject": info.subject, "notBefore": nb, "notAfter": na,
-                            "tx": receipt.transaction_hash }),
+                    &receipt,
+                    json!({ "name": name, "keyHash": info.key_hash, "subject": info.subject, "notBefore": nb, "notAfter": na }),
                 ))
             }
             Self::Prove(a) => {
@@ -271,9 +271,10 @@ impl CertCmd {
                 let hash = a.which.key_hash()?;
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let receipt = chain::send(names(&conn).revokeCertificate(a.name.clone(), hash)).await?;
-                Ok(Report::new(
-                    format!("certificate {hash} of {} revoked\n  tx {}", a.name, receipt.transaction_hash),
-                    json!({ "name": a.name, "keyHash": hash, "tx": receipt.transaction_hash }),
+                Ok(Report::tx(
+                    format!("certificate {hash} of {} revoked", a.name),
+                    &receipt,
+                    json!({ "name": a.name, "keyHash": hash }),
                 ))
             }
         }

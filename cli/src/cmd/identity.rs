@@ -241,23 +241,7 @@ where
     D: alloy::contract::CallDecoder,
 {
     let receipt = chain::send(call).await?;
-    Ok(tx_report(what.replace("{}", &online.to_string()), &receipt, json!({ "online": online })))
-}
-
-fn tx_report(what: String, receipt: &alloy::rpc::types::TransactionReceipt, extra: serde_json::Value) -> Report {
-    let mut j = json!({ "tx": receipt.transaction_hash, "block": receipt.block_number, "gasUsed": receipt.gas_used });
-    if let (Some(obj), Some(more)) = (j.as_object_mut(), extra.as_object()) {
-        obj.extend(more.clone());
-    }
-    Report::new(
-        format!(
-            "{what}\n  tx {} (block {}, gas {})",
-            receipt.transaction_hash,
-            receipt.block_number.unwrap_or_default(),
-            receipt.gas_used
-        ),
-        j,
-    )
+    Ok(Report::tx(what.replace("{}", &online.to_string()), &receipt, json!({ "online": online })))
 }
 
 impl IdentityCmd {
@@ -303,7 +287,7 @@ impl IdentityCmd {
                     a.role.into(),
                 ))
                 .await?;
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!("registered {offline} as {} with online key {}", a.role, online.address()),
                     &receipt,
                     json!({ "offline": offline, "online": online.address(), "role": a.role.name() }),
@@ -321,7 +305,7 @@ impl IdentityCmd {
                 let receipt =
                     chain::send(registry(&conn).updatePublicKey(online.address(), keys::public_key(&online), pop))
                         .await?;
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!("online key of {offline} is now {} (the old key is invalid)", online.address()),
                     &receipt,
                     json!({ "offline": offline, "online": online.address() }),
@@ -336,7 +320,7 @@ impl IdentityCmd {
                 let conn = a.tx.connect().await?;
                 let offline = a.tx.wallet.signer()?.address();
                 let receipt = chain::send(registry(&conn).closePublicKey()).await?;
-                Ok(tx_report(format!("identity {offline} closed for good"), &receipt, json!({ "offline": offline })))
+                Ok(Report::tx(format!("identity {offline} closed for good"), &receipt, json!({ "offline": offline })))
             }
             Self::Show(a) => show(a).await,
             Self::Vouch(a) => {
@@ -345,7 +329,7 @@ impl IdentityCmd {
                 let r = registry(&conn);
                 let receipt = chain::send(r.vouchKey(a.online).value(value)).await?;
                 let trust: U256 = chain::call(r.trustLevel(a.online)).await?;
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!("vouched {} ETH for {} (trust level now {} ETH)", ether(value), a.online, ether(trust)),
                     &receipt,
                     json!({ "online": a.online, "stake": value.to_string(), "trustLevel": trust.to_string() }),
@@ -355,7 +339,7 @@ impl IdentityCmd {
                 let value = parse_amount(&a.value)?;
                 let conn = a.tx.connect().await?;
                 let receipt = chain::send(registry(&conn).addIncentive().value(value)).await?;
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!("added {} ETH of incentive for your vouchers", ether(value)),
                     &receipt,
                     json!({ "incentive": value.to_string() }),
@@ -388,7 +372,7 @@ impl IdentityCmd {
                 let reason = parse_reason(&a.reason)?;
                 let conn = a.tx.connect().await?;
                 let receipt = chain::send(registry(&conn).slashStake(a.online, a.voucher, reason)).await?;
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!(
                         "slashed {}'s stake on {} (reason {reason}); it went to the penalty sink {}",
                         a.voucher, a.online, conn.book.penalty_sink
@@ -401,7 +385,7 @@ impl IdentityCmd {
                 let conn = a.tx.connect().await?;
                 let receipt = chain::send(registry(&conn).appoint(a.offline, a.role.into())).await?;
                 let role = a.role.name();
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!("appointed {} as {role}: it may now register (or act) with that role", a.offline),
                     &receipt,
                     json!({ "offline": a.offline, "role": role }),
@@ -410,7 +394,7 @@ impl IdentityCmd {
             Self::Dismiss(a) => {
                 let conn = a.tx.connect().await?;
                 let receipt = chain::send(registry(&conn).dismiss(a.offline)).await?;
-                Ok(tx_report(
+                Ok(Report::tx(
                     format!("dismissed {}: its role confers no power from now on", a.offline),
                     &receipt,
                     json!({ "offline": a.offline }),
@@ -419,7 +403,7 @@ impl IdentityCmd {
             Self::WithdrawCredit(a) => {
                 let conn = a.connect().await?;
                 let receipt = chain::send(registry(&conn).withdrawCredit()).await?;
-                Ok(tx_report("withdrew your credit".into(), &receipt, json!({})))
+                Ok(Report::tx("withdrew your credit", &receipt, json!({})))
             }
         }
     }

@@ -123,9 +123,10 @@ impl NameCmd {
                 let conn = a.chain.connect_signing(signer).await?;
                 let ip = Bytes::from(encode_ip(a.ip));
                 let receipt = chain::send(names(&conn).submitDomainName(owner, a.name.clone(), ip)).await?;
-                Ok(Report::new(
-                    format!("{} → {} registered for {owner}\n  tx {}", a.name, a.ip, receipt.transaction_hash),
-                    json!({ "name": a.name, "ip": a.ip, "owner": owner, "tx": receipt.transaction_hash }),
+                Ok(Report::tx(
+                    format!("{} → {} registered for {owner}", a.name, a.ip),
+                    &receipt,
+                    json!({ "name": a.name, "ip": a.ip, "owner": owner }),
                 ))
             }
             Self::Resolve(a) => {
@@ -183,23 +184,21 @@ impl NameCmd {
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let receipt =
                     chain::send(names(&conn).updateAddress(a.name.clone(), Bytes::from(encode_ip(a.ip)))).await?;
-                Ok(Report::new(
-                    format!("{} → {}\n  tx {}", a.name, a.ip, receipt.transaction_hash),
-                    json!({ "name": a.name, "ip": a.ip, "tx": receipt.transaction_hash }),
-                ))
+                Ok(Report::tx(format!("{} → {}", a.name, a.ip), &receipt, json!({ "name": a.name, "ip": a.ip })))
             }
             Self::SetBackup(a) => {
                 validate_name(&a.name)?;
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let receipt = chain::send(names(&conn).setBackup(a.name.clone(), a.backup)).await?;
                 let delay = chain::call(names(&conn).BACKUP_DELAY()).await?;
-                Ok(Report::new(
+                Ok(Report::tx(
                     format!(
                         "backup of {} will be {} in {delay} s (until then the backup in effect stays: if your offline key \
-                         leaked, closing your identity now keeps it)\n  tx {}",
-                        a.name, a.backup, receipt.transaction_hash
+                         leaked, closing your identity now keeps it)",
+                        a.name, a.backup
                     ),
-                    json!({ "name": a.name, "backup": a.backup, "effectiveIn": delay.to::<u64>(), "tx": receipt.transaction_hash }),
+                    &receipt,
+                    json!({ "name": a.name, "backup": a.backup, "effectiveIn": delay.to::<u64>() }),
                 ))
             }
             Self::Recover(a) => {
@@ -208,9 +207,10 @@ impl NameCmd {
                 let me = signer.address();
                 let conn = a.chain.connect_signing(signer).await?;
                 let receipt = chain::send(names(&conn).recoverName(a.name.clone())).await?;
-                Ok(Report::new(
-                    format!("{} now belongs to {me}\n  tx {}", a.name, receipt.transaction_hash),
-                    json!({ "name": a.name, "owner": me, "tx": receipt.transaction_hash }),
+                Ok(Report::tx(
+                    format!("{} now belongs to {me}", a.name),
+                    &receipt,
+                    json!({ "name": a.name, "owner": me }),
                 ))
             }
         }

@@ -141,16 +141,15 @@ impl ReputationCmd {
                     (None, Some(addr)) => chain::send(r.voteReputation(addr, a.score).value(deposit)).await?,
                     (None, None) => bail!("pass --name or --address"),
                 };
-                Ok(Report::new(
+                Ok(Report::tx(
                     format!(
-                        "voted {} on {} (deposit {} ETH, reclaimable after the dispute window)\n  tx {}",
+                        "voted {} on {} (deposit {} ETH, reclaimable after the dispute window)",
                         a.score,
                         a.subject.label(),
-                        ether(deposit),
-                        receipt.transaction_hash
+                        ether(deposit)
                     ),
-                    json!({ "subject": a.subject.label(), "score": a.score, "proofHash": proof, "deposit": deposit.to_string(),
-                            "tx": receipt.transaction_hash }),
+                    &receipt,
+                    json!({ "subject": a.subject.label(), "score": a.score, "proofHash": proof, "deposit": deposit.to_string() }),
                 ))
             }
             Self::Strike(a) => {
@@ -176,16 +175,16 @@ impl ReputationCmd {
                     }
                 };
                 let receipt = chain::send(r.strikeVote(subject, a.voter, period, reason)).await?;
-                Ok(Report::new(
+                Ok(Report::tx(
                     format!(
-                        "struck {}'s vote on {} (period {period}, reason {reason}); its deposit went to the penalty sink {}\n  tx {}",
+                        "struck {}'s vote on {} (period {period}, reason {reason}); its deposit went to the penalty sink {}",
                         a.voter,
                         a.subject.label(),
-                        conn.book.penalty_sink,
-                        receipt.transaction_hash
+                        conn.book.penalty_sink
                     ),
+                    &receipt,
                     json!({ "subject": a.subject.label(), "voter": a.voter, "period": period, "reason": reason,
-                            "sink": conn.book.penalty_sink, "tx": receipt.transaction_hash }),
+                            "sink": conn.book.penalty_sink }),
                 ))
             }
             Self::Show(a) => {

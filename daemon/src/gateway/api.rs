@@ -77,7 +77,10 @@ impl Api {
         }
         let mut cache = self.cache.lock().await;
         cache.sync(&self.provider).await.map_err(|e| {
-            error(StatusCode::SERVICE_UNAVAILABLE, format!("cannot check the service key on chain: {e}"))
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot check the service key on chain: {:#}", eyre::Report::new(e)),
+            )
         })?;
         cmd.verify(&gw.domain, &*cache).map_err(|e| {
             let status = StatusCode::from_u16(e.http_status()).expect("a valid status");

@@ -165,7 +165,7 @@ impl Ingest {
                         tokio::time::sleep(wait).await; // bounds the RPC calls a flood of bad keys causes
                     }
                     if let Err(err) = self.sync_locked(&mut synced_from).await {
-                        warn!(error = %err, "registry sync failed; answering from the cache");
+                        warn!(error = %format!("{err:#}"), "registry sync failed; answering from the cache");
                         return Err(e.into());
                     }
                 }

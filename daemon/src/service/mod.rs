@@ -204,7 +204,7 @@ impl Service {
             loop {
                 tokio::select! {
                     _ = sync_stop.changed() => break,
-                    _ = tokio::time::sleep(poll) => if let Err(e) = sync_api.sync().await { warn!(error = %e, "registry sync failed; retrying") },
+                    _ = tokio::time::sleep(poll) => if let Err(e) = sync_api.sync().await { warn!(error = %format!("{e:#}"), "registry sync failed; retrying") },
                 }
             }
         });
