@@ -11,14 +11,10 @@
 #   anvil/chain.sh reset     # stop and forget the chain's state (`make down` then `make reset`)
 #   anvil/chain.sh status
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/../scripts/env.sh"
 state="$root/.local/anvil"
 port="${ANVIL_PORT:-8545}"
 rpc="${RPC_URL:-http://127.0.0.1:$port}"
-anvil="$root/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-forge="$root/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
-cast="$root/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
-mnemonic="test test test test test test test test test test test junk"
 
 running() { [[ -f "$state/pid" ]] && kill -0 "$(cat "$state/pid")" 2>/dev/null; }
 
@@ -26,7 +22,7 @@ case "${1:-}" in
   start)
     if running; then echo "anvil already running (pid $(cat "$state/pid")) on $rpc"; exit 0; fi
     mkdir -p "$state"
-    "$anvil" --host 127.0.0.1 --port "$port" --chain-id 31337 --mnemonic "$mnemonic" \
+    "$anvil" --host 127.0.0.1 --port "$port" --chain-id 31337 --mnemonic "$anvil_mnemonic" \
       --state "$state/state.json" --state-interval 10 >"$state/anvil.log" 2>&1 &
     echo $! >"$state/pid"
     for _ in $(seq 50); do
@@ -37,7 +33,7 @@ case "${1:-}" in
   up)
     "$0" start
     book="$root/anvil/deployments/31337.json"
-    registry=$(node -e 'try { console.log(require(process.argv[1]).identityRegistry) } catch { }' "$book")
+    registry=$( [[ -f "$book" ]] && json identityRegistry "$book" || true)
     if [[ -n "$registry" && "$("$cast" code --rpc-url "$rpc" "$registry")" != "0x" ]]; then
       echo "contracts already deployed (anvil/deployments/31337.json)"
     else

@@ -12,7 +12,7 @@
 # again, and the audit, trusting only the chain, names the range. Everything lives in .local/demo/
 # and is stopped at exit.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/env.sh"
 cd "$root"
 demo="$root/.local/demo"
 rm -rf "$demo"; mkdir -p "$demo"
@@ -23,15 +23,11 @@ gw_port="${DEMO_GATEWAY_PORT:-8548}"
 db="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export ETH_RPC_URL="http://127.0.0.1:$port"
 export IOTEGRITY_DEPLOYMENTS="$demo/deployment.json"
-nm="$root/node_modules/@foundry-rs"
-cast="$nm/cast-linux-amd64/bin/cast"
-iot="$root/target/debug/iotegrity"
-funder=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 # Anvil dev account 0
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "local chain on $ETH_RPC_URL"
-"$nm/anvil-linux-amd64/bin/anvil" --host 127.0.0.1 --port "$port" --silent >"$demo/anvil.log" 2>&1 &
+"$anvil" --host 127.0.0.1 --port "$port" --silent >"$demo/anvil.log" 2>&1 &
 anvil_pid=$!
 daemon_pid=""
 gateway_pid=""
@@ -45,9 +41,10 @@ trap cleanup EXIT
 for _ in $(seq 50); do "$cast" chain-id >/dev/null 2>&1 && break; sleep 0.1; done
 
 step "deploy (forge script contracts/script/Deploy.s.sol)"
-mkdir -p anvil/deployments # where Deploy.s.sol writes; a fresh clone has none
-"$nm/forge-linux-amd64/bin/forge" script contracts/script/Deploy.s.sol --rpc-url "$ETH_RPC_URL" --broadcast -q
-mv anvil/deployments/31337.json "$IOTEGRITY_DEPLOYMENTS"
+mkdir -p anvil/deployments # where Deploy.s.sol may write; a fresh clone has none
+# Its own file name there, so a `make up` stack's address book (31337.json) is left alone.
+ADDRESS_BOOK=anvil/deployments/demo.json "$forge" script contracts/script/Deploy.s.sol --rpc-url "$ETH_RPC_URL" --broadcast -q
+mv anvil/deployments/demo.json "$IOTEGRITY_DEPLOYMENTS"
 cat "$IOTEGRITY_DEPLOYMENTS"
 
 echo "demo password" >"$demo/pw.txt"
@@ -57,9 +54,9 @@ for who in device gateway service room1 room2; do
   role=$who; [[ $who == room* ]] && role=device
   step "$who: two keys (offline controls, online signs), funded, registered as $role"
   keys=$("$iot" --json identity keygen --dir "$demo/$who" --password-file "$demo/pw.txt")
-  offline[$who]=$(sed -E 's/.*"offline":"([^"]+)".*/\1/' <<<"$keys")
-  online[$who]=$(sed -E 's/.*"online":"([^"]+)".*/\1/' <<<"$keys")
-  "$cast" send --private-key "$funder" "${offline[$who]}" --value 1ether >/dev/null
+  offline[$who]=$(json offline <<<"$keys")
+  online[$who]=$(json online <<<"$keys")
+  "$cast" send --private-key "$anvil_dev_key" "${offline[$who]}" --value 1ether >/dev/null
   # shellcheck disable=SC2046
   "$iot" identity register --role "$role" --online-keystore "$demo/$who/online.json" $(wallet "$who")
 done
@@ -67,15 +64,15 @@ done
 step "the governance (the deploying key here; a multisig in production) appoints a notary and a CA"
 for who in notary ca; do
   keys=$("$iot" --json identity keygen --dir "$demo/$who" --password-file "$demo/pw.txt")
-  offline[$who]=$(sed -E 's/.*"offline":"([^"]+)".*/\1/' <<<"$keys")
-  online[$who]=$(sed -E 's/.*"online":"([^"]+)".*/\1/' <<<"$keys")
-  "$cast" send --private-key "$funder" "${offline[$who]}" --value 1ether >/dev/null
+  offline[$who]=$(json offline <<<"$keys")
+  online[$who]=$(json online <<<"$keys")
+  "$cast" send --private-key "$anvil_dev_key" "${offline[$who]}" --value 1ether >/dev/null
 done
 echo "a notary that appoints itself is refused:"
 # shellcheck disable=SC2046
 "$iot" identity register --role notary --online-keystore "$demo/notary/online.json" $(wallet notary) 2>&1 | sed 's/^/  /' || true
-"$iot" identity appoint "${offline[notary]}" --role notary --private-key "$funder"
-"$iot" identity appoint "${offline[ca]}" --role ca --private-key "$funder"
+"$iot" identity appoint "${offline[notary]}" --role notary --private-key "$anvil_dev_key"
+"$iot" identity appoint "${offline[ca]}" --role ca --private-key "$anvil_dev_key"
 for who in notary ca; do
   # shellcheck disable=SC2046
   "$iot" identity register --role "$who" --online-keystore "$demo/$who/online.json" $(wallet "$who")
@@ -112,7 +109,7 @@ step "a refused action is explained by its contract error"
 step "data at rest: PostgreSQL and the service daemon (iotegrityd service, ingest API on :$api_port)"
 "$root/scripts/postgres.sh" start "$demo/pg" "$pg_port"
 psql() { "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -X -q -At -v ON_ERROR_STOP=1 "$db" -c "$1"; }
-"$cast" send --private-key "$funder" "${online[service]}" --value 1ether >/dev/null # the online key pays for anchors
+"$cast" send --private-key "$anvil_dev_key" "${online[service]}" --value 1ether >/dev/null # the online key pays for anchors
 cat >"$demo/iotegrityd.toml" <<TOML
 [database]
 url = "$db"

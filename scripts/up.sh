@@ -13,15 +13,12 @@
 #   scripts/up.sh down    # stops the daemon, PostgreSQL and Anvil; keeps their data
 #   scripts/up.sh reset   # down, then forgets the chain, the database and the service's keys
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/env.sh"
 cd "$root"
 up="$root/.local/up"
 rpc="http://127.0.0.1:8545"
 db="postgres://postgres@127.0.0.1:5433/postgres"
 book="$root/anvil/deployments/31337.json"
-iot="$root/target/debug/iotegrity"
-cast="$root/node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
-funder=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 # Anvil dev account 0
 daemon_running() { [[ -f "$up/iotegrityd.pid" ]] && kill -0 "$(cat "$up/iotegrityd.pid")" 2>/dev/null; }
 
 case "${1:-}" in
@@ -31,7 +28,6 @@ case "${1:-}" in
     mkdir -p "$up"
     [[ -f "$up/pw.txt" ]] || echo "local dev password" >"$up/pw.txt"
     # The service identity is registered once per chain: again only if its key is not active on it.
-    json() { node -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(v[process.argv[1]] ?? "")' "$1"; }
     registry=$(json identityRegistry <"$book")
     online=$(cat "$up/service/online.addr" 2>/dev/null || true)
     if [[ -z "$online" || "$("$cast" call --rpc-url "$rpc" "$registry" "isActive(address)(bool)" "$online")" != "true" ]]; then
@@ -40,7 +36,7 @@ case "${1:-}" in
       offline=$(json offline <<<"$keys")
       online=$(json online <<<"$keys")
       for who in "$offline" "$online"; do # the online key pays for anchoring
-        "$cast" send --rpc-url "$rpc" --private-key "$funder" "$who" --value 10ether >/dev/null
+        "$cast" send --rpc-url "$rpc" --private-key "$anvil_dev_key" "$who" --value 10ether >/dev/null
       done
       "$iot" identity register --rpc-url "$rpc" --deployments "$book" --role service \
         --online-keystore "$up/service/online.json" --keystore "$up/service/offline.json" \

@@ -23,7 +23,8 @@ pub struct ChainOpts {
     /// The endpoint.
     #[command(flatten)]
     pub rpc: RpcOpts,
-    /// Address book of the deployment [default: anvil/deployments/<chain id>.json].
+    /// Address book of the deployment [default: anvil/deployments/<chain id>.json in the project
+    /// around the current directory (the nearest one with foundry.toml), else under it].
     #[arg(long, env = "IOTEGRITY_DEPLOYMENTS", value_name = "FILE")]
     pub deployments: Option<PathBuf>,
 }

@@ -15,7 +15,8 @@ import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
 /// GOVERNANCE (appoints notaries and CAs; default the deployer — use a multisig in production),
 /// PENALTY_SINK (receives slashed stakes and struck deposits; default 0x…dEaD, which burns them),
 /// NAME_MODE ("decentralized" | "quasi-centralized"), VOTE_DEPOSIT (wei, default 0.01 ether),
-/// VOTE_PERIOD (s, 1 day), DISPUTE_WINDOW (s, 7 days), HALF_LIFE (s, 30 days).
+/// VOTE_PERIOD (s, 1 day), DISPUTE_WINDOW (s, 7 days), HALF_LIFE (s, 30 days), ADDRESS_BOOK (where
+/// to write it, under anvil/deployments/; default anvil/deployments/<chainId>.json).
 ///
 ///   forge script contracts/script/Deploy.s.sol --rpc-url $ETH_RPC_URL --broadcast
 contract Deploy {
@@ -62,6 +63,7 @@ contract Deploy {
         vm.serializeAddress(book, "governance", governance);
         vm.serializeAddress(book, "penaltySink", sink);
         string memory json = vm.serializeAddress(book, "receiptAnchor", address(anchor));
-        vm.writeJson(json, string.concat("anvil/deployments/", vm.toString(block.chainid), ".json"));
+        string memory defaultBook = string.concat("anvil/deployments/", vm.toString(block.chainid), ".json");
+        vm.writeJson(json, vm.envOr("ADDRESS_BOOK", defaultBook));
     }
 }

@@ -28,9 +28,18 @@ pub struct AddressBook {
 }
 
 impl AddressBook {
-    /// Where the address book of `chain_id` lives by default: `anvil/deployments/<id>.json`.
+    /// Where the address book of `chain_id` lives by default: `anvil/deployments/<id>.json` in
+    /// the project the current directory is in — the nearest ancestor holding `foundry.toml`, as
+    /// forge finds its project — or under the current directory outside any project.
     pub fn default_path(chain_id: u64) -> PathBuf {
-        PathBuf::from("anvil/deployments").join(format!("{chain_id}.json"))
+        let here = std::env::current_dir().unwrap_or_default();
+        Self::default_path_from(&here, chain_id)
+    }
+
+    /// [`AddressBook::default_path`] as seen from `dir`.
+    pub fn default_path_from(dir: &Path, chain_id: u64) -> PathBuf {
+        let project = dir.ancestors().find(|d| d.join("foundry.toml").is_file());
+        project.unwrap_or(Path::new("")).join("anvil/deployments").join(format!("{chain_id}.json"))
     }
 
     /// Reads an address book; it must name every contract of `contracts::CONTRACTS`.
@@ -74,6 +83,21 @@ impl AddressBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_path_is_in_the_enclosing_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("daemon/src");
+        std::fs::create_dir_all(&nested).unwrap();
+        let outside = AddressBook::default_path_from(&nested, 31337);
+        assert_eq!(outside, PathBuf::from("anvil/deployments/31337.json"), "no project: relative to the directory");
+        std::fs::write(dir.path().join("foundry.toml"), "").unwrap();
+        assert_eq!(
+            AddressBook::default_path_from(&nested, 31337),
+            dir.path().join("anvil/deployments/31337.json"),
+            "found from a subdirectory, as forge finds its project"
+        );
+    }
 
     #[test]
     fn reads_what_forge_script_writes() {

@@ -51,7 +51,8 @@ pub struct DeployArgs {
     /// Age at which a vote weighs half as much as a new one, in seconds.
     #[arg(long, default_value_t = 30 * 86_400, value_name = "SECONDS")]
     pub half_life: u64,
-    /// Where to write the address book [default: anvil/deployments/<chain id>.json].
+    /// Where to write the address book [default: anvil/deployments/<chain id>.json in the project
+    /// around the current directory, as for --deployments].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
