@@ -19,14 +19,58 @@ pub fn root() -> PathBuf {
 }
 
 /// A built binary of the workspace (`make test` builds them before running the tests;
-/// `IOTEGRITY_BIN_DIR` points elsewhere, e.g. `target/release` for benchmarks).
+/// `IOTEGRITY_BIN_DIR` points elsewhere, e.g. `target/release` for benchmarks). Fails if it is
+/// missing or older than any source it is built from: a test must never pass or fail on a stale
+/// binary.
 pub fn bin(name: &str) -> PathBuf {
     let dir = std::env::var_os("IOTEGRITY_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target")).join("debug")
     });
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (make test does)", path.display());
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!("{} is missing: run `cargo build --workspace` first (make test does)", path.display())
+    });
+    if let Some((source, _)) = newest_source().filter(|(_, at)| *at > built) {
+        panic!(
+            "{} is older than {}: run `cargo build --workspace` first (make test does)",
+            path.display(),
+            source.display()
+        );
+    }
     path
+}
+
+/// The most recently modified file the binaries are built from (the crates' sources, manifests,
+/// migrations and contract artifacts, and the lock file), looked up once per test process.
+fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
+    static NEWEST: std::sync::OnceLock<Option<(PathBuf, std::time::SystemTime)>> = std::sync::OnceLock::new();
+    NEWEST
+        .get_or_init(|| {
+            let root = root();
+            let mut newest: Option<(PathBuf, std::time::SystemTime)> = None;
+            let mut visit = |path: PathBuf| {
+                if let Ok(at) = std::fs::metadata(&path).and_then(|m| m.modified())
+                    && newest.as_ref().is_none_or(|(_, n)| at > *n)
+                {
+                    newest = Some((path, at));
+                }
+            };
+            let mut dirs: Vec<PathBuf> = ["core/src", "core/artifacts", "core/migrations", "cli/src", "daemon/src"]
+                .iter()
+                .map(|d| root.join(d))
+                .collect();
+            for file in ["Cargo.toml", "Cargo.lock", "core/Cargo.toml", "cli/Cargo.toml", "daemon/Cargo.toml"] {
+                visit(root.join(file));
+            }
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() { dirs.push(path) } else { visit(path) }
+                }
+            }
+            newest
+        })
+        .clone()
 }
 
 /// The native anvil binary (not the npm wrapper).
