@@ -14,7 +14,6 @@
 
 use crate::contracts::Role;
 use crate::keys::domain;
-use crate::wire::SignedCommand;
 use alloy::dyn_abi::TypedData;
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::signers::SignerSync;
@@ -402,7 +401,7 @@ fn nest(i: usize, e: VerifyError) -> VerifyError {
 }
 
 /// (d) Verifies a service's command: signed by `command.service`, an active service key.
-fn verify_command(
+pub fn verify_command(
     command: &Command,
     signature: &[u8],
     domain: &Eip712Domain,
@@ -413,13 +412,6 @@ fn verify_command(
         return Err(VerifyError::new(Step::Service, Failure::WrongSigner { expected: command.service, got: service }));
     }
     check_key(dir, service, Role::Service, &Step::Service)
-}
-
-impl SignedCommand {
-    /// Verifies the service's signature, as a gateway does before it stores and applies a command.
-    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<(), VerifyError> {
-        verify_command(&self.command, &self.command_signature, domain, dir)
-    }
 }
 
 impl CommandExchange {

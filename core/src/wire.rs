@@ -4,8 +4,11 @@
 //! them ([`send`]). The ingest API, the gateway's delivery and command API, `iotegrity simulate`
 //! and `command`, and the tests all speak these types.
 
-use crate::signatures::{Aggregate, Command, CommandExchange, Reading, SignedReading};
+use crate::signatures::{
+    Aggregate, Command, CommandExchange, KeyDirectory, Reading, SignedReading, VerifyError, verify_command,
+};
 use alloy::primitives::{Address, Bytes};
+use alloy::sol_types::Eip712Domain;
 use alloy::transports::http::reqwest;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -97,6 +100,13 @@ pub struct SignedCommand {
     pub command_signature: Bytes,
     /// The command bytes (`commandHash` = keccak256 of them).
     pub command_payload: Bytes,
+}
+
+impl SignedCommand {
+    /// Verifies the service's signature, as a gateway does before it stores and applies a command.
+    pub fn verify(&self, domain: &Eip712Domain, dir: &impl KeyDirectory) -> Result<(), VerifyError> {
+        verify_command(&self.command, &self.command_signature, domain, dir)
+    }
 }
 
 /// The answer to a command as a gateway relays it (`POST /v1/feedback`, Figure 5d), with both
