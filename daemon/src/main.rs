@@ -73,7 +73,7 @@ async fn service(config: PathBuf, check_only: bool) -> Result<()> {
     let shutdown = shutdown_signal();
     let cfg = ServiceConfig::load(&config)?;
     let metrics = std::sync::Arc::new(Metrics::default());
-    iotegrity_daemon::metrics::serve(&cfg.metrics.listen, metrics.clone()).await?;
+    iotegrity_daemon::metrics::serve(&cfg.metrics.listen, metrics.clone(), &cfg.http).await?;
     let svc = Service::connect(cfg, metrics).await?;
     if check_only {
         println!("configuration ok: database, chain and key reachable");
@@ -104,7 +104,7 @@ async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
         );
         return Ok(());
     }
-    iotegrity_daemon::metrics::serve(&gw.cfg.metrics.listen, gw.metrics.clone()).await?;
+    iotegrity_daemon::metrics::serve(&gw.cfg.metrics.listen, gw.metrics.clone(), &gw.cfg.http).await?;
     gw.run(shutdown).await
 }
 

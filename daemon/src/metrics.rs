@@ -3,17 +3,17 @@
 //! is set: counters, and latency histograms where operators wait on something (an ingest request,
 //! an anchor's confirmation, a gateway's delivery).
 
+use crate::http::HttpConfig;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use eyre::{Result, WrapErr};
+use eyre::Result;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
 
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::histogram::Histogram;
@@ -73,17 +73,12 @@ pub fn router(set: Arc<impl MetricSet>) -> Router {
     )
 }
 
-/// Serves [`router`] on `listen` (if set) in the background.
-pub async fn serve(listen: &Option<String>, set: Arc<impl MetricSet>) -> Result<()> {
+/// Serves [`router`] on `listen` (if set) in the background, within the limits of `http`.
+pub async fn serve(listen: &Option<String>, set: Arc<impl MetricSet>, http: &HttpConfig) -> Result<()> {
     let Some(addr) = listen else { return Ok(()) };
-    let listener = tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
-    info!(%addr, "metrics listening");
-    let app = router(set);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "metrics endpoint stopped");
-        }
-    });
+    let listener = crate::http::bind(addr, "metrics").await?;
+    let (app, http) = (router(set), http.clone());
+    tokio::spawn(async move { crate::http::serve(listener, app, &http, std::future::pending()).await });
     Ok(())
 }
 

@@ -30,7 +30,7 @@ pub fn bin(name: &str) -> PathBuf {
     let built = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or_else(|_| {
         panic!("{} is missing: run `cargo build --workspace` first (make test does)", path.display())
     });
-    if let Some((source, _)) = newest_source().filter(|(_, at)| *at > built) {
+    if let Some((source, _)) = newest_source(name).filter(|(_, at)| *at > built) {
         panic!(
             "{} is older than {}: run `cargo build --workspace` first (make test does)",
             path.display(),
@@ -40,37 +40,36 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently modified file the binaries are built from (the crates' sources, manifests,
-/// migrations and contract artifacts, and the lock file), looked up once per test process.
-fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
-    static NEWEST: std::sync::OnceLock<Option<(PathBuf, std::time::SystemTime)>> = std::sync::OnceLock::new();
-    NEWEST
-        .get_or_init(|| {
-            let root = root();
-            let mut newest: Option<(PathBuf, std::time::SystemTime)> = None;
-            let mut visit = |path: PathBuf| {
-                if let Ok(at) = std::fs::metadata(&path).and_then(|m| m.modified())
-                    && newest.as_ref().is_none_or(|(_, n)| at > *n)
-                {
-                    newest = Some((path, at));
-                }
-            };
-            let mut dirs: Vec<PathBuf> = ["core/src", "core/artifacts", "core/migrations", "cli/src", "daemon/src"]
-                .iter()
-                .map(|d| root.join(d))
-                .collect();
-            for file in ["Cargo.toml", "Cargo.lock", "core/Cargo.toml", "cli/Cargo.toml", "daemon/Cargo.toml"] {
-                visit(root.join(file));
-            }
-            while let Some(dir) = dirs.pop() {
-                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let path = entry.path();
-                    if path.is_dir() { dirs.push(path) } else { visit(path) }
-                }
-            }
-            newest
-        })
-        .clone()
+/// The most recently modified source binary `name` is built from (core's and its own crate's
+/// `src/`, and the contract artifacts core embeds: what cargo rebuilds on), looked up once per
+/// binary and test process.
+fn newest_source(name: &str) -> Option<(PathBuf, std::time::SystemTime)> {
+    type Newest = Option<(PathBuf, std::time::SystemTime)>;
+    static NEWEST: std::sync::Mutex<Vec<(String, Newest)>> = std::sync::Mutex::new(Vec::new());
+    let mut known = NEWEST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, newest)) = known.iter().find(|(n, _)| n == name) {
+        return newest.clone();
+    }
+    let own = if name == "iotegrityd" { "daemon" } else { "cli" };
+    let root = root();
+    let mut newest: Newest = None;
+    let mut visit = |path: PathBuf| {
+        if let Ok(at) = std::fs::metadata(&path).and_then(|m| m.modified())
+            && newest.as_ref().is_none_or(|(_, n)| at > *n)
+        {
+            newest = Some((path, at));
+        }
+    };
+    let mut dirs: Vec<PathBuf> =
+        ["core/src", "core/artifacts", &format!("{own}/src")].iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() { dirs.push(path) } else { visit(path) }
+        }
+    }
+    known.push((name.to_string(), newest.clone()));
+    newest
 }
 
 /// The native anvil binary (not the npm wrapper).

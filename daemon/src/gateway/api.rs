@@ -35,6 +35,9 @@ use std::sync::atomic::Ordering;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
+/// Largest command body accepted.
+const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
 /// State of the API: the gateway and a registry cache for checking service keys.
 pub struct Api {
     gw: Arc<Gateway>,
@@ -243,6 +246,9 @@ pub async fn router(gw: Arc<Gateway>) -> Router {
         .route(path::COMMANDS, post(command))
         .route("/v1/status", get(status))
         .route("/health", get(|| async { "ok\n" }))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(|req, next| {
+            crate::http::refuse_oversized(MAX_COMMAND_BYTES, "64 KiB", req, next)
+        }))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_COMMAND_BYTES))
         .with_state(api)
 }

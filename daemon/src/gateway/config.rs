@@ -22,6 +22,9 @@ pub struct GatewayConfig {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: crate::metrics::MetricsConfig,
+    /// Limits of the HTTP servers (command API, metrics).
+    #[serde(default)]
+    pub http: crate::http::HttpConfig,
     /// The traffic profile.
     #[serde(default)]
     pub profile: ProfileSection,
@@ -215,6 +218,7 @@ impl GatewayConfig {
     pub fn check(&self) -> eyre::Result<()> {
         use eyre::ensure;
         ensure!(!self.devices.is_empty(), "configure at least one [[devices]] entry");
+        self.http.check()?;
         let mut names = std::collections::HashSet::new();
         for d in &self.devices {
             ensure!(names.insert(d.name.as_str()), "device name {:?} is used twice", d.name);

@@ -457,11 +457,10 @@ impl Gateway {
     /// Runs until `shutdown`: sensors, signer, deliverer, and the API if configured.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         if let Some(addr) = &self.cfg.api.listen {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
-            info!(%addr, "gateway API listening");
+            let listener = crate::http::bind(addr, "gateway API").await?;
             let app = api::router(self.clone()).await;
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            let http = self.cfg.http.clone();
+            tokio::spawn(async move { crate::http::serve(listener, app, &http, std::future::pending()).await });
         }
         self.start_sensors()?;
         let deliverer = tokio::spawn(deliver::run(self.clone()));

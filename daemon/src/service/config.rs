@@ -18,6 +18,9 @@ pub struct ServiceConfig {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: crate::metrics::MetricsConfig,
+    /// Limits of the HTTP servers (ingest API, metrics).
+    #[serde(default)]
+    pub http: crate::http::HttpConfig,
     /// The HTTP ingest API for signed readings.
     #[serde(default)]
     pub ingest: IngestConfig,
@@ -202,6 +205,7 @@ impl ServiceConfig {
             );
             eyre::ensure!(t.m <= 1_000_000, "table {}: m = {} is more than 1 000 000 rows per batch", t.name, t.m);
         }
+        self.http.check()?;
         let max = self.receipts.max_batches_per_anchor;
         eyre::ensure!((1..=256).contains(&max), "max_batches_per_anchor must be 1..=256, not {max}");
         Ok(())

@@ -84,6 +84,9 @@ impl ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if crate::http::is_body_timeout(&r) {
+            return Self::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time (body_timeout_ms)");
+        }
         let status = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             StatusCode::PAYLOAD_TOO_LARGE
         } else {
@@ -328,6 +331,7 @@ pub fn router(api: Arc<Ingest>) -> Router {
         .route(path::FEEDBACK, post(submit_feedback))
         .route_layer(middleware::from_fn_with_state(api.clone(), timed))
         .route("/health", get(|| async { "ok\n" }))
+        .layer(middleware::from_fn(move |req, next| crate::http::refuse_oversized(limit, "max_body_bytes", req, next)))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
 }

@@ -195,9 +195,7 @@ impl Service {
             self.metrics.clone(),
         )
         .await?;
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("cannot listen on {addr}"))?;
-        info!(%addr, "ingest API listening");
+        let listener = crate::http::bind(addr, "ingest API").await?;
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         let (sync_api, mut sync_stop) = (api.clone(), stopped.clone());
         tokio::spawn(async move {
@@ -208,14 +206,12 @@ impl Service {
                 }
             }
         });
-        let mut serve_stop = stopped;
+        let (mut serve_stop, http) = (stopped, self.cfg.http.clone());
         Ok(Some(tokio::spawn(async move {
             let graceful = async move {
                 let _ = serve_stop.changed().await;
             };
-            if let Err(e) = axum::serve(listener, ingest::router(api)).with_graceful_shutdown(graceful).await {
-                warn!(error = %e, "ingest API stopped");
-            }
+            crate::http::serve(listener, ingest::router(api), &http, graceful).await;
         })))
     }
 

@@ -4,6 +4,7 @@ mod audit;
 mod certs;
 mod deploy;
 mod gateway;
+mod hostile;
 mod identity;
 mod ingest;
 mod merkle;

@@ -1,0 +1,100 @@
+//! The HTTP servers against hostile clients, over raw TCP: idle connections, heads and bodies that
+//! trickle in, announced bodies over the limit, and more connections than allowed — each cut off
+//! on its own, none delaying an honest client.
+
+use alloy::primitives::keccak256;
+use iotegrity_core::signatures::SignedReading;
+use iotegrity_core::wire::ReadingSubmission;
+use iotegrity_e2e::{IngestWorld, post_json};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Generous: these wait for the server to act, never measure it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Reads until the server closes; what it sent (a response, or nothing).
+async fn until_closed(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut out)).await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open for {PATIENCE:?}; got {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads one response head; its status.
+async fn status_of(stream: &mut TcpStream) -> u16 {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await.expect("an answer").unwrap();
+        assert_eq!(n, 1, "closed before a response head: {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
+    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status line {line:?}"))
+}
+
+#[tokio::test]
+async fn slow_idle_and_oversized_clients_are_cut_off_without_delaying_others() {
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new(
+        "name = \"iot.readings\"",
+        "max_body_bytes = 8192\n[http]\nheader_timeout_ms = 300\nbody_timeout_ms = 600\nmax_connections = 4",
+    )
+    .await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let addr = format!("127.0.0.1:{port}");
+    let connect = || async { TcpStream::connect(&addr).await.unwrap() };
+
+    // A connection that sends nothing, and one whose head stops half way: both closed, unanswered.
+    let mut idle = connect().await;
+    let mut half_head = connect().await;
+    half_head.write_all(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // A body that trickles: the client is answered 408 and cut off.
+    let mut trickle = connect().await;
+    trickle
+        .write_all(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"re")
+        .await
+        .unwrap();
+    // Meanwhile an honest client is served at once (one connection slot is still free).
+    let d = s.domain();
+    let mut r = SignedReading::new(&dev.online_key(), 1, 1_700_000_000, keccak256(b"ok"), &d);
+    r.countersign(&gw.online_key(), &d);
+    let body = serde_json::to_string(&ReadingSubmission::new(&r, b"ok")).unwrap();
+    let (status, answer) = post_json(&format!("http://{addr}/v1/readings"), body).await;
+    assert_eq!(status, 201, "{answer}");
+
+    assert_eq!(until_closed(&mut idle).await, "", "an idle connection is closed unanswered");
+    assert_eq!(until_closed(&mut half_head).await, "", "a head that never ends is closed unanswered");
+    assert_eq!(status_of(&mut trickle).await, 408, "a body that never ends is answered 408");
+    until_closed(&mut trickle).await;
+
+    // A body announced over the limit is refused before it is sent; the answer names the limit.
+    let mut big = connect().await;
+    big.write_all(
+        b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(&mut big).await, 413);
+    let rest = until_closed(&mut big).await;
+    assert!(rest.contains("over the limit of 8192 bytes (max_body_bytes)"), "{rest}");
+
+    // Four idle connections take every slot: a fifth client waits, and is served once the idle
+    // ones are cut off by the header timeout.
+    let mut hogs = Vec::new();
+    for _ in 0..4 {
+        hogs.push(connect().await);
+    }
+    let mut fifth = connect().await; // accepted by the kernel; served when a slot frees
+    fifth.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    assert_eq!(status_of(&mut fifth).await, 200);
+    for hog in &mut hogs {
+        assert_eq!(until_closed(hog).await, "");
+    }
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1", "only the honest reading");
+}
