@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 alloy::sol! {
     /// (a) What a device signs for each reading.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Reading {
         address device;
         uint64 sequence;
@@ -33,6 +34,7 @@ alloy::sol! {
 
     /// (b) What a gateway hop signs: the reading and all earlier signatures, in order.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Countersign {
         Reading reading;
         bytes[] signatures;
@@ -40,6 +42,7 @@ alloy::sol! {
 
     /// (c) What a gateway signs for an aggregate of several devices' readings.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Aggregate {
         bytes32 aggregateHash;
         bytes32 groupId;
@@ -48,6 +51,7 @@ alloy::sol! {
 
     /// (d) What a service signs to command a device.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Command {
         address service;
         address device;
@@ -58,6 +62,7 @@ alloy::sol! {
 
     /// (d) What the device signs in answer: its feedback over the service's signature.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Feedback {
         bytes32 feedbackHash;
         bytes commandSignature;
@@ -65,6 +70,7 @@ alloy::sol! {
 
     /// (d) What the gateway signs to relay the feedback: over both earlier signatures.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Relay {
         bytes32 feedbackHash;
         bytes commandSignature;
@@ -250,16 +256,15 @@ pub fn recover<S: SolStruct>(
 const HALF_ORDER: [u8; 32] =
     alloy::primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
 
-/// Recovers the address that signed `hash` with a 65-byte `r ‖ s ‖ v` signature (v ∈ {0, 1, 27, 28}),
-/// with libsecp256k1. Rejects high-s signatures, as OpenZeppelin's ECDSA does, so every
-/// signature has one encoding.
+/// Recovers the address that signed `hash` with a 65-byte `r ‖ s ‖ v` signature, with
+/// libsecp256k1. Every signature has one encoding, as OpenZeppelin's ECDSA accepts it: `v` is 27
+/// or 28 (not 0 or 1), `s` in the lower half of the order; anything else is refused.
 pub fn recover_prehash(hash: &B256, signature: &[u8]) -> Option<Address> {
     use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
     if signature.len() != 65 || signature[32..64] > HALF_ORDER[..] {
         return None;
     }
     let id = match signature[64] {
-        v @ (0 | 1) => v,
         v @ (27 | 28) => v - 27,
         _ => return None,
     };
@@ -644,9 +649,14 @@ mod tests {
             assert_eq!(recover_prehash(&hash, &twin.as_bytes()), None, "malleable twin refused");
         }
         assert_eq!(recover_prehash(&B256::ZERO, &[0u8; 64]), None, "short");
-        let mut bad_v = PrivateKeySigner::random().sign_hash_sync(&B256::ZERO).unwrap().as_bytes();
-        bad_v[64] = 5;
-        assert_eq!(recover_prehash(&B256::ZERO, &bad_v), None, "bad v");
+        let good = PrivateKeySigner::random().sign_hash_sync(&B256::ZERO).unwrap().as_bytes();
+        assert!(matches!(good[64], 27 | 28), "alloy signs with v = 27 or 28");
+        assert!(recover_prehash(&B256::ZERO, &good).is_some());
+        for v in [0u8, 1, 5, 29] {
+            let mut other = good;
+            other[64] = v;
+            assert_eq!(recover_prehash(&B256::ZERO, &other), None, "v = {v}: not the one encoding");
+        }
     }
 
     #[test]

@@ -110,17 +110,62 @@ impl SignedCommand {
 }
 
 /// The answer to a command as a gateway relays it (`POST /v1/feedback`, Figure 5d), with both
-/// payloads; also the gateway's answer to `POST /v1/commands`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// payloads; also the gateway's answer to `POST /v1/commands`. On the wire the exchange's fields
+/// sit beside the payloads, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedbackSubmission {
     /// The signed exchange: command, service/device/gateway signatures, feedback hash.
-    #[serde(flatten)]
     pub exchange: CommandExchange,
     /// The command bytes; keccak256 must equal `command.commandHash`.
     pub command_payload: Bytes,
     /// The feedback bytes; keccak256 must equal `feedbackHash`.
     pub feedback_payload: Bytes,
+}
+
+/// The wire shape of [`FeedbackSubmission`].
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FlatFeedback<C, B, H> {
+    command: C,
+    command_signature: B,
+    command_payload: B,
+    feedback_hash: H,
+    feedback_payload: B,
+    device_signature: B,
+    relay_signature: B,
+}
+
+impl Serialize for FeedbackSubmission {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ex = &self.exchange;
+        FlatFeedback {
+            command: &ex.command,
+            command_signature: &ex.command_signature,
+            command_payload: &self.command_payload,
+            feedback_hash: &ex.feedback_hash,
+            feedback_payload: &self.feedback_payload,
+            device_signature: &ex.device_signature,
+            relay_signature: &ex.relay_signature,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedbackSubmission {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = FlatFeedback::<Command, Bytes, alloy::primitives::B256>::deserialize(d)?;
+        Ok(Self {
+            exchange: CommandExchange {
+                command: f.command,
+                command_signature: f.command_signature,
+                feedback_hash: f.feedback_hash,
+                device_signature: f.device_signature,
+                relay_signature: f.relay_signature,
+            },
+            command_payload: f.command_payload,
+            feedback_payload: f.feedback_payload,
+        })
+    }
 }
 
 /// `201` to `POST /v1/readings`.
@@ -307,6 +352,31 @@ mod tests {
         assert!(err.contains("unknown field `note`"), "{err}");
         assert_eq!(s.reading().payloadHash, keccak256(b"p"));
         assert_ne!(s.reading().payloadHash, B256::ZERO);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_every_level_with_their_path() {
+        let d = domain(31337, Address::repeat_byte(1));
+        let signed = SignedReading::new(&PrivateKeySigner::random(), 3, 1_700_000_000, keccak256(b"p"), &d);
+        let mut json = serde_json::to_value(ReadingSubmission::new(&signed, b"p")).unwrap();
+        json["reading"]["note"] = serde_json::json!([[[[1]]]]);
+        let text = json.to_string();
+        let err =
+            serde_path_to_error::deserialize::<_, ReadingSubmission>(&mut serde_json::Deserializer::from_str(&text))
+                .unwrap_err();
+        assert_eq!(err.path().to_string(), "reading.note", "{err}");
+        assert!(err.to_string().contains("unknown field `note`"), "{err}");
+        // The feedback body: its exchange's fields and the payloads, nothing more.
+        let (command, command_signature) =
+            CommandExchange::command(&PrivateKeySigner::random(), Address::ZERO, 1, 1, B256::ZERO, &d);
+        let signer = PrivateKeySigner::random();
+        let exchange = CommandExchange::answer(command, command_signature, B256::ZERO, &signer, &signer, &d);
+        let f = FeedbackSubmission { exchange, command_payload: Bytes::new(), feedback_payload: Bytes::new() };
+        let mut json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 7);
+        assert_eq!(serde_json::from_value::<FeedbackSubmission>(json.clone()).unwrap(), f);
+        json["command"]["extra"] = 1.into();
+        assert!(serde_json::from_value::<FeedbackSubmission>(json).is_err(), "nested unknown field refused");
     }
 
     #[test]

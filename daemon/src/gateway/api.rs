@@ -220,7 +220,7 @@ async fn status(State(api): State<Arc<Api>>) -> Response {
                 "name": d.name,
                 "address": addr,
                 "intervalMs": d.interval_ms.load(Ordering::Relaxed),
-                "nextSequence": core.state.next_sequence.get(&addr).copied().unwrap_or(0),
+                "nextSequence": core.state.next_sequence.get(&addr).copied().unwrap_or(super::FIRST_SEQUENCE),
                 "outliers": outliers,
                 "report": (outliers > 0).then(|| format!(
                     "iotegrity reputation vote --address {addr} --score -50 --keystore <gateway OFFLINE keystore>"

@@ -98,7 +98,7 @@ impl Checkpoint {
     /// Applies a record that is now in the journal.
     pub fn apply(&mut self, record: &Record) {
         let mut saw = |s: &ReadingSubmission| {
-            let next = self.next_sequence.entry(s.reading().device).or_insert(0);
+            let next = self.next_sequence.entry(s.reading().device).or_insert(FIRST_SEQUENCE);
             *next = (*next).max(s.reading().sequence + 1);
         };
         match record {
@@ -262,6 +262,9 @@ pub struct Gateway {
     book: iotegrity_core::AddressBook,
 }
 
+/// A device's first sequence number: sequences count from 1 (docs/eip712.md).
+pub(crate) const FIRST_SEQUENCE: u64 = 1;
+
 /// A sample from a sensor thread.
 struct Sample {
     device: usize,
@@ -352,7 +355,7 @@ impl Gateway {
                 }
                 _ => None,
             };
-            let seq = next.next_sequence.get(&dev.key.address()).copied().unwrap_or(0);
+            let seq = next.next_sequence.get(&dev.key.address()).copied().unwrap_or(FIRST_SEQUENCE);
             let mut reading = SignedReading::new(&dev.key, seq, now, keccak256(&s.payload), &self.domain);
             reading.countersign(&self.key, &self.domain);
             let submission = ReadingSubmission::new(&reading, &s.payload);

@@ -90,6 +90,14 @@ pub struct IngestConfig {
     /// Most gateway hops in one chain. Default 8.
     #[serde(default = "default_max_hops")]
     pub max_hops: usize,
+    /// Most seconds a reading's or command's timestamp may lie ahead of this service's clock.
+    /// Default 300.
+    #[serde(default = "default_max_future")]
+    pub max_future_secs: u64,
+    /// Most seconds a timestamp may lie behind it (a gateway's backlog after an outage is older
+    /// than now, a clock at 0 is not). Default 315 360 000 (ten years).
+    #[serde(default = "default_max_age")]
+    pub max_age_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -99,6 +107,8 @@ impl Default for IngestConfig {
             max_body_bytes: default_max_body(),
             max_payload_bytes: default_max_payload(),
             max_hops: default_max_hops(),
+            max_future_secs: default_max_future(),
+            max_age_secs: default_max_age(),
         }
     }
 }
@@ -111,6 +121,12 @@ fn default_max_payload() -> usize {
 }
 fn default_max_hops() -> usize {
     8
+}
+fn default_max_future() -> u64 {
+    300
+}
+fn default_max_age() -> u64 {
+    315_360_000
 }
 
 /// `[[tables]]`.

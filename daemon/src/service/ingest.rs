@@ -38,6 +38,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 use tracing::{info, warn};
 
+/// Largest sequence number: what Postgres' int8 holds.
+const MAX_SEQUENCE: u64 = i64::MAX as u64;
+
 /// Least time between two registry syncs caused by requests with unknown or inactive keys.
 const MIN_SYNC_GAP: Duration = Duration::from_millis(100);
 
@@ -92,8 +95,19 @@ impl From<JsonRejection> for ApiError {
         } else {
             StatusCode::BAD_REQUEST
         };
-        Self::new(status, r.body_text())
+        Self::new(status, explain(r.body_text()))
     }
+}
+
+/// serde's message for a number that is no u64 ("invalid type: floating point", for 2^64 and
+/// beyond) does not say the range: add it.
+fn explain(mut message: String) -> String {
+    if message.contains("expected u64") {
+        message += &format!(
+            " (sequence and timestamp are whole numbers: a sequence in 1..={MAX_SEQUENCE}, a timestamp in unix seconds)"
+        );
+    }
+    message
 }
 
 impl From<StoreError> for ApiError {
@@ -197,10 +211,28 @@ impl Ingest {
         if keccak256(&s.payload) != reading.payloadHash {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "payload does not match reading.payloadHash"));
         }
-        if reading.sequence > i64::MAX as u64 || reading.timestamp > i64::MAX as u64 {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "sequence or timestamp out of range"));
-        }
+        self.check_sequence_and_time(reading.sequence, reading.timestamp)?;
         Ok(&s.signed)
+    }
+
+    /// Sequences count from 1 and fit Postgres' int8; a timestamp lies in the plausibility window
+    /// around this service's clock (`max_age_secs` behind, `max_future_secs` ahead).
+    fn check_sequence_and_time(&self, sequence: u64, timestamp: u64) -> Result<(), ApiError> {
+        let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
+        if !(1..=MAX_SEQUENCE).contains(&sequence) {
+            return Err(unprocessable(format!("sequence {sequence} is not in 1..={MAX_SEQUENCE}")));
+        }
+        let now = iotegrity_core::signatures::unix_now();
+        let (earliest, latest) =
+            (now.saturating_sub(self.cfg.max_age_secs), now.saturating_add(self.cfg.max_future_secs));
+        if !(earliest..=latest).contains(&timestamp) {
+            return Err(unprocessable(format!(
+                "timestamp {timestamp} is outside the plausible window {earliest}..={latest} \
+                 (max_age_secs {} behind this service's clock, max_future_secs {} ahead)",
+                self.cfg.max_age_secs, self.cfg.max_future_secs
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -253,9 +285,7 @@ async fn submit_feedback(
     if f.feedback_payload.len() > api.cfg.max_payload_bytes || f.command_payload.len() > api.cfg.max_payload_bytes {
         return Err(unprocessable("payload too large"));
     }
-    if ex.command.sequence > i64::MAX as u64 || ex.command.timestamp > i64::MAX as u64 {
-        return Err(unprocessable("sequence or timestamp out of range"));
-    }
+    api.check_sequence_and_time(ex.command.sequence, ex.command.timestamp)?;
     let gateway = api.verify(|cache| ex.verify(&api.domain, cache)).await?;
     let id = iot::insert_feedback(&api.pool, &f, gateway).await?;
     info!(id, device = %ex.command.device, sequence = ex.command.sequence, gateway = %gateway, "command feedback stored");

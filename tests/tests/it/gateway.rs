@@ -32,7 +32,7 @@ fn assert_exactly_once_in_order(g: &GatewayWorld) {
         pending.len()
     );
     for (dev, seqs) in &rows {
-        let expected: Vec<u64> = (0..seqs.len() as u64).collect();
+        let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, &expected, "device {dev}: every sequence once, in order, no gap");
     }
     // Same chains as journaled: nothing stored was re-signed or swapped, nothing acknowledged lost.

@@ -51,7 +51,7 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     assert_eq!((status, body["step"].as_str()), (422, Some("device signature")), "{body}");
     // A device nobody registered.
     let stranger = PrivateKeySigner::random();
-    let mut unknown = SignedReading::new(&stranger, 1, 1, keccak256(b"z"), &d);
+    let mut unknown = SignedReading::new(&stranger, 1, 1_700_000_000, keccak256(b"z"), &d);
     unknown.countersign(&gw_key, &d);
     let (status, body) = post_json(&url, submission(&unknown, b"z").to_string()).await;
     assert_eq!(status, 403, "{body}");
@@ -90,7 +90,7 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     let (status, body) = post_json(&url, submission(&reading(8, b"late"), b"late").to_string()).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("no longer an active key"), "{body}");
-    let mut with_new = SignedReading::new(&dev_key, 8, 1, keccak256(b"late"), &d);
+    let mut with_new = SignedReading::new(&dev_key, 8, 1_700_000_000, keccak256(b"late"), &d);
     with_new.countersign(&fresh.online_key(), &d);
     assert_eq!(post_json(&url, submission(&with_new, b"late").to_string()).await.0, 201);
 
@@ -112,7 +112,7 @@ async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
     let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
     let url = format!("http://127.0.0.1:{port}/v1/readings");
     for seq in 1..=6u64 {
-        let mut r = SignedReading::new(&dev_key, seq, seq, keccak256(seq.to_be_bytes()), &d);
+        let mut r = SignedReading::new(&dev_key, seq, 1_700_000_000 + seq, keccak256(seq.to_be_bytes()), &d);
         r.countersign(&gw_key, &d);
         assert_eq!(post_json(&url, submission(&r, &seq.to_be_bytes()).to_string()).await.0, 201);
     }
@@ -133,7 +133,7 @@ async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
     // straight into the table and even anchored.
     s.w.run_as(&dev, &["identity", "close", "--yes"]).json();
     std::thread::sleep(std::time::Duration::from_millis(500)); // the ingest API syncs every 100 ms here
-    let mut late = SignedReading::new(&dev_key, 7, 7, keccak256(b"late"), &d);
+    let mut late = SignedReading::new(&dev_key, 7, 1_700_000_007, keccak256(b"late"), &d);
     late.countersign(&gw_key, &d);
     assert_eq!(post_json(&url, submission(&late, b"late").to_string()).await.0, 403, "the API refuses the closed key");
     let sigs = late
@@ -146,7 +146,7 @@ async fn audit_checks_chains_sequences_and_keys_closed_on_chain() {
         "postgres",
         &format!(
             "INSERT INTO iot.readings (device, sequence, device_time, payload, payload_hash, signatures, signers) VALUES \
-             ('\\x{}', 7, 7, 'late', '\\x{}', ARRAY[{sigs}], ARRAY[]::bytea[])",
+             ('\\x{}', 7, 1700000007, 'late', '\\x{}', ARRAY[{sigs}], ARRAY[]::bytea[])",
             alloy::primitives::hex::encode(dev_key.address()),
             alloy::primitives::hex::encode(keccak256(b"late"))
         ),
@@ -280,7 +280,7 @@ async fn batches_report_each_item_and_redelivery_is_exactly_once() {
     let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
     let item = |seq: u64| {
         let payload = seq.to_be_bytes();
-        let mut r = SignedReading::new(&dev_key, seq, seq, keccak256(payload), &d);
+        let mut r = SignedReading::new(&dev_key, seq, 1_700_000_000 + seq, keccak256(payload), &d);
         r.countersign(&gw_key, &d);
         submission(&r, &payload)
     };
@@ -322,7 +322,7 @@ async fn database_down_answers_503_and_stores_nothing() {
     let _daemon = s.spawn_daemon(0);
     s.wait_active(0);
     let d = s.domain();
-    let mut r = SignedReading::new(&dev.online_key(), 1, 1, keccak256(b"x"), &d);
+    let mut r = SignedReading::new(&dev.online_key(), 1, 1_700_000_000, keccak256(b"x"), &d);
     r.countersign(&gw.online_key(), &d);
     // Postgres goes away: the API answers 503 (after the pool's 5 s acquire timeout).
     s.pg.stop();
@@ -361,7 +361,7 @@ async fn a_key_registered_just_before_its_first_reading_is_accepted() {
     }
     // A key that is registered nowhere is still refused, after its sync.
     let stranger = PrivateKeySigner::random();
-    let mut r = SignedReading::new(&stranger, 1, 1, keccak256(b"z"), &d);
+    let mut r = SignedReading::new(&stranger, 1, 1_700_000_000, keccak256(b"z"), &d);
     r.countersign(&gw_key, &d);
     assert_eq!(post_json(&url, submission(&r, b"z").to_string()).await.0, 403);
 }
@@ -379,12 +379,12 @@ async fn an_ingest_only_instance_stores_what_the_watching_one_anchors() {
     let d = s.domain();
     let url = format!("http://127.0.0.1:{front}/v1/readings");
     for seq in 1..=8u64 {
-        let mut r = SignedReading::new(&dev.online_key(), seq, seq, keccak256(seq.to_be_bytes()), &d);
+        let mut r = SignedReading::new(&dev.online_key(), seq, 1_700_000_000 + seq, keccak256(seq.to_be_bytes()), &d);
         r.countersign(&gw.online_key(), &d);
         let (status, body) = post_json(&url, submission(&r, &seq.to_be_bytes()).to_string()).await;
         assert_eq!(status, 201, "{body}");
     }
-    let stranger = SignedReading::new(&PrivateKeySigner::random(), 1, 1, keccak256(b"x"), &d);
+    let stranger = SignedReading::new(&PrivateKeySigner::random(), 1, 1_700_000_000, keccak256(b"x"), &d);
     assert_eq!(post_json(&url, submission(&stranger, b"x").to_string()).await.0, 403);
     s.wait_for_rows(8, 60);
     assert_eq!(s.advisory_locks(), (1, 1), "only the watcher holds a table lock");
@@ -404,4 +404,59 @@ async fn an_ingest_only_instance_stores_what_the_watching_one_anchors() {
     assert!(!log.contains("active: watching") && !log.contains("standing by"), "{log}");
     let report = s.w.cli(&["audit", "--db", &s.pg.url("postgres"), "--table", "iot.readings"]).json();
     assert_eq!((report["clean"].as_bool(), report["anchoredRows"].as_u64()), (Some(true), Some(8)), "{report}");
+}
+
+#[tokio::test]
+async fn inputs_the_docs_refuse_are_refused_with_the_rule_they_break() {
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let d = s.domain();
+    let url = format!("http://127.0.0.1:{port}/v1/readings");
+    let signed = |seq: u64, ts: u64| {
+        let mut r = SignedReading::new(&dev.online_key(), seq, ts, keccak256(b"p"), &d);
+        r.countersign(&gw.online_key(), &d);
+        submission(&r, b"p")
+    };
+    let now = iotegrity_core::signatures::unix_now();
+    let refused = |body: Value| {
+        let url = url.clone();
+        async move {
+            let (status, answer) = post_json(&url, body.to_string()).await;
+            (status, answer["error"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    // Sequences count from 1 and fit int8; the message says the range.
+    for seq in [0, 1 << 63, u64::MAX] {
+        let (status, error) = refused(signed(seq, now)).await;
+        assert_eq!(status, 422, "sequence {seq}: {error}");
+        assert!(error.contains("is not in 1..=9223372036854775807"), "{error}");
+    }
+    let mut too_big = signed(1, now);
+    too_big["reading"]["sequence"] = serde_json::from_str("18446744073709551616").unwrap();
+    let (status, error) = refused(too_big).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(error.contains("a sequence in 1..=9223372036854775807"), "{error}");
+    // Timestamps inside the plausibility window only.
+    for ts in [0, now + 3_600, i64::MAX as u64] {
+        let (status, error) = refused(signed(1, ts)).await;
+        assert_eq!(status, 422, "timestamp {ts}: {error}");
+        assert!(error.contains("outside the plausible window"), "{error}");
+    }
+    // Unknown fields, at any depth, named by their path.
+    let mut nested = signed(1, now);
+    nested["reading"]["note"] = json!([[[[1]]]]);
+    let (status, error) = refused(nested).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(error.contains("reading.note") && error.contains("unknown field `note`"), "{error}");
+    // One signature encoding: v = 27/28, not its 0/1 twin.
+    let mut twin = signed(1, now);
+    let sig = twin["signatures"][1].as_str().unwrap().to_string();
+    let v = u8::from_str_radix(&sig[sig.len() - 2..], 16).unwrap();
+    twin["signatures"][1] = json!(format!("{}{:02x}", &sig[..sig.len() - 2], v - 27));
+    let (status, body) = post_json(&url, twin.to_string()).await;
+    assert_eq!((status, body["step"].as_str()), (422, Some("gateway hop 1")), "{body}");
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "0", "none of it stored");
+    // The same reading, well formed, is stored.
+    assert_eq!(post_json(&url, signed(1, now).to_string()).await.0, 201);
 }
