@@ -208,7 +208,7 @@ pub struct BatchAnswer {
 /// One item's result in a [`BatchAnswer`]: the status it would have had on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemResult {
-    /// 201 stored, 409 already stored (a replay), 422 or 403 refused.
+    /// 201 stored, 409 already stored (a replay), 400 malformed, 422 or 403 refused.
     pub status: u16,
     /// The new row key, when stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,9 +227,10 @@ impl ItemResult {
         matches!(self.status, 201 | 409)
     }
 
-    /// Whether the service refused the item for good (redelivering it cannot help).
+    /// Whether the service refused the item for good (malformed or unverifiable: redelivering it
+    /// cannot help). A refused key (403) may be registered later: not for good.
     pub fn refused_for_good(&self) -> bool {
-        self.status == 422
+        matches!(self.status, 400 | 422)
     }
 }
 

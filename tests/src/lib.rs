@@ -527,7 +527,12 @@ impl GatewayWorld {
     /// `interval_ms = 20` and `sensor = { kind = "simulated" }`). `extra_toml` goes before the
     /// devices (e.g. `[profile]`, `[[aggregates]]`).
     pub async fn new(devices: &[(&str, &str)], extra_toml: &str) -> Self {
-        let i = IngestWorld::new("name = \"iot.readings\"\nm = 20\nn = 4\nmax_wait_secs = 1", "").await;
+        Self::with_ingest(devices, extra_toml, "").await
+    }
+
+    /// As [`GatewayWorld::new`], with extra lines for the service's `[ingest]` section.
+    pub async fn with_ingest(devices: &[(&str, &str)], extra_toml: &str, ingest_toml: &str) -> Self {
+        let i = IngestWorld::new("name = \"iot.readings\"\nm = 20\nn = 4\nmax_wait_secs = 1", ingest_toml).await;
         let proxy = proxy::Proxy::start(i.port);
         let api_port = pg::free_port();
         let w = &i.s.w;

@@ -2,7 +2,7 @@
 //! runs of readings as one `POST /v1/readings/batch`, aggregates to `/v1/aggregates`, feedback to
 //! `/v1/feedback` — and the cursor moves only past what the service acknowledged. Stored (201) and
 //! already stored (409, a redelivery after a crash) both count as delivered, so every item lands
-//! exactly once. An item refused for good (422) is written to `refused.jsonl` and passed; a
+//! exactly once. An item refused for good (422, or 413 alone) is written to `refused.jsonl` and passed; a
 //! refused key (403) or an unreachable service is retried with backoff, keeping the order.
 
 use super::journal::{Entry, Position};
@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How far one request got: the position up to which everything is settled (delivered, or
 /// refused for good and kept aside), how many items the service took, and why it stopped early.
@@ -108,7 +108,9 @@ async fn post(gw: &Gateway, client: &reqwest::Client, path: &str, body: String) 
     Ok((answer.status, answer.body))
 }
 
-/// A run of readings as one batch; the per-item statuses decide how far the cursor moves.
+/// A run of readings as one batch; the per-item statuses decide how far the cursor moves. A batch
+/// the service finds too large (413: over its item or byte limit) is sent again halved, down to
+/// one reading — which, still too large, is refused for good.
 async fn send_readings(gw: &Gateway, client: &reqwest::Client, run: &[&Entry<Record>]) -> Result<Progress> {
     let items: Vec<&ReadingSubmission> = run
         .iter()
@@ -117,7 +119,22 @@ async fn send_readings(gw: &Gateway, client: &reqwest::Client, run: &[&Entry<Rec
             _ => None,
         })
         .collect();
-    let (status, body) = post(gw, client, path::BATCH, serde_json::to_string(&items)?).await?;
+    let mut n = items.len();
+    let (status, body) = loop {
+        let (status, body) = post(gw, client, path::BATCH, serde_json::to_string(&items[..n])?).await?;
+        match status {
+            413 if n > 1 => {
+                n = n.div_ceil(2);
+                info!(readings = n, "the service found the batch too large; halving it");
+            }
+            413 => {
+                refuse(gw, &run[0].record, &body);
+                return Ok(Progress { upto: Some(run[0].next), ..Progress::default() });
+            }
+            _ => break (status, body),
+        }
+    };
+    let run = &run[..n];
     if status != 200 {
         return Ok(Progress { stall: Some(format!("service answered {status}: {body}")), ..Progress::default() });
     }
@@ -153,7 +170,7 @@ async fn single(
     let (status, answer) = post(gw, client, path, body).await?;
     Ok(match status {
         201 | 409 => Progress { upto: Some(entry.next), sent: 1, stall: None },
-        422 => {
+        422 | 413 => {
             refuse(gw, &entry.record, &answer);
             Progress { upto: Some(entry.next), ..Progress::default() }
         }

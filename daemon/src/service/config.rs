@@ -81,9 +81,14 @@ pub struct ReceiptsConfig {
 pub struct IngestConfig {
     /// Address of the ingest API, e.g. `127.0.0.1:8080`. Default: off.
     pub listen: Option<String>,
-    /// Largest request body accepted, bytes. Default 262 144.
+    /// Largest request body accepted by the single-item routes (a reading, an aggregate, a
+    /// feedback), bytes. Default 262 144.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Largest body of `POST /v1/readings/batch`, bytes: room for the 1 000 items a batch may hold
+    /// at about 1 KiB each (two signatures and a 250-byte payload are ~0.9 KiB). Default 1 048 576.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_bytes: usize,
     /// Largest reading payload accepted, bytes. Default 16 384.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
@@ -105,6 +110,7 @@ impl Default for IngestConfig {
         Self {
             listen: None,
             max_body_bytes: default_max_body(),
+            max_batch_bytes: default_max_batch(),
             max_payload_bytes: default_max_payload(),
             max_hops: default_max_hops(),
             max_future_secs: default_max_future(),
@@ -115,6 +121,9 @@ impl Default for IngestConfig {
 
 fn default_max_body() -> usize {
     262_144
+}
+fn default_max_batch() -> usize {
+    1_048_576
 }
 fn default_max_payload() -> usize {
     16_384

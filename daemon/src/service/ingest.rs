@@ -293,39 +293,56 @@ async fn submit_feedback(
 }
 
 /// `POST /v1/readings/batch`: many readings at once, as a store-and-forward gateway delivers its
-/// backlog. Each item is checked on its own; every valid, new item is stored in one transaction;
-/// the answer lists a status per item (201 stored, 409 replay, 422/403 refused), so a gateway
+/// backlog. The body must be a JSON array of at most [`MAX_BATCH`] items within `max_batch_bytes`;
+/// each item is then decoded and checked on its own — a malformed one gets its own 400 with its
+/// path, it does not fail the others — and every valid, new item is stored in one statement. The
+/// answer lists a status per item (201 stored, 409 replay, 400/422/403 refused), so a gateway
 /// redelivering after a crash learns which ones the service already has.
 async fn submit_batch(
     State(api): State<Arc<Ingest>>,
-    body: Result<Json<Vec<ReadingSubmission>>, JsonRejection>,
+    body: Result<Json<Vec<serde_json::Value>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(items) = body?;
-    if items.is_empty() || items.len() > MAX_BATCH {
+    let Json(raw) = body?;
+    if raw.is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "an empty batch"));
+    }
+    if raw.len() > MAX_BATCH {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("a batch holds 1 to {MAX_BATCH} readings"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a batch of {} readings is over the item limit of {MAX_BATCH}", raw.len()),
         ));
     }
-    let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(items.len());
-    let mut valid = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let checked = match api.check_submission(item) {
+    let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(raw.len());
+    let mut items = Vec::with_capacity(raw.len());
+    let mut valid = Vec::with_capacity(raw.len());
+    for (i, value) in raw.into_iter().enumerate() {
+        let item: ReadingSubmission = match serde_path_to_error::deserialize(value) {
+            Ok(item) => item,
+            Err(e) => {
+                let path = e.path().to_string();
+                let at = if path == "." { String::new() } else { format!("{path}: ") };
+                let message = explain(format!("item {i}: {at}{}", e.into_inner()));
+                results.push(Some(ApiError::new(StatusCode::BAD_REQUEST, message).item()));
+                continue;
+            }
+        };
+        let checked = match api.check_submission(&item) {
             Ok(signed) => api.verify(|cache| signed.verify(&api.domain, cache)).await,
             Err(e) => Err(e),
         };
         match checked {
             Ok(signers) => {
-                valid.push((i, signers));
+                valid.push((i, items.len(), signers));
                 results.push(None);
             }
             Err(e) => results.push(Some(e.item())),
         }
+        items.push(item);
     }
-    let new: Vec<_> = valid.iter().map(|(i, signers)| (&items[*i], signers.as_slice())).collect();
+    let new: Vec<_> = valid.iter().map(|(_, k, signers)| (&items[*k], signers.as_slice())).collect();
     let ids = iot::insert_readings(&api.pool, &new).await?;
     let mut stored = 0;
-    for ((i, _), id) in valid.iter().zip(ids) {
+    for ((i, _, _), id) in valid.iter().zip(ids) {
         results[*i] = Some(match id {
             Some(id) => {
                 stored += 1;
@@ -334,7 +351,7 @@ async fn submit_batch(
             None => replay().item(),
         });
     }
-    info!(items = items.len(), stored, "reading batch stored");
+    info!(items = results.len(), stored, "reading batch stored");
     let results = results.into_iter().map(|r| r.expect("every item has a result")).collect();
     Ok((StatusCode::OK, Json(BatchAnswer { stored, results })).into_response())
 }
@@ -353,15 +370,21 @@ async fn timed(State(api): State<Arc<Ingest>>, route: MatchedPath, req: Request,
 
 /// The API's routes, with the body limit applied and every request timed.
 pub fn router(api: Arc<Ingest>) -> Router {
-    let limit = api.cfg.max_body_bytes;
-    Router::new()
+    let (one, batch) = (api.cfg.max_body_bytes, api.cfg.max_batch_bytes);
+    let singles = Router::new()
         .route(path::READINGS, post(submit_reading))
-        .route(path::BATCH, post(submit_batch))
         .route(path::AGGREGATES, post(submit_aggregate))
         .route(path::FEEDBACK, post(submit_feedback))
+        .layer(middleware::from_fn(move |req, next| crate::http::refuse_oversized(one, "max_body_bytes", req, next)))
+        .layer(DefaultBodyLimit::max(one));
+    let batches = Router::new()
+        .route(path::BATCH, post(submit_batch))
+        .layer(middleware::from_fn(move |req, next| crate::http::refuse_oversized(batch, "max_batch_bytes", req, next)))
+        .layer(DefaultBodyLimit::max(batch));
+    Router::new()
+        .merge(singles)
+        .merge(batches)
         .route_layer(middleware::from_fn_with_state(api.clone(), timed))
         .route("/health", get(|| async { "ok\n" }))
-        .layer(middleware::from_fn(move |req, next| crate::http::refuse_oversized(limit, "max_body_bytes", req, next)))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(api)
 }

@@ -175,6 +175,27 @@ async fn service_unreachable_then_back_everything_delivered_once_in_order() {
 }
 
 #[tokio::test]
+async fn a_batch_too_large_for_the_service_is_halved_until_it_fits() {
+    // 20 readings a batch are ~17 KiB; the service takes at most 6 KiB a batch.
+    let g = GatewayWorld::with_ingest(
+        &[("env", "interval_ms = 10\nsensor = { kind = \"simulated\" }")],
+        "",
+        "max_batch_bytes = 6144",
+    )
+    .await;
+    // A backlog first (the service is not up yet), so full batches go out when it comes.
+    let mut gw = g.spawn_gateway(0);
+    g.wait_status(60, "a backlog", |s| s["journal"]["backlog"].as_u64() >= Some(60)).await;
+    let _service = g.i.s.start_service();
+    g.wait_caught_up(60, "delivered in smaller batches").await;
+    assert!(gw.signal("-TERM").success());
+    assert_exactly_once_in_order(&g);
+    assert!(!g.state_dir.join("refused.jsonl").exists(), "nothing refused for good");
+    let log = std::fs::read_to_string(g.log_path(0)).unwrap();
+    assert!(log.contains("too large; halving it"), "the service's 413 was met by halving: {log}");
+}
+
+#[tokio::test]
 async fn kill_9_during_delivery_loses_nothing_and_repeats_nothing() {
     let g = GatewayWorld::new(
         &[

@@ -460,3 +460,48 @@ async fn inputs_the_docs_refuse_are_refused_with_the_rule_they_break() {
     // The same reading, well formed, is stored.
     assert_eq!(post_json(&url, signed(1, now).to_string()).await.0, 201);
 }
+
+#[tokio::test]
+async fn batch_limits_agree_and_a_malformed_item_gets_its_own_status() {
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let d = s.domain();
+    let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
+    let url = format!("http://127.0.0.1:{port}/v1/readings/batch");
+    let item = |seq: u64, payload: &[u8]| {
+        let mut r = SignedReading::new(&dev_key, seq, 1_700_000_000 + seq, keccak256(payload), &d);
+        r.countersign(&gw_key, &d);
+        submission(&r, payload)
+    };
+    let meter =
+        |seq: u64| format!("{{\"kwh\":{}.125,\"w\":{},\"t\":\"2026-12-03T08:00:00Z\"}}", 1000 + seq, seq % 3000);
+    // The documented maximum, 1 000 typical readings (two signatures each), fits the body limit.
+    let full: Vec<Value> = (1..=1000).map(|q| item(q, meter(q).as_bytes())).collect();
+    let (status, body) = post_json(&url, Value::Array(full).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: BatchAnswer = serde_json::from_value(body).unwrap();
+    assert_eq!(answer.stored, 1000);
+    // One more item is over the item limit; a body over the byte limit is refused before it is read.
+    let over: Vec<Value> = (2001..=3001).map(|q| item(q, b"x")).collect();
+    let (status, body) = post_json(&url, Value::Array(over).to_string()).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("over the item limit of 1000"), "{body}");
+    let heavy: Vec<Value> = (3001..=3500).map(|q| item(q, &[b'z'; 2048])).collect();
+    let (status, body) = post_json(&url, Value::Array(heavy).to_string()).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("(max_batch_bytes)"), "{body}");
+    // Malformed items are answered one by one; the good ones around them are stored.
+    let mut extra = item(4002, b"b");
+    extra["reading"]["extra"] = json!(1);
+    let batch = json!([item(4001, b"a"), { "reading": 5 }, "not a reading", extra, item(4003, b"c")]);
+    let (status, body) = post_json(&url, batch.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: BatchAnswer = serde_json::from_value(body).unwrap();
+    let statuses: Vec<u16> = answer.results.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![201, 400, 400, 400, 201]);
+    let errors: Vec<&str> = answer.results.iter().map(|r| r.error.as_deref().unwrap_or("")).collect();
+    assert!(errors[1].starts_with("item 1: reading: invalid type"), "{errors:?}");
+    assert!(errors[3].starts_with("item 3: reading.extra: unknown field `extra`"), "{errors:?}");
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1002");
+}
