@@ -32,15 +32,26 @@ pub async fn insert_readings(pool: &PgPool, items: &[VerifiedReading<'_>]) -> Re
     insert_readings_in(&mut conn, items, None).await
 }
 
+/// What storing an aggregate did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AggregateInsert {
+    /// Stored: the aggregate's id and its members' ids, in order.
+    Stored(i64, Vec<i64>),
+    /// Nothing stored: member `member` (0-based, the first such) is a replay.
+    Replay {
+        /// Which member.
+        member: usize,
+    },
+}
+
 /// Stores a verified aggregate by `gateway` and its members (each with its signers), all or
-/// nothing: the aggregate's id and its members' ids, or None if any member is a replay (then
-/// nothing is stored).
+/// nothing: stored, or nothing at all if any member is a replay.
 pub async fn insert_aggregate(
     pool: &PgPool,
     a: &AggregateSubmission,
     gateway: Address,
     member_signers: &[Vec<Address>],
-) -> Result<Option<(i64, Vec<i64>)>, StoreError> {
+) -> Result<AggregateInsert, StoreError> {
     let mut tx = pool.begin().await?;
     let aggregate_id: i64 = sqlx::query_scalar(
         "INSERT INTO iot.aggregates (group_id, aggregate_hash, gateway, signature) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -53,11 +64,11 @@ pub async fn insert_aggregate(
     .await?;
     let members: Vec<_> = a.members.iter().zip(member_signers).map(|(m, s)| (m, s.as_slice())).collect();
     let ids = insert_readings_in(&mut tx, &members, Some(aggregate_id)).await?;
-    let Some(ids) = ids.into_iter().collect::<Option<Vec<i64>>>() else {
-        return Ok(None); // dropping `tx` rolls the aggregate back
-    };
+    if let Some(member) = ids.iter().position(Option::is_none) {
+        return Ok(AggregateInsert::Replay { member }); // dropping `tx` rolls the aggregate back
+    }
     tx.commit().await?;
-    Ok(Some((aggregate_id, ids)))
+    Ok(AggregateInsert::Stored(aggregate_id, ids.into_iter().flatten().collect()))
 }
 
 /// Stores a verified command exchange relayed by `gateway`; its id.

@@ -79,6 +79,18 @@ impl From<VerifyError> for ApiError {
 }
 
 impl ApiError {
+    /// This error, about member `i` of an aggregate: the member is named in the message and step.
+    fn of_member(self, i: usize) -> Self {
+        let step = match self.step {
+            Some(step) if step.starts_with("member ") => step,
+            Some(step) => format!("member {i}: {step}"),
+            None => format!("member {i}"),
+        };
+        let message =
+            if self.message.starts_with("member ") { self.message } else { format!("member {i}: {}", self.message) };
+        Self { status: self.status, message, step: Some(step) }
+    }
+
     /// This error as one item's result in a batch.
     fn item(self) -> ItemResult {
         ItemResult { status: self.status.as_u16(), id: None, error: Some(self.message), step: self.step }
@@ -256,12 +268,19 @@ async fn submit_aggregate(
     if a.members.is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "an aggregate needs members"));
     }
-    let members = a.members.iter().map(|m| api.check_submission(m).cloned()).collect::<Result<Vec<_>, _>>()?;
+    let members = a
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| api.check_submission(m).cloned().map_err(|e| e.of_member(i)))
+        .collect::<Result<Vec<_>, _>>()?;
     let signed = SignedAggregate { aggregate: a.aggregate.clone(), members, signature: a.signature.clone() };
     let AggregateSigners { gateway, members: member_signers } =
         api.verify(|cache| signed.verify(&api.domain, cache)).await?;
-    let (aggregate_id, ids) =
-        iot::insert_aggregate(&api.pool, &a, gateway, &member_signers).await?.ok_or_else(replay)?;
+    let (aggregate_id, ids) = match iot::insert_aggregate(&api.pool, &a, gateway, &member_signers).await? {
+        iot::AggregateInsert::Stored(id, ids) => (id, ids),
+        iot::AggregateInsert::Replay { member } => return Err(replay().of_member(member)),
+    };
     info!(aggregate_id, members = ids.len(), gateway = %gateway, "aggregate stored");
     Ok((StatusCode::CREATED, Json(AggregateStored { aggregate_id, reading_ids: ids })).into_response())
 }

@@ -79,6 +79,17 @@ async fn readings_and_aggregates_are_verified_before_storing() {
     let body = serde_json::to_value(aggregate(members.iter().rev().collect())).unwrap();
     assert_eq!(post_json(&agg_url, body.to_string()).await.0, 422);
     assert_eq!(count(), "7");
+    // Errors of an aggregate name the member and the step: a payload that is not its hash, a replay.
+    let mut forged = aggregate(members.iter().collect());
+    forged.members[1].payload = alloy::primitives::Bytes::from_static(b"forged");
+    let (status, resp) = post_json(&agg_url, serde_json::to_string(&forged).unwrap()).await;
+    assert_eq!((status, resp["step"].as_str()), (422, Some("member 1")), "{resp}");
+    assert!(resp["error"].as_str().unwrap().starts_with("member 1: payload does not match"), "{resp}");
+    let again = serde_json::to_value(aggregate(members.iter().collect())).unwrap();
+    let (status, resp) = post_json(&agg_url, again.to_string()).await;
+    assert_eq!((status, resp["step"].as_str()), (409, Some("member 0")), "{resp}");
+    assert!(resp["error"].as_str().unwrap().starts_with("member 0: replay"), "{resp}");
+    assert_eq!(count(), "7");
 
     // The gateway rotates its key on chain (after what it signed was anchored): its old key is
     // refused from the next registry sync on, while its anchored history stays valid.
