@@ -101,6 +101,11 @@ impl KeyDirectory for RegistryCache {
             None => KeyStatus::Unknown,
         }
     }
+
+    fn ended(&self, online: Address) -> Option<(Role, u64)> {
+        let k = self.keys.get(&online)?;
+        Some((k.role, k.until?))
+    }
 }
 
 /// The registry's keys at one block.
@@ -119,5 +124,10 @@ impl KeyDirectory for AtBlock<'_> {
             Some(_) => KeyStatus::Inactive,
             None => KeyStatus::Unknown,
         }
+    }
+
+    fn ended(&self, online: Address) -> Option<(Role, u64)> {
+        let k = self.cache.keys.get(&online)?;
+        k.until.filter(|until| k.since < *until && *until <= self.block).map(|until| (k.role, until))
     }
 }

@@ -96,6 +96,27 @@ pub enum KeyStatus {
 pub trait KeyDirectory {
     /// The status of `online` now.
     fn status(&self, online: Address) -> KeyStatus;
+
+    /// If `online` was an active key before the moment this directory describes and is no longer
+    /// (rotated out, or its identity closed): its role then, and the block at which it ended.
+    /// None if it never ended, or the directory does not know.
+    fn ended(&self, _online: Address) -> Option<(Role, u64)> {
+        None
+    }
+}
+
+/// A directory as it was while each ended key was still active: an ended key counts as active
+/// with its role. Verifying against it tells a chain whose only fault is a key that ended after it
+/// signed from one that never verified.
+pub struct WhileActive<'a, D>(pub &'a D);
+
+impl<D: KeyDirectory> KeyDirectory for WhileActive<'_, D> {
+    fn status(&self, online: Address) -> KeyStatus {
+        match (self.0.status(online), self.0.ended(online)) {
+            (KeyStatus::Inactive, Some((role, _))) => KeyStatus::Active { role },
+            (status, _) => status,
+        }
+    }
 }
 
 /// Which step of a chain failed.

@@ -22,6 +22,7 @@ pub mod run;
 use crate::anchors::{AnchoredBatch, OtherAnchorer, TableAnchors, TableHistory, Trust};
 use crate::merkle::MerkleTree;
 use crate::receipt::{Batch, Receipt, RowHash, split_sizes, table_id};
+use crate::signatures::WhileActive;
 use crate::store::iot::StoredReading;
 use crate::store::receipts::PendingHints;
 use alloy::primitives::{Address, B256};
@@ -136,6 +137,22 @@ pub enum Finding {
         /// Why, naming the step.
         reason: String,
     },
+    /// A stored reading whose chain verifies only with a key that ended (rotated out, or its
+    /// identity closed) before the row was anchored — or before now, if it is not anchored yet.
+    /// Suspect, not proof: it may have arrived while the key was active and been anchored later
+    /// (an honest service anchors a batch after up to `max_wait_secs`), or have been signed with
+    /// the key after it ended (a leaked key is what gets closed). The database cannot tell which:
+    /// when it arrived is the database's word.
+    KeyClosedBeforeAnchor {
+        /// Row key.
+        key: i64,
+        /// The step signed by that key.
+        step: String,
+        /// The key.
+        signer: Address,
+        /// The block at which it ended.
+        ended_at: u64,
+    },
     /// A stored payload no longer hashes to its signed payload hash.
     PayloadMismatch {
         /// Row key.
@@ -178,7 +195,9 @@ impl Finding {
     pub fn severity(&self) -> Severity {
         match self {
             Self::AwaitingAnchor { .. } | Self::Unanchored { .. } => Severity::Info,
-            Self::Overdue { .. } | Self::ReceiptPending { .. } => Severity::Warning,
+            Self::Overdue { .. } | Self::ReceiptPending { .. } | Self::KeyClosedBeforeAnchor { .. } => {
+                Severity::Warning
+            }
             _ => Severity::Failure,
         }
     }
@@ -233,6 +252,11 @@ impl std::fmt::Display for Finding {
                 write!(f, "rows {first_key}..{last_key}: OVERDUE, {rows} row(s) not anchored in time ({reason})")
             }
             Self::BadSignature { key, reason } => write!(f, "row {key}: BAD SIGNATURE: {reason}"),
+            Self::KeyClosedBeforeAnchor { key, step, signer, ended_at } => write!(
+                f,
+                "row {key}: SUSPECT: {step} by {signer}, a key rotated out or closed at block {ended_at}, before the row \
+                 was anchored; it may have arrived while the key was active, or been signed after it ended"
+            ),
             Self::PayloadMismatch { key } => write!(f, "row {key}: payload does not match its signed hash"),
             Self::Replayed { key, device, sequence } => {
                 write!(f, "row {key}: REPLAY of device {device} sequence {sequence}")
@@ -600,7 +624,8 @@ fn overdue(pending: &[i64], input: &AuditInput<'_>) -> Option<Finding> {
 }
 
 /// Checks stored readings: each chain of signatures against `dir_for(row key)` — the registry as it
-/// was when the row was anchored, or now if it is not anchored yet — each payload against its
+/// was when the row was anchored, or now if it is not anchored yet (a chain whose only fault is a
+/// key that ended before then is [`Finding::KeyClosedBeforeAnchor`]) — each payload against its
 /// signed hash, replays of a (device, sequence), and per-device sequence gaps.
 pub fn check_readings<D: crate::signatures::KeyDirectory>(
     readings: &[StoredReading],
@@ -613,8 +638,19 @@ pub fn check_readings<D: crate::signatures::KeyDirectory>(
         if alloy::primitives::keccak256(&r.payload) != r.signed.reading.payloadHash {
             findings.push(Finding::PayloadMismatch { key: r.key });
         }
-        if let Err(e) = r.signed.verify(domain, &dir_for(r.key)) {
-            findings.push(Finding::BadSignature { key: r.key, reason: e.to_string() });
+        let dir = dir_for(r.key);
+        if let Err(e) = r.signed.verify(domain, &dir) {
+            // Would it verify while each key that has ended was still active? Then the only fault
+            // is a key that ended before the anchor: suspect. Otherwise the chain never verified.
+            let finding = match r.signed.verify(domain, &WhileActive(&dir)) {
+                Ok(signers) => {
+                    signers.iter().find_map(|s| dir.ended(*s).map(|(_, at)| (*s, at))).map(|(signer, ended_at)| {
+                        Finding::KeyClosedBeforeAnchor { key: r.key, step: e.step.to_string(), signer, ended_at }
+                    })
+                }
+                Err(real) => Some(Finding::BadSignature { key: r.key, reason: real.to_string() }),
+            };
+            findings.push(finding.unwrap_or(Finding::BadSignature { key: r.key, reason: e.to_string() }));
         }
         sequences.entry(r.signed.reading.device).or_default().push((r.signed.reading.sequence, r.key));
     }

@@ -419,3 +419,46 @@ fn covering_finds_the_receipt_of_a_key() {
     assert!(covering(receipts, 5).is_none() && covering(receipts, 101).is_none());
     assert!(covering(&[], 1).is_none());
 }
+
+#[test]
+fn a_key_that_ended_before_the_anchor_is_suspect_not_tampering() {
+    use crate::contracts::Role;
+    use crate::signatures::{KeyDirectory, KeyStatus, SignedReading};
+    use alloy::signers::local::PrivateKeySigner;
+    /// The device's key ended at block 10; the gateway's is active.
+    struct Dir(Address, Address);
+    impl KeyDirectory for &Dir {
+        fn status(&self, online: Address) -> KeyStatus {
+            match online {
+                a if a == self.0 => KeyStatus::Inactive,
+                a if a == self.1 => KeyStatus::Active { role: Role::Gateway },
+                _ => KeyStatus::Unknown,
+            }
+        }
+        fn ended(&self, online: Address) -> Option<(Role, u64)> {
+            (online == self.0).then_some((Role::Device, 10))
+        }
+    }
+    let (dev, gw) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let d = crate::keys::domain(1, Address::ZERO);
+    let reading = |key: i64, seq: u64, hop: &PrivateKeySigner| {
+        let mut signed = SignedReading::new(&dev, seq, 1_700_000_000, alloy::primitives::keccak256(b"p"), &d);
+        signed.countersign(hop, &d);
+        StoredReading { key, signed, payload: b"p".to_vec() }
+    };
+    // Row 1: sound but for the ended device key. Row 2: the same key, countersigned by a stranger.
+    let readings = vec![reading(1, 1, &gw), reading(2, 2, &PrivateKeySigner::random())];
+    let dir = Dir(dev.address(), gw.address());
+    let findings = check_readings(&readings, &d, |_| &dir);
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(
+        findings[0],
+        Finding::KeyClosedBeforeAnchor { key: 1, step: "device signature".into(), signer: dev.address(), ended_at: 10 }
+    );
+    assert_eq!(findings[0].severity(), Severity::Warning, "suspect, not evidence of tampering");
+    assert!(findings[0].to_string().contains("SUSPECT"), "{}", findings[0]);
+    assert!(
+        matches!(&findings[1], Finding::BadSignature { key: 2, reason } if reason.contains("gateway hop 1")),
+        "the real fault is named, not the ended key: {findings:?}"
+    );
+}
