@@ -103,6 +103,7 @@ bench: contracts
 	$(CARGO) bench -p iotegrity-daemon --bench gateway --locked
 	$(CARGO) build --release --locked -p iotegrity-daemon -p iotegrity-cli
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench service --locked
+	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench hostile --locked
 
 lint: fmt-check clippy
 	$(FORGE) lint

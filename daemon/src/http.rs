@@ -39,7 +39,8 @@ pub struct HttpConfig {
     /// answered 408 and its connection closed. Default 30 000.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_ms: u64,
-    /// Most connections served at once per server; further ones wait to be accepted. Default 256.
+    /// Most connections served at once per server; further ones wait to be accepted. Default 1024
+    /// (keep the process's file-descriptor limit, `ulimit -n`, above the sum over its servers).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
 }
@@ -51,7 +52,7 @@ fn default_body_timeout() -> u64 {
     30_000
 }
 fn default_max_connections() -> usize {
-    256
+    1024
 }
 
 impl Default for HttpConfig {

@@ -32,9 +32,26 @@ fn as_postgres(bin: &Path, tool: &str, args: &[&str]) {
     assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range: a port the system hands out
+/// itself (`bind(0)`) can be taken as the source port of an outgoing connection between the probe
+/// and the server's bind — or before a server binds it again after a restart. Never the same port
+/// twice in one test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use rand::Rng;
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(10_000..ephemeral_start.max(10_001));
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl Postgres {

@@ -145,8 +145,15 @@ async fn command(State(api): State<Arc<Api>>, body: Result<Json<SignedCommand>, 
         warn!(status = r.status().as_u16(), "command refused");
         r
     };
-    let Ok(Json(cmd)) = body else {
-        return refused(error(StatusCode::BAD_REQUEST, "not a signed command (see `iotegrity command`)"));
+    let cmd = match body {
+        Ok(Json(cmd)) => cmd,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refused(error(StatusCode::PAYLOAD_TOO_LARGE, r.body_text()));
+        }
+        Err(r) => {
+            let why = format!("not a signed command (see `iotegrity command`): {}", r.body_text());
+            return refused(error(StatusCode::BAD_REQUEST, why));
+        }
     };
     let Some(d) = gw.devices.iter().position(|d| d.key.address() == cmd.command.device) else {
         return refused(error(

@@ -86,7 +86,8 @@ pub struct IngestConfig {
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     /// Largest body of `POST /v1/readings/batch`, bytes: room for the 1 000 items a batch may hold
-    /// at about 1 KiB each (two signatures and a 250-byte payload are ~0.9 KiB). Default 1 048 576.
+    /// (a reading with two signatures is ~470 bytes of JSON plus twice its payload in hex, so 1 000
+    /// with payloads up to 600 bytes fit). Default 2 097 152.
     #[serde(default = "default_max_batch")]
     pub max_batch_bytes: usize,
     /// Largest reading payload accepted, bytes. Default 16 384.
@@ -123,7 +124,7 @@ fn default_max_body() -> usize {
     262_144
 }
 fn default_max_batch() -> usize {
-    1_048_576
+    2_097_152
 }
 fn default_max_payload() -> usize {
     16_384

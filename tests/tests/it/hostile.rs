@@ -98,3 +98,69 @@ async fn slow_idle_and_oversized_clients_are_cut_off_without_delaying_others() {
     }
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1", "only the honest reading");
 }
+
+#[tokio::test]
+async fn generated_hostile_bodies_are_refused_with_a_4xx_and_a_reason_never_a_crash() {
+    use iotegrity_core::signatures::{CommandExchange, SignedAggregate};
+    use iotegrity_core::wire::{AggregateSubmission, FeedbackSubmission, SignedCommand};
+    use serde_json::Value;
+    let IngestWorld { s, port, dev, gw } = IngestWorld::new("name = \"iot.readings\"", "").await;
+    let _daemon = s.spawn_daemon(0);
+    s.wait_active(0);
+    let (d, now) = (s.domain(), iotegrity_core::signatures::unix_now());
+    let (dev_key, gw_key) = (dev.online_key(), gw.online_key());
+    let reading = |seq: u64| {
+        let mut r = SignedReading::new(&dev_key, seq, now, keccak256(b"p"), &d);
+        r.countersign(&gw_key, &d);
+        r
+    };
+    let one = serde_json::to_value(ReadingSubmission::new(&reading(1), b"p")).unwrap();
+    let batch = Value::Array(
+        (2..5).map(|q| serde_json::to_value(ReadingSubmission::new(&reading(q), b"p")).unwrap()).collect(),
+    );
+    let members = vec![reading(5), reading(6)];
+    let agg =
+        SignedAggregate::new(&gw_key, keccak256(b"pp"), alloy::primitives::B256::repeat_byte(7), members.clone(), &d);
+    let aggregate = serde_json::to_value(AggregateSubmission {
+        aggregate: agg.aggregate,
+        members: members.iter().map(|m| ReadingSubmission::new(m, b"p")).collect(),
+        signature: agg.signature,
+    })
+    .unwrap();
+    let (command, command_signature) =
+        CommandExchange::command(&s.svc.online_key(), dev_key.address(), 1, now, keccak256(b"c"), &d);
+    let exchange = CommandExchange::answer(command, command_signature, keccak256(b"f"), &dev_key, &gw_key, &d);
+    let feedback = serde_json::to_value(FeedbackSubmission {
+        exchange,
+        command_payload: alloy::primitives::Bytes::from_static(b"c"),
+        feedback_payload: alloy::primitives::Bytes::from_static(b"f"),
+    })
+    .unwrap();
+
+    let seed: u64 = std::env::var("IOTEGRITY_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut mutator = iotegrity_e2e::mutate::Mutator::new(seed);
+    let mut refused = 0;
+    for (route, valid) in
+        [("readings", &one), ("readings/batch", &batch), ("aggregates", &aggregate), ("feedback", &feedback)]
+    {
+        let url = format!("http://127.0.0.1:{port}/v1/{route}");
+        for i in 0..150 {
+            let body = mutator.mutate(valid);
+            // The decoders alone, for every wire type: no panic whatever the text.
+            let _ = serde_json::from_str::<ReadingSubmission>(&body);
+            let _ = serde_json::from_str::<AggregateSubmission>(&body);
+            let _ = serde_json::from_str::<FeedbackSubmission>(&body);
+            let _ = serde_json::from_str::<SignedCommand>(&body);
+            let (status, answer) = post_json(&url, body.clone()).await;
+            let why = format!("seed {seed}, {route} #{i}: {status} {answer} for {body:.300}");
+            assert!((200..300).contains(&status) || (400..500).contains(&status), "{why}");
+            if status >= 400 {
+                refused += 1;
+                assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "a reason: {why}");
+            }
+        }
+    }
+    assert!(refused > 400, "most mutations are refused: {refused} of 600");
+    let (status, _) = post_json(&format!("http://127.0.0.1:{port}/v1/readings"), one.to_string()).await;
+    assert!(status == 201 || status == 409, "the service still serves: {status}");
+}
