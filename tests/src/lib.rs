@@ -495,6 +495,17 @@ impl IngestWorld {
     }
 }
 
+/// The Prometheus text a daemon serves on `GET /metrics` at `port`.
+pub async fn metrics(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    alloy::transports::http::reqwest::get(&url).await.expect("metrics answer").text().await.expect("metrics text")
+}
+
+/// The value of metric line `name` (e.g. `iotegrity_rows_batched_total`) in Prometheus text.
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// POSTs a JSON body; returns the status and the body (JSON, or the text as a JSON string).
 pub async fn post_json(url: &str, body: String) -> (u16, Value) {
     let client = alloy::transports::http::reqwest::Client::new();

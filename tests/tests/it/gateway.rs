@@ -83,15 +83,8 @@ async fn simulated_sensors_reach_the_service_signed_anchored_and_audit_clean() {
     let meter = g.device("meter").online;
     g.wait_status(60, "40 meter readings signed", |s| s["devices"][0]["nextSequence"].as_u64() >= Some(40)).await;
     g.wait_caught_up(60, "those delivered").await;
-    let text = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> u64 {
-        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
-    };
+    let text = iotegrity_e2e::metrics(metrics_port).await;
+    let value = |name: &str| iotegrity_e2e::metric(&text, name).unwrap_or(0);
     assert!(value("iotegrity_gateway_readings_signed_total") >= 40, "{text}");
     assert!(value("iotegrity_gateway_samples_rejected_total") >= 1, "the corrupted telegrams: {text}");
     assert!(value("iotegrity_gateway_records_delivered_total") >= 40, "{text}");

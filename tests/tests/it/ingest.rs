@@ -406,12 +406,7 @@ async fn an_ingest_only_instance_stores_what_the_watching_one_anchors() {
     s.wait_for_rows(8, 60);
     assert_eq!(s.advisory_locks(), (1, 1), "only the watcher holds a table lock");
     // Every request was timed, by route and status.
-    let text = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = iotegrity_e2e::metrics(metrics).await;
     for (status, count) in [(201, 8), (403, 1)] {
         let line =
             format!("iotegrity_ingest_request_seconds_count{{route=\"/v1/readings\",status=\"{status}\"}} {count}\n");

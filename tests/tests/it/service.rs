@@ -310,33 +310,23 @@ async fn config_errors_check_config_and_metrics() {
     s.wait_for_rows(10, 60);
     let (status, body) = iotegrity_e2e::post_json(&format!("http://127.0.0.1:{port}/nope"), String::new()).await;
     assert_eq!(status, 404, "{body}");
-    let metrics = || async {
-        alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let text = metrics().await;
+    let text = iotegrity_e2e::metrics(port).await;
     assert!(text.contains("iotegrity_rows_batched_total 10\n"), "{text}");
     // Receipts are written just before the counters move: wait for the count, then every
     // confirmed anchor has its latency observed once.
-    let value = |text: &str, name: &str| -> Option<u64> {
-        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-    };
+    use iotegrity_e2e::metric;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let text = loop {
-        let text = metrics().await;
-        if value(&text, "iotegrity_anchors_confirmed_total").is_some_and(|n| n >= 1) {
+        let text = iotegrity_e2e::metrics(port).await;
+        if metric(&text, "iotegrity_anchors_confirmed_total").is_some_and(|n| n >= 1) {
             break text;
         }
         assert!(std::time::Instant::now() < deadline, "an anchor confirmed: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
-        value(&text, "iotegrity_anchor_confirmation_seconds_count"),
-        value(&text, "iotegrity_anchors_confirmed_total"),
+        metric(&text, "iotegrity_anchor_confirmation_seconds_count"),
+        metric(&text, "iotegrity_anchors_confirmed_total"),
         "{text}"
     );
     assert!(text.contains("# TYPE iotegrity_anchor_confirmation_seconds histogram"), "{text}");
