@@ -127,7 +127,13 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &HttpConfig, shutdow
             drop(permit);
         });
     }
+    // Let the requests in flight finish: each connection gives its slot back when it ends (idle
+    // ones at once, on the graceful shutdown), bounded by the time one request may take to arrive.
     let _ = stop.send(true);
+    let all = u32::try_from(cfg.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(header + body, permits.acquire_many(all)).await.is_err() {
+        warn!("connections still open at shutdown were cut");
+    }
 }
 
 /// Refuses with 413 a request whose announced `Content-Length` is over `max` bytes, before its
