@@ -1,7 +1,7 @@
 # iotegrity — one entry point for every routine. Each target installs what it needs (idempotent).
 #   make demo    the end-to-end demo on a local chain
 #   make test    every test: contracts (unit, fuzz, invariant, gas), Rust unit and end-to-end
-#   make bench   gas figures (docs/benchmarks.md)
+#   make bench   gas, hot paths, ingest and slow-client figures (docs/benchmarks.md)
 #   make lint    formatters, forge lint, clippy, slither
 #   make up / make down / make reset   the local stack for interactive use (down keeps its chain and database, reset forgets them)
 
