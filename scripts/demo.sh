@@ -6,7 +6,8 @@
 # with its key's proof of possession and verify it → the service votes on the gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
 # telegrams, CRC-checked) and two room sensors, signs as device and countersigns, journals, and
 # delivers to the service's ingest API — also across a service outage (store-and-forward) → the
-# service commands the meter through the gateway → the daemon anchors receipts → audit (clean) →
+# service commands the meter through the gateway → an ingest-only second daemon refuses a hostile
+# body with its path → the daemon anchors receipts → audit (clean) →
 # a stored reading edited in Postgres → audit names it → the editor covers up (deletes the
 # receipts and batches, moves the watermark back) → the daemon refuses to anchor the edited rows
 # again, and the audit, trusting only the chain, names the range. Everything lives in .local/demo/
@@ -31,9 +32,11 @@ step "local chain on $ETH_RPC_URL"
 anvil_pid=$!
 daemon_pid=""
 gateway_pid=""
+front_pid=""
 cleanup() {
   [[ -n "$gateway_pid" ]] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
   [[ -n "$daemon_pid" ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  [[ -n "$front_pid" ]] && kill "$front_pid" 2>/dev/null && wait "$front_pid" 2>/dev/null
   "$root/scripts/postgres.sh" stop "$demo/pg" >/dev/null || true
   kill $anvil_pid 2>/dev/null || true
 }
@@ -203,6 +206,27 @@ echo "the same command again is a replay:"
 echo "a reading replayed by someone else (the meter's sequence 1, re-signed) is refused by the service:"
 "$iot" simulate --url "http://127.0.0.1:$api_port" --device-keystore "$demo/device/online.json" \
   --gateway-keystore "$demo/gateway/online.json" --password-file "$demo/pw.txt" --count 1 2>&1 | sed 's/^/  /' || true
+
+step "scale out: a second iotegrityd with no [[tables]] serves ingest only (behind a load balancer)"
+front_port="${DEMO_FRONT_PORT:-8549}"
+sed -e "s/127.0.0.1:$api_port/127.0.0.1:$front_port/" -e '/^\[\[tables\]\]/,$d' "$demo/iotegrityd.toml" >"$demo/front.toml"
+"$root/target/debug/iotegrityd" service --config "$demo/front.toml" 2>"$demo/front.log" &
+front_pid=$!
+for _ in $(seq 100); do grep -q "ingest only" "$demo/front.log" && break; sleep 0.1; done
+echo "it takes no table lock; the watcher holds iot.readings' (advisory locks held: $(psql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))"
+echo "a hostile body — an unknown field deep inside the reading — is refused with its path, nothing stored:"
+python3 - "http://127.0.0.1:$front_port/v1/readings" <<'PY'
+import json, sys, urllib.request, urllib.error
+body = {"reading": {"device": "0x" + "00" * 19 + "01", "sequence": 1, "timestamp": 1, "payloadHash": "0x" + "00" * 32,
+                    "note": [[[1]]]}, "signatures": [], "payload": "0x"}
+req = urllib.request.Request(sys.argv[1], json.dumps(body).encode(), {"content-type": "application/json"})
+try:
+    urllib.request.urlopen(req)
+except urllib.error.HTTPError as e:
+    print("  %d %s" % (e.code, json.load(e)["error"]))
+PY
+kill "$front_pid"; wait "$front_pid" 2>/dev/null || true
+front_pid=""
 
 step "the gateway stops (SIGTERM) once everything is delivered; the daemon anchors the rest"
 for _ in $(seq 100); do [[ "$(status 's["journal"]["backlog"]' 2>/dev/null)" == 0 ]] && break; sleep 0.2; done
