@@ -30,6 +30,59 @@ pub mod path {
 /// Most readings in one `POST /v1/readings/batch`.
 pub const MAX_BATCH: usize = 1_000;
 
+/// The items of a JSON array body as raw slices, so that each is decoded on its own: serde's
+/// depth limit (128) then counts from the item, and an item nested too deep — or malformed in any
+/// other way — fails alone instead of failing the whole batch. Only the array's own frame is
+/// checked here (an opening `[`, items separated at depth 0 outside strings, a closing `]`,
+/// nothing after it); whether each item is JSON is the item decoder's business.
+pub fn array_items<'a>(body: &'a [u8]) -> Result<Vec<&'a [u8]>, &'static str> {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let trim = |s: &'_ [u8]| -> usize { s.iter().take_while(|b| space(b)).count() };
+    let strip = |s: &'a [u8]| -> &'a [u8] {
+        let s = &s[s.iter().take_while(|b| space(b)).count()..];
+        &s[..s.len() - s.iter().rev().take_while(|b| space(b)).count()]
+    };
+    let open = trim(body);
+    if body.get(open) != Some(&b'[') {
+        return Err("the body is not a JSON array");
+    }
+    let (mut items, mut start, mut depth) = (Vec::new(), open + 1, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &b) in body.iter().enumerate().skip(open + 1) {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' if depth > 0 => depth -= 1,
+            b',' if depth == 0 => {
+                items.push(strip(&body[start..i]));
+                start = i + 1;
+            }
+            b']' => {
+                let last = strip(&body[start..i]);
+                if !(items.is_empty() && last.is_empty()) {
+                    items.push(last);
+                }
+                if trim(&body[i + 1..]) != body.len() - i - 1 {
+                    return Err("trailing characters after the JSON array");
+                }
+                return Ok(items);
+            }
+            b'}' => return Err("an unmatched `}` in the JSON array"),
+            _ => {}
+        }
+    }
+    Err("the JSON array is not closed")
+}
+
 /// A reading as a gateway delivers it (`POST /v1/readings`): the signed chain and the payload
 /// bytes, whose keccak256 must equal `reading.payloadHash`. On the wire the chain's fields sit
 /// beside the payload: `{ "reading": …, "signatures": […], "payload": "0x…" }`, nothing else.
@@ -388,5 +441,43 @@ mod tests {
         let refused: ItemResult =
             serde_json::from_str(r#"{"status":422,"error":"no","step":"device signature"}"#).unwrap();
         assert!(!refused.delivered() && refused.refused_for_good());
+    }
+
+    #[test]
+    fn array_items_splits_at_depth_zero_outside_strings() {
+        let body = br#" [ {"a":[1,2],"b":"x,]}\"y"} , 7,"s" ,[[]] ] "#;
+        let items = array_items(body).unwrap();
+        let items: Vec<&str> = items.iter().map(|i| std::str::from_utf8(i).unwrap()).collect();
+        assert_eq!(items, [r#"{"a":[1,2],"b":"x,]}\"y"}"#, "7", r#""s""#, "[[]]"]);
+        assert_eq!(array_items(b"[]").unwrap().len(), 0);
+        assert_eq!(array_items(b"[ \n ]").unwrap().len(), 0);
+        // Empty items are items (each then fails to decode on its own).
+        assert_eq!(array_items(b"[1,,2,]").unwrap(), [&b"1"[..], b"", b"2", b""]);
+    }
+
+    #[test]
+    fn array_items_refuses_a_broken_frame() {
+        for (body, why) in [
+            (&b"{}"[..], "not a JSON array"),
+            (b"", "not a JSON array"),
+            (b"[1,2", "not closed"),
+            (br#"["]"#, "not closed"),
+            (b"[1] 2", "trailing"),
+            (b"[1}", "unmatched"),
+        ] {
+            let err = array_items(body).unwrap_err();
+            assert!(err.contains(why), "{}: {err}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn an_item_nested_deeper_than_serde_allows_is_its_own_failure() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let body = format!("[1,{deep},{}{}]", "[".repeat(100), "]".repeat(100));
+        assert!(serde_json::from_str::<Value>(&body).is_err(), "serde alone fails the whole body");
+        let items = array_items(body.as_bytes()).unwrap();
+        assert_eq!(items.len(), 3);
+        let decoded: Vec<bool> = items.iter().map(|i| serde_json::from_slice::<Value>(i).is_ok()).collect();
+        assert_eq!(decoded, [true, false, true]);
     }
 }

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use alloy::primitives::{Address, keccak256};
 use alloy::providers::DynProvider;
 use alloy::sol_types::Eip712Domain;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -109,6 +109,42 @@ impl From<JsonRejection> for ApiError {
         };
         Self::new(status, explain(r.body_text()))
     }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if crate::http::is_body_timeout(&r) {
+            return Self::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time (body_timeout_ms)");
+        }
+        let status = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::new(status, r.body_text())
+    }
+}
+
+/// One batch item decoded on its own, its error prefixed with the failing field's path.
+fn decode_item(slice: &[u8]) -> Result<ReadingSubmission, String> {
+    let mut de = serde_json::Deserializer::from_slice(slice);
+    let item: ReadingSubmission = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." { String::new() } else { format!("{path}: ") };
+        format!("{at}{}", e.into_inner())
+    })?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(item)
+}
+
+/// Whether the request says its body is JSON, as axum's `Json` extractor requires
+/// (`application/json`, or a `+json` type, parameters allowed).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// serde's message for a number that is no u64 ("invalid type: floating point", for 2^64 and
@@ -319,9 +355,17 @@ async fn submit_feedback(
 /// redelivering after a crash learns which ones the service already has.
 async fn submit_batch(
     State(api): State<Arc<Ingest>>,
-    body: Result<Json<Vec<serde_json::Value>>, JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(raw) = body?;
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected request with `Content-Type: application/json`",
+        ));
+    }
+    let body = body?;
+    let raw = wire::array_items(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     if raw.is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "an empty batch"));
     }
@@ -334,14 +378,11 @@ async fn submit_batch(
     let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(raw.len());
     let mut items = Vec::with_capacity(raw.len());
     let mut valid = Vec::with_capacity(raw.len());
-    for (i, value) in raw.into_iter().enumerate() {
-        let item: ReadingSubmission = match serde_path_to_error::deserialize(value) {
+    for (i, slice) in raw.into_iter().enumerate() {
+        let item: ReadingSubmission = match decode_item(slice) {
             Ok(item) => item,
             Err(e) => {
-                let path = e.path().to_string();
-                let at = if path == "." { String::new() } else { format!("{path}: ") };
-                let message = explain(format!("item {i}: {at}{}", e.into_inner()));
-                results.push(Some(ApiError::new(StatusCode::BAD_REQUEST, message).item()));
+                results.push(Some(ApiError::new(StatusCode::BAD_REQUEST, explain(format!("item {i}: {e}"))).item()));
                 continue;
             }
         };

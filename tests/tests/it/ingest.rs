@@ -518,13 +518,26 @@ async fn batch_limits_agree_and_a_malformed_item_gets_its_own_status() {
     let mut extra = item(4002, b"b");
     extra["reading"]["extra"] = json!(1);
     let batch = json!([item(4001, b"a"), { "reading": 5 }, "not a reading", extra, item(4003, b"c")]);
-    let (status, body) = post_json(&url, batch.to_string()).await;
+    // An item nested deeper than a JSON value may be (serde: 128) fails alone, too.
+    let deep = format!(r#"{{"reading": {}{}}}"#, "[".repeat(300), "]".repeat(300));
+    let batch = format!("[{}, {deep}, {}]", &batch.to_string()[1..batch.to_string().len() - 1], item(4004, b"d"));
+    let (status, body) = post_json(&url, batch).await;
     assert_eq!(status, 200, "{body}");
     let answer: BatchAnswer = serde_json::from_value(body).unwrap();
     let statuses: Vec<u16> = answer.results.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![201, 400, 400, 400, 201]);
+    assert_eq!(statuses, vec![201, 400, 400, 400, 201, 400, 201]);
     let errors: Vec<&str> = answer.results.iter().map(|r| r.error.as_deref().unwrap_or("")).collect();
     assert!(errors[1].starts_with("item 1: reading: invalid type"), "{errors:?}");
     assert!(errors[3].starts_with("item 3: reading.extra: unknown field `extra`"), "{errors:?}");
-    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1002");
+    assert!(errors[5].starts_with("item 5: reading"), "{errors:?}");
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1003");
+    // A body whose array frame is broken is refused whole, saying so, and stores nothing.
+    for (body, why) in [("[1, 2", "not closed"), (r#"{"reading": 1}"#, "not a JSON array"), ("[1] [2]", "trailing")] {
+        let (status, answer) = post_json(&url, body.to_string()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(why), "{body}: {answer}");
+    }
+    let untyped = alloy::transports::http::reqwest::Client::new().post(&url).body("[]").send().await.unwrap();
+    assert_eq!(untyped.status().as_u16(), 415, "a batch must say it is JSON");
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1003");
 }
