@@ -99,29 +99,25 @@ impl ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        if crate::http::is_body_timeout(&r) {
-            return Self::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time (body_timeout_ms)");
-        }
-        let status = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        Self::new(status, explain(r.body_text()))
+        Self::rejected(&r, r.status(), r.body_text())
     }
 }
 
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
-        if crate::http::is_body_timeout(&r) {
+        Self::rejected(&r, r.status(), r.body_text())
+    }
+}
+
+impl ApiError {
+    /// A body axum could not read or decode: 408 when it missed its deadline, 413 over its limit,
+    /// else 400 with axum's reason.
+    fn rejected(r: &(dyn std::error::Error + 'static), status: StatusCode, reason: String) -> Self {
+        if crate::http::is_body_timeout(r) {
             return Self::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time (body_timeout_ms)");
         }
-        let status = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        Self::new(status, r.body_text())
+        let status = if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST };
+        Self::new(status, explain(reason))
     }
 }
 
