@@ -37,12 +37,11 @@ pub const MAX_BATCH: usize = 1_000;
 /// nothing after it); whether each item is JSON is the item decoder's business.
 pub fn array_items<'a>(body: &'a [u8]) -> Result<Vec<&'a [u8]>, &'static str> {
     let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let trim = |s: &'_ [u8]| -> usize { s.iter().take_while(|b| space(b)).count() };
     let strip = |s: &'a [u8]| -> &'a [u8] {
         let s = &s[s.iter().take_while(|b| space(b)).count()..];
         &s[..s.len() - s.iter().rev().take_while(|b| space(b)).count()]
     };
-    let open = trim(body);
+    let open = body.iter().take_while(|b| space(b)).count();
     if body.get(open) != Some(&b'[') {
         return Err("the body is not a JSON array");
     }
@@ -71,7 +70,7 @@ pub fn array_items<'a>(body: &'a [u8]) -> Result<Vec<&'a [u8]>, &'static str> {
                 if !(items.is_empty() && last.is_empty()) {
                     items.push(last);
                 }
-                if trim(&body[i + 1..]) != body.len() - i - 1 {
+                if !strip(&body[i + 1..]).is_empty() {
                     return Err("trailing characters after the JSON array");
                 }
                 return Ok(items);
