@@ -42,7 +42,7 @@ async fn status_of(stream: &mut TcpStream) -> u16 {
 async fn slow_idle_and_oversized_clients_are_cut_off_without_delaying_others() {
     let IngestWorld { s, port, dev, gw } = IngestWorld::new(
         "name = \"iot.readings\"",
-        "max_body_bytes = 8192\n[http]\nheader_timeout_ms = 300\nbody_timeout_ms = 600\nmax_connections = 4",
+        "max_body_bytes = 8192\nmax_batch_bytes = 8192\n[http]\nheader_timeout_ms = 300\nbody_timeout_ms = 600\nmax_connections = 4",
     )
     .await;
     let _daemon = s.spawn_daemon(0);
@@ -72,6 +72,19 @@ async fn slow_idle_and_oversized_clients_are_cut_off_without_delaying_others() {
     assert_eq!(until_closed(&mut half_head).await, "", "a head that never ends is closed unanswered");
     assert_eq!(status_of(&mut trickle).await, 408, "a body that never ends is answered 408");
     until_closed(&mut trickle).await;
+    // The batch route reads its body as bytes (to split the array before parsing): the same rules.
+    let mut trickle = connect().await;
+    let head = "POST /v1/readings/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+    trickle.write_all(format!("{head}Content-Length: 100\r\n\r\n[{{\"re").as_bytes()).await.unwrap();
+    assert_eq!(status_of(&mut trickle).await, 408, "a batch body that never ends is answered 408");
+    until_closed(&mut trickle).await;
+    // A chunked batch body announces no length: it is cut at the limit while it is read.
+    let mut chunked = connect().await;
+    let chunk = format!("[{}]", " ".repeat(9000));
+    let request = format!("{head}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n", chunk.len());
+    chunked.write_all(request.as_bytes()).await.unwrap();
+    assert_eq!(status_of(&mut chunked).await, 413, "a chunked batch over max_batch_bytes");
+    drop(chunked);
 
     // A body announced over the limit is refused before it is sent; the answer names the limit.
     let mut big = connect().await;

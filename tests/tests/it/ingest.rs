@@ -531,6 +531,14 @@ async fn batch_limits_agree_and_a_malformed_item_gets_its_own_status() {
     assert!(errors[3].starts_with("item 3: reading.extra: unknown field `extra`"), "{errors:?}");
     assert!(errors[5].starts_with("item 5: reading"), "{errors:?}");
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1003");
+    // An item with data after its object is malformed too (and is not stored).
+    let (status, body) = post_json(&url, format!("[{} 5, {}]", item(4005, b"e"), item(4006, b"f"))).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: BatchAnswer = serde_json::from_value(body).unwrap();
+    assert_eq!(answer.results[0].status, 400, "{:?}", answer.results);
+    assert!(answer.results[0].error.as_deref().unwrap().contains("trailing characters"), "{:?}", answer.results);
+    assert_eq!((answer.stored, answer.results[1].status), (1, 201));
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1004");
     // A body whose array frame is broken is refused whole, saying so, and stores nothing.
     for (body, why) in [("[1, 2", "not closed"), (r#"{"reading": 1}"#, "not a JSON array"), ("[1] [2]", "trailing")] {
         let (status, answer) = post_json(&url, body.to_string()).await;
@@ -539,5 +547,5 @@ async fn batch_limits_agree_and_a_malformed_item_gets_its_own_status() {
     }
     let untyped = alloy::transports::http::reqwest::Client::new().post(&url).body("[]").send().await.unwrap();
     assert_eq!(untyped.status().as_u16(), 415, "a batch must say it is JSON");
-    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1003");
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM iot.readings"), "1004");
 }
