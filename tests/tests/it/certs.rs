@@ -3,7 +3,10 @@
 use iotegrity_e2e::World;
 use std::process::Command;
 
-/// A self-signed certificate and its key, made by openssl: `<name>.pem`, `<name>.key`.
+/// A self-signed certificate and its key, made by openssl: `<name>.pem`, `<name>.key`. Its
+/// notBefore is this wall-clock second, which Anvil's clock (its start second plus the time since)
+/// can lag by up to a second: tests move the chain a second on ([`World::advance`]) before they
+/// expect a fresh certificate to verify.
 fn make_cert(w: &World, name: &str, cn: &str) -> String {
     make_cert_of(w, name, cn, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
 }
@@ -51,6 +54,7 @@ async fn add_verify_revoke_and_closing_the_owner() {
     w.run_as(&gw, &["name", "register", "gateway.bit", "--ip", "10.0.0.7"]).json();
     let pem = make_cert(&w, "gw", "gateway.bit");
     let other = make_cert(&w, "other", "gateway.bit");
+    w.advance(1).await;
 
     let added = run_add(&w, &gw, add(&w, "gateway.bit", "gw")).json();
     assert!(added["notAfter"].as_u64().unwrap() > added["notBefore"].as_u64().unwrap(), "window from the certificate");
@@ -94,6 +98,7 @@ async fn closed_owner_invalidates_certificates_and_bad_pem_is_an_error() {
     let gw = w.identity("gw", "gateway").await;
     w.run_as(&gw, &["name", "register", "gateway.bit", "--ip", "10.0.0.7"]).json();
     let pem = make_cert(&w, "gw", "gateway.bit");
+    w.advance(1).await;
     run_add(&w, &gw, add(&w, "gateway.bit", "gw")).json();
     w.run_as(&gw, &["identity", "close", "--yes"]).json();
     assert_eq!(w.cli(&["cert", "verify", "gateway.bit", "--cert", &pem]).code, 1, "owner closed");
@@ -117,6 +122,7 @@ async fn pinning_a_key_needs_its_proof_of_possession() {
     w.run_as(&squatter, &["name", "register", "squat.bit", "--ip", "10.0.0.8"]).json();
     let victim = make_cert(&w, "victim", "gateway.bit");
     make_cert(&w, "mine", "squat.bit");
+    w.advance(1).await;
     // The squatter's own key does not match the victim's certificate.
     let mine_key = w.path("mine.key");
     let err =
@@ -148,6 +154,7 @@ async fn a_ca_pins_with_the_holders_proof_and_its_word_ends_with_its_role() {
     let ca = w.identity("ca", "ca").await;
     w.run_as(&ca, &["name", "register", "gateway.bit", "--ip", "10.0.0.7", "--owner", &gw.offline.to_string()]).json();
     let pem = make_cert(&w, "gw", "gateway.bit");
+    w.advance(1).await;
     let proof = w.cli(&["cert", "prove", "gateway.bit", "--cert", &pem, "--key", &w.path("gw.key")]).json();
     w.run_as(&ca, &["cert", "add", "gateway.bit", "--cert", &pem, "--proof", proof["proof"].as_str().unwrap()]).json();
     assert_eq!(w.cli(&["cert", "verify", "gateway.bit", "--cert", &pem]).json()["valid"], true);
