@@ -3,6 +3,8 @@ pragma solidity 0.8.30;
 
 import {Base} from "./Base.t.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
+import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {MarketBase} from "./JobMarket.t.sol";
 
 /// @notice Gas budgets from the foundation issue, measured on the call itself (snapshots in
 /// `snapshots/`; `forge snapshot` keeps `.gas-snapshot` for whole tests).
@@ -68,5 +70,53 @@ contract GasTest is Base {
         vm.prank(voter.offline);
         reputation.voteReputation{value: DEPOSIT}(target.online, 50);
         vm.snapshotGasLastCall("voteReputation");
+    }
+}
+
+/// @notice The job market's Success lifecycle, step by step (issue 15): no step above 120k, all of
+/// it within 300k, measured on the calls themselves, each as a transaction of its own (cold
+/// accounts and slots), on a market already in use (its job counter and owed total non-zero). The
+/// very first job of a market pays ~34k more once for those two slots (`market_firstJob`).
+contract MarketGasTest is MarketBase {
+    function test_gas_marketSuccessLifecycle() public {
+        coldStart();
+        create(); // the market's first job
+        vm.snapshotGasLastCall("market_firstJob");
+
+        coldStart();
+        vm.prank(svc.online);
+        uint256 id = market.createJobRequest{value: REWARD}(ROOT, SPEC, deadline());
+        uint256 total = step("market_createJobRequest");
+        (uint64 exp, bytes memory sig) = proposal(id, wrk);
+        coldStart();
+        vm.prank(svc.online);
+        market.acceptTrainingOffer(id, wrk.online, TERMS, exp, sig);
+        total += step("market_acceptTrainingOffer");
+        coldStart();
+        vm.prank(wrk.online);
+        market.reportTrainingResult(id, RESULT);
+        total += step("market_reportTrainingResult");
+        coldStart();
+        vm.prank(svc.online);
+        market.endJob(id, IJobMarket.Status.Success);
+        total += step("market_endJob");
+        coldStart();
+        vm.prank(wrk.online);
+        market.claimReward(id);
+        total += step("market_claimReward");
+        vm.snapshotValue("market_successLifecycle", total);
+        vm.assertLe(total, 300_000, "Success lifecycle <= 300k");
+    }
+
+    /// @dev Snapshots the last call's gas under `name` and checks it against the per-step budget.
+    function step(string memory name) internal returns (uint256 gas) {
+        gas = vm.snapshotGasLastCall(name);
+        vm.assertLe(gas, 120_000, string.concat(name, " <= 120k"));
+    }
+
+    /// @dev The next call pays for cold accounts and slots, as a transaction of its own does.
+    function coldStart() internal {
+        vm.cool(address(market));
+        vm.cool(address(identity));
     }
 }

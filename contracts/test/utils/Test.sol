@@ -26,6 +26,7 @@ interface Vm {
     function roll(uint256) external;
     function cool(address) external;
     function deal(address, uint256) external;
+    function etch(address, bytes calldata) external;
     function expectRevert(bytes4) external;
     function expectRevert(bytes calldata) external;
     function expectRevert() external;
@@ -46,6 +47,7 @@ interface Vm {
     function envOr(string calldata, address) external view returns (address);
     function envOr(string calldata, string calldata) external view returns (string memory);
     function snapshotGasLastCall(string calldata) external returns (uint256);
+    function snapshotValue(string calldata, uint256) external;
     function serializeAddress(string calldata, string calldata, address) external returns (string memory);
     function serializeUint(string calldata, string calldata, uint256) external returns (string memory);
     function serializeString(string calldata, string calldata, string calldata)
