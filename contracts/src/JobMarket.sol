@@ -136,10 +136,8 @@ contract JobMarket is IJobMarket, Credits {
         Job storage job = _existing(jobId);
         _onlyService(job, jobId);
         if (verdict != Status.Success && verdict != Status.Failed) revert JobMarket_BadVerdict(verdict);
-        if (job.status == Status.InProgress && job.reportedAt == 0 && block.timestamp <= job.deadline) {
-            revert JobMarket_NotReported(jobId);
-        }
         _requireStatus(job, jobId, Status.InProgress);
+        if (job.reportedAt == 0) revert JobMarket_NotReported(jobId);
         if (job.failedAt != 0 || job.disputedAt != 0) revert JobMarket_WrongStatus(jobId, Status.InProgress);
         // In progress, reported, no verdict, no dispute: the review window is open (else Success).
 

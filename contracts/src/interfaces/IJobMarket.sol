@@ -88,8 +88,6 @@ interface IJobMarket is ICredits {
     error JobMarket_NotReported(uint256 jobId);
     /// @notice The worker already reported.
     error JobMarket_AlreadyReported(uint256 jobId);
-    /// @notice The window for this call closed at `closedAt`.
-    error JobMarket_WindowClosed(uint256 jobId, uint256 closedAt);
     /// @notice The job is already disputed, or the sender may not dispute it now.
     error JobMarket_CannotDispute(uint256 jobId);
     /// @notice The job is not disputed.

@@ -33,6 +33,7 @@ contract MarketHandler {
     mapping(uint256 jobId => uint256) public ghostReward;
     mapping(uint256 jobId => IJobMarket.Status) public ghostSeen; // the furthest state seen
     uint256 public ghostBackwards; // times a job's state was seen to move back (must stay 0)
+    uint256 public ghostForgedAccepted; // proposals accepted on another worker's signature (must stay 0)
     uint256 public ghostWrongPayee; // claims that paid someone other than the job's payee (must stay 0)
     mapping(bytes4 action => uint256) public ghostSucceeded;
 
@@ -92,7 +93,7 @@ contract MarketHandler {
         try market.acceptTrainingOffer(
             id, workerKey[w % 2], keccak256("terms"), expiresAt, abi.encodePacked(r, sig, v)
         ) {
-            if (signer % 2 != w % 2) ghostBackwards += 1000; // a forged proposal was accepted
+            if (signer % 2 != w % 2) ghostForgedAccepted += 1;
             _ok(this.accept.selector);
         } catch {}
         _observe();
