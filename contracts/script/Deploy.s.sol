@@ -6,17 +6,19 @@ import {IdentityRegistry} from "../src/IdentityRegistry.sol";
 import {NameRegistry} from "../src/NameRegistry.sol";
 import {Reputation} from "../src/Reputation.sol";
 import {ReceiptAnchor} from "../src/ReceiptAnchor.sol";
+import {JobMarket} from "../src/JobMarket.sol";
 import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
 
-/// @notice Deploys IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor, and writes the address book
+/// @notice Deploys IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor and JobMarket, and writes the address book
 /// `anvil/deployments/<chainId>.json` that the CLI and the daemon read (docs/address-book.md).
 ///
 /// Environment (all optional): PRIVATE_KEY (deployer; default Anvil account 0),
 /// GOVERNANCE (appoints notaries and CAs; default the deployer — use a multisig in production),
 /// PENALTY_SINK (receives slashed stakes and struck deposits; default 0x…dEaD, which burns them),
 /// NAME_MODE ("decentralized" | "quasi-centralized"), VOTE_DEPOSIT (wei, default 0.01 ether),
-/// VOTE_PERIOD (s, 1 day), DISPUTE_WINDOW (s, 7 days), HALF_LIFE (s, 30 days), ADDRESS_BOOK (where
-/// to write it, under anvil/deployments/; default anvil/deployments/<chainId>.json).
+/// VOTE_PERIOD (s, 1 day), DISPUTE_WINDOW (s, 7 days), HALF_LIFE (s, 30 days), the job market's
+/// REVIEW_WINDOW (s, 3 days), MARKET_DISPUTE_WINDOW (s, 3 days) and RULING_WINDOW (s, 7 days),
+/// ADDRESS_BOOK (where to write it, under anvil/deployments/; default anvil/deployments/<chainId>.json).
 ///
 ///   forge script contracts/script/Deploy.s.sol --rpc-url $ETH_RPC_URL --broadcast
 contract Deploy {
@@ -28,7 +30,13 @@ contract Deploy {
 
     function run()
         external
-        returns (IdentityRegistry identity, NameRegistry names, Reputation reputation, ReceiptAnchor anchor)
+        returns (
+            IdentityRegistry identity,
+            NameRegistry names,
+            Reputation reputation,
+            ReceiptAnchor anchor,
+            JobMarket market
+        )
     {
         uint256 key = vm.envOr("PRIVATE_KEY", ANVIL_KEY_0);
         string memory modeName = vm.envOr("NAME_MODE", string("decentralized"));
@@ -51,6 +59,12 @@ contract Deploy {
             vm.envOr("HALF_LIFE", uint256(30 days))
         );
         anchor = new ReceiptAnchor(identity);
+        market = new JobMarket(
+            identity,
+            vm.envOr("REVIEW_WINDOW", uint256(3 days)),
+            vm.envOr("MARKET_DISPUTE_WINDOW", uint256(3 days)),
+            vm.envOr("RULING_WINDOW", uint256(7 days))
+        );
         vm.stopBroadcast();
 
         string memory book = "book";
@@ -62,7 +76,8 @@ contract Deploy {
         vm.serializeAddress(book, "reputation", address(reputation));
         vm.serializeAddress(book, "governance", governance);
         vm.serializeAddress(book, "penaltySink", sink);
-        string memory json = vm.serializeAddress(book, "receiptAnchor", address(anchor));
+        vm.serializeAddress(book, "receiptAnchor", address(anchor));
+        string memory json = vm.serializeAddress(book, "jobMarket", address(market));
         string memory defaultBook = string.concat("anvil/deployments/", vm.toString(block.chainid), ".json");
         vm.writeJson(json, vm.envOr("ADDRESS_BOOK", defaultBook));
     }

@@ -104,6 +104,7 @@ mod tests {
         // Key order and number formatting as `vm.serializeX` produces them.
         let json = r#"{"chainId":31337,"deployedBlock":1,"governance":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
             "identityRegistry":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "jobMarket":"0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9",
             "nameMode":"decentralized","nameRegistry":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
             "penaltySink":"0x000000000000000000000000000000000000dEaD",
             "receiptAnchor":"0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
@@ -112,6 +113,7 @@ mod tests {
         assert_eq!(book.chain_id, 31337);
         assert_eq!(book.name_mode, "decentralized");
         assert_eq!(book.receipt_anchor(), "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9".parse::<Address>().unwrap());
+        assert_eq!(book.job_market(), "0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9".parse::<Address>().unwrap());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Talking to a chain: providers (built here once), sending transactions with reverts decoded,
 //! and deploying the contracts.
 
-use crate::contracts::{IdentityRegistry, NameRegistry, ReceiptAnchor, Reputation};
+use crate::contracts::{IdentityRegistry, JobMarket, NameRegistry, ReceiptAnchor, Reputation};
 use crate::{AddressBook, Error, Result, revert};
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::EthereumWallet;
@@ -124,9 +124,30 @@ pub struct DeployParams {
     pub dispute_window: u64,
     /// Half-life of vote weights, seconds.
     pub half_life: u64,
+    /// The job market's windows (docs/market.md).
+    pub market: MarketWindows,
 }
 
-/// Deploys IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor from the provider's wallet.
+/// The job market's time rules, in seconds (each 0 < w < 2^32; docs/market.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarketWindows {
+    /// Time the service has for its verdict after a report; past it the worker is paid.
+    pub review: u64,
+    /// Time the worker has to dispute a Failed verdict; past it the verdict is final.
+    pub dispute: u64,
+    /// Time a notary has to rule on a dispute; past it the disputant loses.
+    pub ruling: u64,
+}
+
+impl Default for MarketWindows {
+    /// Three days to review, three to dispute, seven to rule (as `contracts/script/Deploy.s.sol`).
+    fn default() -> Self {
+        Self { review: 3 * 86_400, dispute: 3 * 86_400, ruling: 7 * 86_400 }
+    }
+}
+
+/// Deploys IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor and JobMarket from the
+/// provider's wallet.
 pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
     let chain_id = chain_id(provider).await?;
     let block = latest_block(provider).await?;
@@ -149,9 +170,15 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
     .map_err(contract_error)?
     .address();
     let receipt_anchor = *ReceiptAnchor::deploy(provider, identity).await.map_err(contract_error)?.address();
+    let w = params.market;
+    let job_market =
+        *JobMarket::deploy(provider, identity, U256::from(w.review), U256::from(w.dispute), U256::from(w.ruling))
+            .await
+            .map_err(contract_error)?
+            .address();
     // In the manifest's deployment order (contracts/manifest.json).
-    const _: () = assert!(crate::contracts::CONTRACTS.len() == 4, "wire every contract of the manifest here");
-    let addresses = [identity, names, reputation, receipt_anchor];
+    const _: () = assert!(crate::contracts::CONTRACTS.len() == 5, "wire every contract of the manifest here");
+    let addresses = [identity, names, reputation, receipt_anchor, job_market];
     Ok(AddressBook {
         chain_id,
         name_mode: if params.quasi_centralized { "quasi-centralized" } else { "decentralized" }.into(),

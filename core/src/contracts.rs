@@ -35,6 +35,13 @@ sol!(
     "artifacts/ReceiptAnchor.json"
 );
 
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    JobMarket,
+    "artifacts/JobMarket.json"
+);
+
 sol! {
     /// The role of an identity, as `IIdentityRegistry.Role` numbers it (`None` = no identity).
     #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +94,7 @@ pub const CONTRACTS: &[(&str, &str)] = &[
     ("NameRegistry", "nameRegistry"),
     ("Reputation", "reputation"),
     ("ReceiptAnchor", "receiptAnchor"),
+    ("JobMarket", "jobMarket"),
 ];
 
 /// The ABI JSON of every contract, for decoding reverts and logs dynamically.
@@ -95,6 +103,7 @@ pub const ABIS: &[(&str, &str)] = &[
     ("NameRegistry", include_str!("../artifacts/NameRegistry.json")),
     ("Reputation", include_str!("../artifacts/Reputation.json")),
     ("ReceiptAnchor", include_str!("../artifacts/ReceiptAnchor.json")),
+    ("JobMarket", include_str!("../artifacts/JobMarket.json")),
 ];
 
 /// `@notice` text of every custom error, by error name (from the interface sources).
@@ -120,5 +129,10 @@ impl crate::AddressBook {
     /// The ReceiptAnchor.
     pub fn receipt_anchor(&self) -> Address {
         self.contract("receiptAnchor")
+    }
+
+    /// The JobMarket.
+    pub fn job_market(&self) -> Address {
+        self.contract("jobMarket")
     }
 }

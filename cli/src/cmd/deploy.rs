@@ -17,7 +17,7 @@ pub enum NameMode {
     QuasiCentralized,
 }
 
-/// Deploy IdentityRegistry, NameRegistry, Reputation and ReceiptAnchor, then write the address
+/// Deploy IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor and JobMarket, then write the address
 /// book that every other command reads. The governance and the penalty sink are fixed for good.
 #[derive(Debug, Args)]
 #[command(after_help = "Example (local Anvil, its first dev account):\n  \
@@ -51,6 +51,16 @@ pub struct DeployArgs {
     /// Age at which a vote weighs half as much as a new one, in seconds.
     #[arg(long, default_value_t = 30 * 86_400, value_name = "SECONDS")]
     pub half_life: u64,
+    /// Job market: time the service has for its verdict after a report, in seconds; past it the
+    /// worker is paid.
+    #[arg(long, default_value_t = chain::MarketWindows::default().review, value_name = "SECONDS")]
+    pub review_window: u64,
+    /// Job market: time the worker has to dispute a Failed verdict, in seconds.
+    #[arg(long, default_value_t = chain::MarketWindows::default().dispute, value_name = "SECONDS")]
+    pub market_dispute_window: u64,
+    /// Job market: time a notary has to rule on a dispute, in seconds; past it the disputant loses.
+    #[arg(long, default_value_t = chain::MarketWindows::default().ruling, value_name = "SECONDS")]
+    pub ruling_window: u64,
     /// Where to write the address book [default: anvil/deployments/<chain id>.json in the project
     /// around the current directory, as for --deployments].
     #[arg(long, value_name = "FILE")]
@@ -69,19 +79,25 @@ impl DeployArgs {
             vote_period: self.vote_period,
             dispute_window: self.dispute_window,
             half_life: self.half_life,
+            market: chain::MarketWindows {
+                review: self.review_window,
+                dispute: self.market_dispute_window,
+                ruling: self.ruling_window,
+            },
         };
         let provider = chain::writer(&self.rpc.rpc_url, signer)?;
         let book = chain::deploy(&provider, &params).await?;
         let path = self.out.unwrap_or_else(|| AddressBook::default_path(book.chain_id));
         book.save(&path)?;
         let text = format!(
-            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\n  governance       {} (appoints notaries and CAs)\n  penalty sink     {}\naddress book: {}",
+            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\n  JobMarket        {}\n  governance       {} (appoints notaries and CAs)\n  penalty sink     {}\naddress book: {}",
             book.chain_id,
             book.name_mode,
             book.identity_registry(),
             book.name_registry(),
             book.reputation(),
             book.receipt_anchor(),
+            book.job_market(),
             book.governance,
             book.penalty_sink,
             path.display()

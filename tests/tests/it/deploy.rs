@@ -9,7 +9,7 @@ async fn deploy_writes_an_address_book_the_other_commands_use() {
     let book: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&w.book).unwrap()).unwrap();
     assert_eq!(book["chainId"], 31337);
     assert_eq!(book["nameMode"], "decentralized");
-    for key in ["identityRegistry", "nameRegistry", "reputation"] {
+    for key in ["identityRegistry", "nameRegistry", "reputation", "receiptAnchor", "jobMarket"] {
         let addr = book[key].as_str().unwrap();
         assert!(addr.starts_with("0x") && addr.len() == 42, "{key}: {addr}");
     }
@@ -55,4 +55,15 @@ async fn deploy_without_a_key_lists_the_ways_to_give_one() {
     assert!(err.contains("--keystore") && err.contains("--private-key"), "{err}");
     let err = w.cli(&["deploy", "--private-key", "0x1234"]).failure().to_owned();
     assert!(err.contains("malformed private key"), "{err}");
+}
+
+#[tokio::test]
+async fn market_windows_out_of_range_are_refused_by_name() {
+    let w = World::new(&[]);
+    let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let out = w.dir.path().join("other.json");
+    let out = out.display().to_string();
+    let err = w.cli(&["deploy", "--private-key", key, "--review-window", "0", "--out", &out]).failure().to_owned();
+    assert!(err.contains("JobMarket_InvalidParameter"), "{err}");
+    assert!(!std::path::Path::new(&out).exists(), "no address book for a failed deployment");
 }
