@@ -9,6 +9,7 @@
 //! with `--anchorer`, or — said as such — the only identity that ever anchored the table id.
 
 use crate::contracts::ReceiptAnchor;
+use crate::receipt::{Receipt, split_sizes};
 use crate::{AddressBook, Error, Result, chain};
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256};
@@ -42,6 +43,42 @@ pub struct AnchoredBatch {
     pub block: u64,
     /// The anchoring transaction.
     pub tx: B256,
+}
+
+impl AnchoredBatch {
+    /// Why receipt `r` (found by its batch root) does not match this chain batch; None if it does:
+    /// the anchored root, the batch's size and key range, and the sub-table's place in it.
+    pub fn disagreement(&self, r: &Receipt) -> Option<String> {
+        let b = self;
+        let chain = || {
+            format!(
+                "on chain batch root {} covers keys {}..{} with m={}, n={}, anchored under {} at block {}",
+                b.root, b.first_key, b.last_key, b.m, b.n, b.anchored_root, b.block
+            )
+        };
+        let sizes_fit =
+            r.index < b.n && b.n <= b.m && split_sizes(b.m as usize, b.n as usize)[r.index as usize] == r.rows.len();
+        if r.anchor.anchored_root != b.anchored_root
+            || (r.m, r.n, r.batch_first_key, r.batch_last_key) != (b.m, b.n, b.first_key, b.last_key)
+            || r.first_key < b.first_key
+            || r.last_key > b.last_key
+            || !sizes_fit
+        {
+            return Some(format!(
+                "{}; the receipt says keys {}..{} of {}..{}, sub-table {} of m={}, n={}, anchored under {}",
+                chain(),
+                r.first_key,
+                r.last_key,
+                r.batch_first_key,
+                r.batch_last_key,
+                r.index,
+                r.m,
+                r.n,
+                r.anchor.anchored_root
+            ));
+        }
+        None
+    }
 }
 
 /// One identity's anchored history of one table, in key order (which is the order of anchoring:

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cert;
 pub mod chain;
 pub mod contracts;
+pub mod dataset;
 pub mod error;
 pub mod keys;
 pub mod merkle;

@@ -21,7 +21,7 @@ pub mod run;
 
 use crate::anchors::{AnchoredBatch, OtherAnchorer, TableAnchors, TableHistory, Trust};
 use crate::merkle::MerkleTree;
-use crate::receipt::{Batch, Receipt, RowHash, split_sizes, table_id};
+use crate::receipt::{Batch, Receipt, RowHash, table_id};
 use crate::signatures::WhileActive;
 use crate::store::iot::StoredReading;
 use crate::store::receipts::PendingHints;
@@ -402,38 +402,6 @@ pub fn audit(input: &AuditInput<'_>) -> AuditReport {
     }
 }
 
-/// Why a receipt does not match the chain batch with its batch root; None if it does.
-fn disagreement(r: &Receipt, b: &AnchoredBatch) -> Option<String> {
-    let chain = || {
-        format!(
-            "on chain batch root {} covers keys {}..{} with m={}, n={}, anchored under {} at block {}",
-            b.root, b.first_key, b.last_key, b.m, b.n, b.anchored_root, b.block
-        )
-    };
-    let sizes_fit =
-        r.index < b.n && b.n <= b.m && split_sizes(b.m as usize, b.n as usize)[r.index as usize] == r.rows.len();
-    if r.anchor.anchored_root != b.anchored_root
-        || (r.m, r.n, r.batch_first_key, r.batch_last_key) != (b.m, b.n, b.first_key, b.last_key)
-        || r.first_key < b.first_key
-        || r.last_key > b.last_key
-        || !sizes_fit
-    {
-        return Some(format!(
-            "{}; the receipt says keys {}..{} of {}..{}, sub-table {} of m={}, n={}, anchored under {}",
-            chain(),
-            r.first_key,
-            r.last_key,
-            r.batch_first_key,
-            r.batch_last_key,
-            r.index,
-            r.m,
-            r.n,
-            r.anchor.anchored_root
-        ));
-    }
-    None
-}
-
 /// Checks one receipt against a table's chain history: its own checks, its table, and the chain
 /// batch it names. Returns that batch (the anchor as the chain records it) or why not.
 pub fn match_receipt<'h>(table: &str, r: &Receipt, history: &'h TableHistory) -> Result<&'h AnchoredBatch, Finding> {
@@ -470,7 +438,7 @@ fn locate(
     let i = find(r.batch_root).ok_or_else(|| {
         not_on_chain(format!("the trusted identity never anchored batch root {} for {table}", r.batch_root))
     })?;
-    match disagreement(r, &history.batches[i]) {
+    match history.batches[i].disagreement(r) {
         Some(why) => Err(not_on_chain(why)),
         None => Ok(i),
     }
