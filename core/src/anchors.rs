@@ -97,8 +97,13 @@ impl TableHistory {
 
     /// The batch whose key range holds `key` (binary search).
     pub fn covering(&self, key: i64) -> Option<&AnchoredBatch> {
+        self.covering_index(key).map(|i| &self.batches[i])
+    }
+
+    /// The position of [`TableHistory::covering`]'s batch.
+    pub fn covering_index(&self, key: i64) -> Option<usize> {
         let i = self.batches.partition_point(|b| b.last_key < key);
-        self.batches.get(i).filter(|b| b.first_key <= key)
+        self.batches.get(i).filter(|b| b.first_key <= key).map(|_| i)
     }
 
     /// Rows anchored in all.

@@ -256,12 +256,18 @@ impl<'h> Verifier<'h> {
             return Err(BatchError::NotUnderRoot { index, first_key, last_key, root: self.dataset.root });
         }
         let not_on_chain = |reason: String| BatchError::NotOnChain { index, first_key, last_key, reason };
-        let at = self.history.batches.iter().position(|b| b.root == receipt.batch_root).ok_or_else(|| {
-            not_on_chain(format!(
-                "{} never anchored batch root {} for {}",
-                self.dataset.owner, receipt.batch_root, self.dataset.table
-            ))
-        })?;
+        // The chain batch that holds the sub-table's keys (binary search: the history is in key
+        // order) must be the receipt's batch.
+        let at = self
+            .history
+            .covering_index(first_key)
+            .filter(|&i| self.history.batches[i].root == receipt.batch_root)
+            .ok_or_else(|| {
+                not_on_chain(format!(
+                    "{} never anchored batch root {} for {}",
+                    self.dataset.owner, receipt.batch_root, self.dataset.table
+                ))
+            })?;
         if let Some(why) = self.history.batches[at].disagreement(&receipt) {
             return Err(not_on_chain(why));
         }
@@ -507,5 +513,39 @@ mod tests {
         let e = verify_all(&d.reference(OWNER), &history, &batches_of(&d)).unwrap_err();
         assert!(matches!(e, BatchError::OutOfPlace { index: 3, .. }), "{e}");
         assert!(e.to_string().contains("right after key 20"), "{e}");
+    }
+
+    #[test]
+    fn edited_rows_re_anchored_with_another_key_are_not_the_owners_data() {
+        // A database writer edits rows 11..=20, rebuilds their receipts and h_S over them, and
+        // anchors the forged batch under the same table name with a key of its own. Everything
+        // is consistent except the anchoring identity: the owner's history refuses it.
+        let (receipts, owner_history) = anchored();
+        let (forged_receipts, mut stranger_history) = anchored_ranges(&[1..=10, 11..=20]);
+        let edit = |k: i64| format!("{k}\t0.5\t\\N");
+        let forged = Batch::new((11..=20).map(|k| RowHash { key: k, hash: row_hash(edit(k).as_bytes()) }).collect(), 3);
+        let anchor = AnchorRef { anchored_root: tag_batch_root(forged.root()), ..forged_receipts[3].anchor.clone() };
+        let mut mixed: Vec<Receipt> =
+            receipts.iter().filter(|r| r.batch_root != receipts[3].batch_root).cloned().collect();
+        mixed.extend(forged.receipts(TABLE, &anchor, &[]));
+        stranger_history.batches[1].root = forged.root();
+        stranger_history.batches[1].anchored_root = anchor.anchored_root;
+        let d = Dataset::select(TABLE, &mixed, 1, 30).unwrap();
+        let batches: Vec<DatasetBatch> = (0..d.receipts.len())
+            .map(|i| {
+                let r = &d.receipts[i];
+                let text = |k: i64| if (11..=20).contains(&k) { edit(k) } else { line(k) };
+                d.batch(i, vec![], r.rows.iter().map(|h| BatchRow { key: h.key, line: text(h.key) }).collect())
+            })
+            .collect();
+        let reference = d.reference(OWNER);
+        let e = verify_all(&reference, &owner_history, &batches).unwrap_err();
+        assert!(matches!(e, BatchError::NotOnChain { index: 3, first_key: 11, .. }), "{e}");
+        // The forged batch checks against the stranger's own anchors: trusting the spec's owner,
+        // not whoever anchored the table name, is what refuses it.
+        let mut v = Verifier::new(&reference, &stranger_history);
+        for b in &batches[..6] {
+            v.verify(b).unwrap();
+        }
     }
 }
