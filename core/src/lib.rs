@@ -11,7 +11,11 @@ pub mod chain;
 pub mod contracts;
 pub mod dataset;
 pub mod error;
+pub mod job_spec;
 pub mod keys;
+#[cfg(feature = "learning")]
+pub mod learning;
+pub mod market;
 pub mod merkle;
 pub mod names;
 pub mod receipt;
