@@ -58,6 +58,12 @@ pub enum Command {
     Export(cmd::bundle::ExportArgs),
     /// Verify an audit bundle offline and (unless --offline) against the chain.
     VerifyBundle(cmd::bundle::VerifyBundleArgs),
+    /// The data a job is offered on: load the diabetes table, write a job spec, verify its batches.
+    #[command(subcommand)]
+    Dataset(cmd::dataset::DatasetCmd),
+    /// The job market: offer, propose, accept, report, evaluate, end, dispute, rule, claim, vote.
+    #[command(subcommand)]
+    Market(cmd::market::MarketCmd),
     /// Sign a command for a device as a service (its feedback comes back to the ingest API).
     Command(cmd::command::CommandArgs),
     /// A simulated meter and gateway: sign readings and deliver them to a service's ingest API.
@@ -77,6 +83,8 @@ impl Cli {
             Command::Audit(args) => args.run(self.json).await,
             Command::Simulate(args) => args.run().await,
             Command::Command(args) => args.run().await,
+            Command::Dataset(cmd) => cmd.run().await,
+            Command::Market(cmd) => cmd.run().await,
             Command::Export(args) => args.run().await,
             Command::Reading(args) => args.run().await,
             Command::VerifyBundle(args) => args.run().await,

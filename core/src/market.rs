@@ -36,6 +36,47 @@ alloy::sol! {
     }
 }
 
+/// A job's state, as `IJobMarket.Status` numbers it (`None`: no such job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum JobStatus {
+    /// No such job.
+    None = 0,
+    /// Offered, nobody assigned.
+    Unprocessed = 1,
+    /// Assigned to a worker.
+    InProgress = 2,
+    /// The worker is paid.
+    Success = 3,
+    /// The service is refunded.
+    Failed = 4,
+}
+
+impl From<u8> for JobStatus {
+    fn from(v: u8) -> Self {
+        match v {
+            1 => Self::Unprocessed,
+            2 => Self::InProgress,
+            3 => Self::Success,
+            4 => Self::Failed,
+            _ => Self::None,
+        }
+    }
+}
+
+impl JobStatus {
+    /// The paper's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Unprocessed => "Unprocessed",
+            Self::InProgress => "InProgress",
+            Self::Success => "Success",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
 /// A signed proposal, as the worker hands it to the service (`iotegrity market propose` writes it,
 /// `market accept` reads it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,6 +123,18 @@ impl Ident {
     }
 }
 
+impl Ident {
+    /// `--keystore <online> --password-file <pw>`: the online key sends (job market steps).
+    pub fn online_wallet(&self, w: &World) -> Vec<String> {
+        vec![
+            "--keystore".into(),
+            self.dir.join("online.json").display().to_string(),
+            "--password-file".into(),
+            w.password_file.display().to_string(),
+        ]
+    }
+}
+
 /// What a CLI run gave.
 #[derive(Debug)]
 pub struct Run {
@@ -197,6 +209,13 @@ impl World {
     pub fn run_as(&self, id: &Ident, args: &[&str]) -> Run {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.extend(id.wallet(self));
+        self.cli(&all)
+    }
+
+    /// Runs the CLI with `args`, signing with `id`'s online keystore.
+    pub fn run_online(&self, id: &Ident, args: &[&str]) -> Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(id.online_wallet(self));
         self.cli(&all)
     }
 

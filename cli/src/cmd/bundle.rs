@@ -105,7 +105,8 @@ impl ExportArgs {
             None => None,
         };
         let (receipts, _) = receipts::snapshot(&pool, &name).await.wrap_err_with(|| format!("cannot read {name}"))?;
-        let rows = table.all_canonical_rows(&pool).await.wrap_err_with(|| format!("cannot read {name}"))?;
+        let rows =
+            table.canonical_rows(&pool, i64::MIN, i64::MAX).await.wrap_err_with(|| format!("cannot read {name}"))?;
         let anchors = TableAnchors::read(&conn.provider, &conn.book, table_id(&name), None).await?;
         let trust = anchors.trust(pinned);
         if let Trust::Ambiguous { .. } = trust {

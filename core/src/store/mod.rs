@@ -4,6 +4,7 @@
 //! aggregates and command feedback that the ingest API stores). This file holds what they share:
 //! connections with the canonical session settings, the migrations, and the store's error.
 
+pub mod dataset;
 pub mod iot;
 pub mod receipts;
 pub mod table;

@@ -134,11 +134,12 @@ impl TableRef {
         hashed
     }
 
-    /// Every row, as (key, canonical text), in key order.
-    pub async fn all_canonical_rows(&self, pool: &PgPool) -> Result<Vec<(i64, String)>, StoreError> {
+    /// Rows with `after < key <= upto` (`i64::MIN`, `i64::MAX`: the whole table), as (key,
+    /// canonical text), in key order.
+    pub async fn canonical_rows(&self, pool: &PgPool, after: i64, upto: i64) -> Result<Vec<(i64, String)>, StoreError> {
         use futures_util::TryStreamExt;
         use sqlx::postgres::PgPoolCopyExt;
-        let mut stream = pool.copy_out_raw(&self.copy_sql(i64::MIN, i64::MAX, None)).await?;
+        let mut stream = pool.copy_out_raw(&self.copy_sql(after, upto, None)).await?;
         let (mut lines, mut all) = (CopyLines::default(), Vec::new());
         while let Some(chunk) = stream.try_next().await? {
             lines.feed(&chunk, |line| {
@@ -151,6 +152,17 @@ impl TableRef {
         }
         lines.finish()?;
         Ok(all)
+    }
+
+    /// The table's column names, in table order (the order of a canonical line's fields).
+    pub async fn columns<'e, E: Executor<'e, Database = Postgres>>(&self, db: E) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 \
+             AND NOT attisdropped ORDER BY attnum",
+        )
+        .bind(self.quoted())
+        .fetch_all(db)
+        .await
     }
 
     /// Number of rows in the table.
