@@ -23,6 +23,17 @@ alloy::sol! {
         uint64 expiresAt;
     }
 
+    /// A worker's request for one batch of a job's dataset, sent to the service's HTTP API
+    /// (docs/market.md, "Serving batches"); `issuedAt` bounds its replay in time.
+    #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct BatchRequest {
+        address market;
+        uint256 jobId;
+        uint32 index;
+        uint64 issuedAt;
+    }
+
     /// A worker's word on its result: the model file whose keccak256 is `resultHash`, trained for
     /// the job's spec `paramHash`.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +107,40 @@ pub struct SignedResult {
     pub result: TrainingResult,
     /// The worker key's 65-byte signature.
     pub signature: Bytes,
+}
+
+/// A signed batch request: the body of `POST /v1/jobs/batches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedBatchRequest {
+    /// What is signed.
+    pub request: BatchRequest,
+    /// The worker key's 65-byte signature.
+    pub signature: Bytes,
+}
+
+/// How far a batch request's `issuedAt` may be from the service's clock, either way (seconds).
+pub const BATCH_REQUEST_WINDOW_SECS: u64 = 300;
+
+impl SignedBatchRequest {
+    /// Signs a request for batch `index` of job `job_id`, issued at `now`.
+    pub fn sign(
+        market: Address,
+        job_id: U256,
+        index: u32,
+        now: u64,
+        key: &PrivateKeySigner,
+        domain: &Eip712Domain,
+    ) -> Self {
+        let request = BatchRequest { market, jobId: job_id, index, issuedAt: now };
+        let signature = sign(key, &request, domain);
+        Self { request, signature }
+    }
+
+    /// The key that signed it, if the signature is well formed.
+    pub fn signer(&self, domain: &Eip712Domain) -> Option<Address> {
+        crate::signatures::recover_prehash(&self.request.eip712_signing_hash(domain), &self.signature)
+    }
 }
 
 /// Why a delivered result is refused.

@@ -23,6 +23,8 @@ pub mod path {
     pub const AGGREGATES: &str = "/v1/aggregates";
     /// The relayed answer to a service's command.
     pub const FEEDBACK: &str = "/v1/feedback";
+    /// A worker's signed request for one batch of its job's dataset (docs/market.md).
+    pub const JOB_BATCHES: &str = "/v1/jobs/batches";
     /// The gateway's command API: a service's signed command.
     pub const COMMANDS: &str = "/v1/commands";
 }

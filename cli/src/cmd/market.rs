@@ -30,6 +30,8 @@ pub enum MarketCmd {
     Propose(ProposeArgs),
     /// (Service) assign the job to the worker of a signed proposal.
     Accept(AcceptArgs),
+    /// (Worker) fetch the job's batches from the service's API, each request signed by the worker's online key.
+    Fetch(FetchArgs),
     /// (Worker) verify every batch of the job's dataset against h_S and the chain, then train the spec's model.
     Train(TrainArgs),
     /// (Worker) report the hash of the model file and sign the result for delivery.
@@ -82,6 +84,10 @@ pub struct CreateArgs {
     /// When the report is due: a duration from now as the chain sees it (90m, 2h, 3d) or unix seconds.
     #[arg(long)]
     pub deadline: String,
+    /// Postgres URL of the service's database: keep the spec there, so `iotegrityd service` serves
+    /// the job's batches to its worker (the daemon must have run once, to create its schema).
+    #[arg(long, env = "IOTEGRITY_DATABASE_URL", value_name = "URL")]
+    pub db: Option<String>,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -163,6 +169,34 @@ pub struct AcceptArgs {
     #[command(flatten)]
     pub chain: ChainOpts,
     /// The service's online key.
+    #[command(flatten)]
+    pub wallet: WalletOpts,
+}
+
+/// `market fetch`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  iotegrity market fetch 1 --spec spec.json --service http://127.0.0.1:8080 --out batches/ \\\n    \
+    --keystore keys/worker/online.json --password-file pw.txt\n\
+    Only the worker assigned to the job is served (anyone else gets 403); nothing fetched is trusted\n\
+    until `market train` has verified it."
+)]
+pub struct FetchArgs {
+    /// The job id.
+    pub job: u64,
+    /// The job's spec file (how many batches to fetch).
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// The service's ingest API base URL.
+    #[arg(long, value_name = "URL")]
+    pub service: String,
+    /// Directory to write the batches into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+    /// The worker's online key (it signs each request).
     #[command(flatten)]
     pub wallet: WalletOpts,
 }
@@ -475,6 +509,7 @@ impl MarketCmd {
             }
             Self::Propose(a) => propose(a).await,
             Self::Accept(a) => accept(a).await,
+            Self::Fetch(a) => fetch(a).await,
             Self::Train(a) => train(a).await,
             Self::Report(a) => report(a).await,
             Self::Evaluate(a) => evaluate(a).await,
@@ -567,6 +602,13 @@ async fn create(a: CreateArgs) -> Result<Report> {
     let now = chain::latest_timestamp(&conn.provider).await?;
     let deadline = parse_when(&a.deadline, now)?;
     let param_hash = keccak256(&bytes);
+    if let Some(db) = &a.db {
+        // Kept before the offer, so no job exists whose batches the service cannot serve.
+        let pool = iotegrity_core::store::connect(db, 1).await.wrap_err("cannot connect to Postgres")?;
+        iotegrity_core::store::dataset::put_spec(&pool, &bytes)
+            .await
+            .wrap_err("cannot keep the spec (has iotegrityd service run once on this database?)")?;
+    }
     let m = market(&conn);
     let receipt = chain::send(m.createJobRequest(spec.dataset.root, param_hash, deadline).value(reward)).await?;
     let id = receipt
@@ -690,6 +732,46 @@ async fn accept(a: AcceptArgs) -> Result<Report> {
         format!("job {}: assigned to worker {worker} (key {})", j.id, p.worker),
         &receipt,
         json!({ "job": j.id, "worker": worker, "workerKey": p.worker, "workerReputation": reputation }),
+    ))
+}
+
+async fn fetch(a: FetchArgs) -> Result<Report> {
+    use iotegrity_core::market::SignedBatchRequest;
+    let key = a.wallet.signer()?;
+    let conn = a.chain.connect().await?;
+    let j = job(&conn, a.job).await?;
+    let (spec, _) = read_spec(&a.spec, &j)?;
+    std::fs::create_dir_all(&a.out).wrap_err_with(|| format!("cannot create {}", a.out.display()))?;
+    let url = format!("{}{}", a.service.trim_end_matches('/'), iotegrity_core::wire::path::JOB_BATCHES);
+    let client = alloy::transports::http::reqwest::Client::new();
+    let domain = domain_of(&conn.book);
+    let mut rows = 0;
+    for index in 0..spec.dataset.sub_tables {
+        let now = iotegrity_core::signatures::unix_now();
+        let req = SignedBatchRequest::sign(conn.book.job_market(), U256::from(j.id), index, now, &key, &domain);
+        let resp = client.post(&url).json(&req).send().await.wrap_err_with(|| format!("cannot reach {url}"))?;
+        let status = resp.status();
+        let body = resp.bytes().await.wrap_err_with(|| format!("{url}: the answer did not arrive"))?;
+        if !status.is_success() {
+            let why = serde_json::from_slice::<iotegrity_core::wire::ErrorBody>(&body)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            bail!("{url} answered {status} for batch {index}: {why}");
+        }
+        let batch: iotegrity_core::dataset::DatasetBatch =
+            serde_json::from_slice(&body).wrap_err_with(|| format!("{url}: batch {index} is not a dataset batch"))?;
+        rows += batch.rows.len();
+        let path = a.out.join(super::dataset::batch_file_name(index));
+        std::fs::write(&path, &body).wrap_err_with(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(Report::new(
+        format!(
+            "job {}: {} batches ({rows} rows) fetched into {} — verify and train with `market train`",
+            j.id,
+            spec.dataset.sub_tables,
+            a.out.display()
+        ),
+        json!({ "job": j.id, "batches": spec.dataset.sub_tables, "rows": rows, "dir": a.out }),
     ))
 }
 

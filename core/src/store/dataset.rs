@@ -1,12 +1,14 @@
 //! A job's dataset as the service's store holds it: the receipts that make it
-//! ([`crate::dataset::Dataset::select`]) and its batches with the rows' canonical text, read in one
-//! COPY. The store is not evidence: whoever offers or evaluates a job checks these batches with
-//! [`crate::dataset::Verifier`] against the chain, as the worker does.
+//! ([`crate::dataset::Dataset::select`]), its batches with the rows' canonical text, and the specs
+//! of the jobs offered (`iotegrity.job_specs`). The store is not evidence: whoever offers or
+//! evaluates a job checks these batches with [`crate::dataset::Verifier`] against the chain, as the
+//! worker does, and a spec read back against the job's paramHash.
 
 use super::StoreError;
 use super::receipts::load_receipts;
 use super::table::TableRef;
 use crate::dataset::{BatchRow, Dataset, DatasetBatch, DatasetError};
+use alloy::primitives::{B256, keccak256};
 use sqlx::PgPool;
 
 /// Why the store cannot give a dataset.
@@ -24,6 +26,42 @@ pub enum SelectError {
 pub async fn select(pool: &PgPool, table: &TableRef, first: i64, last: i64) -> Result<Dataset, SelectError> {
     let receipts = load_receipts(pool, &table.name()).await?;
     Ok(Dataset::select(&table.name(), &receipts, first, last)?)
+}
+
+/// Batch `index` of `dataset`, with the rows the table holds now.
+pub async fn batch(
+    pool: &PgPool,
+    table: &TableRef,
+    dataset: &Dataset,
+    index: usize,
+) -> Result<DatasetBatch, StoreError> {
+    let columns = table.columns(pool).await?;
+    let r = &dataset.receipts[index];
+    let rows = table.canonical_rows(pool, r.first_key.saturating_sub(1), r.last_key).await?;
+    Ok(dataset.batch(index, columns, rows.into_iter().map(|(key, line)| BatchRow { key, line }).collect()))
+}
+
+/// Keeps a job spec file (keyed by its keccak256, the job's paramHash) for the batch API.
+pub async fn put_spec(pool: &PgPool, spec: &[u8]) -> Result<B256, StoreError> {
+    let hash = keccak256(spec);
+    sqlx::query(
+        "INSERT INTO iotegrity.job_specs (param_hash, spec) VALUES ($1, $2) ON CONFLICT (param_hash) DO NOTHING",
+    )
+    .bind(hash.as_slice())
+    .bind(spec)
+    .execute(pool)
+    .await?;
+    Ok(hash)
+}
+
+/// The spec file of `param_hash`, if kept and unaltered (a row whose bytes do not hash to its key
+/// is treated as missing: the store is not evidence).
+pub async fn get_spec(pool: &PgPool, param_hash: B256) -> Result<Option<Vec<u8>>, StoreError> {
+    let spec: Option<Vec<u8>> = sqlx::query_scalar("SELECT spec FROM iotegrity.job_specs WHERE param_hash = $1")
+        .bind(param_hash.as_slice())
+        .fetch_optional(pool)
+        .await?;
+    Ok(spec.filter(|s| keccak256(s) == param_hash))
 }
 
 /// Every batch of `dataset`, with the rows the table holds now (whatever they are: the verifier

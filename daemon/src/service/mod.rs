@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod ingest;
+pub mod jobs;
 
 use crate::metrics::Metrics;
 use alloy::primitives::B256;
@@ -195,6 +196,9 @@ impl Service {
             self.metrics.clone(),
         )
         .await?;
+        let keys = self.tables.iter().map(|t| (t.table.name(), t.cfg.key.clone())).collect();
+        let jobs =
+            jobs::Jobs::new(self.pool.clone(), chain::reader(&self.cfg.chain.rpc_url)?, &self.book, self.service, keys);
         let listener = crate::http::bind(addr, "ingest API").await?;
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         let (sync_api, mut sync_stop) = (api.clone(), stopped.clone());
@@ -211,7 +215,7 @@ impl Service {
             let graceful = async move {
                 let _ = serve_stop.changed().await;
             };
-            crate::http::serve(listener, ingest::router(api), &http, graceful).await;
+            crate::http::serve(listener, ingest::router(api).merge(jobs::router(jobs)), &http, graceful).await;
         })))
     }
 

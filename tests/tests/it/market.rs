@@ -12,12 +12,19 @@ struct Market {
     s: ServiceWorld,
     worker: Ident,
     spec: String,
+    /// The service's ingest API (and batch API) base URL.
+    api: String,
     _daemon: Daemon,
 }
 
 impl Market {
     async fn new(target: &str) -> Self {
-        let s = ServiceWorld::new("name = \"public.diabetes\"\nm = 40\nn = 4\nmax_wait_secs = 1").await;
+        let port = iotegrity_e2e::pg::free_port();
+        let s = ServiceWorld::with_extra(
+            "name = \"public.diabetes\"\nm = 40\nn = 4\nmax_wait_secs = 1",
+            &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"\n"),
+        )
+        .await;
         let db = s.pg.url("postgres");
         let loaded = s.w.cli(&["dataset", "load", "--db", &db, "--table", "public.diabetes"]).json();
         assert_eq!(loaded["rows"], 441, "{loaded}");
@@ -25,7 +32,7 @@ impl Market {
         s.wait_for_rows(441, 90);
         let worker = s.w.identity("worker", "worker").await;
         s.w.fund(worker.online).await;
-        let m = Self { s, worker, spec: String::new(), _daemon: daemon };
+        let m = Self { s, worker, spec: String::new(), api: format!("http://127.0.0.1:{port}"), _daemon: daemon };
         let spec = m.write_spec("spec.json", target);
         Self { spec, ..m }
     }
@@ -74,8 +81,10 @@ impl Market {
 
     /// Offers a job on `spec` and returns its id.
     fn create(&self, spec: &str, deadline: &str) -> String {
-        let j =
-            self.service(&["market", "create", "--spec", spec, "--reward", "1ether", "--deadline", deadline]).json();
+        let db = self.db();
+        let j = self
+            .service(&["market", "create", "--spec", spec, "--reward", "1ether", "--deadline", deadline, "--db", &db])
+            .json();
         j["job"].as_u64().expect("a job id").to_string()
     }
 
@@ -267,4 +276,64 @@ async fn every_waiting_party_has_an_exit_deadline_review_timeout_and_a_notary_ru
             .failure()
             .contains("bad time")
     );
+}
+
+#[tokio::test]
+async fn the_service_serves_batches_only_to_the_assigned_worker_who_trains_on_them() {
+    let m = Market::new("0.3").await;
+    let spec = m.spec.clone();
+    let job = m.create(&spec, "2h");
+    let open = m.create(&spec, "2h");
+    m.assign(&job, &spec);
+    let fetch = |who: &Ident, job: &str, dir: &str| {
+        m.s.w
+            .run_online(who, &["market", "fetch", job, "--spec", &spec, "--service", &m.api, "--out", &m.s.w.path(dir)])
+    };
+
+    // The assigned worker gets every batch and trains on them once each is verified.
+    let got = fetch(&m.worker, &job, "fetched").json();
+    assert_eq!((got["batches"].as_u64(), got["rows"].as_u64()), (Some(36), Some(360)), "{got}");
+    let dir = m.s.w.path("fetched");
+    let model = m.s.w.path("model.safetensors");
+    let trained = m.s.w.cli(&["market", "train", "--spec", &spec, "--batches", &dir, "--out", &model]).json();
+    assert_eq!(trained["rows"], 360, "{trained}");
+
+    // Another worker, the service itself, a job still open and an unknown job are refused.
+    let other = m.s.w.identity("other-worker", "worker").await;
+    let err = fetch(&other, &job, "x").failure().to_string();
+    assert!(err.contains("403") && err.contains("is not a current key of job"), "{err}");
+    let err = fetch(&m.s.svc, &job, "x").failure().to_string();
+    assert!(err.contains("403"), "{err}");
+    let err = fetch(&m.worker, &open, "x").failure().to_string();
+    assert!(err.contains("403") && err.contains("is Unprocessed"), "{err}");
+
+    // Raw requests: stale, for another market, unsigned garbage, an unknown job.
+    let book = iotegrity_core::AddressBook::load(&m.s.w.book).unwrap();
+    let domain = iotegrity_core::signatures::domain_of(&book);
+    let key = m.worker.online_key();
+    let url = format!("{}/v1/jobs/batches", m.api);
+    let now = iotegrity_core::signatures::unix_now();
+    let id = alloy::primitives::U256::from(job.parse::<u64>().unwrap());
+    let send = |req: &iotegrity_core::market::SignedBatchRequest| {
+        iotegrity_e2e::post_json(&url, serde_json::to_string(req).unwrap())
+    };
+    use iotegrity_core::market::SignedBatchRequest as R;
+    let (status, body) = send(&R::sign(book.job_market(), id, 0, now, &key, &domain)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(&R::sign(book.job_market(), id, 0, now - 1000, &key, &domain)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("more than 300 s from now"), "{body}");
+    let (status, _) = send(&R::sign(alloy::primitives::Address::repeat_byte(1), id, 0, now, &key, &domain)).await;
+    assert_eq!(status, 403);
+    let (status, _) = send(&R::sign(book.job_market(), id, 36, now, &key, &domain)).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&R::sign(book.job_market(), alloy::primitives::U256::from(99), 0, now, &key, &domain)).await;
+    assert_eq!(status, 404);
+    let (status, _) = iotegrity_e2e::post_json(&url, "{\"request\": 1}".into()).await;
+    assert_eq!(status, 400);
+
+    // Receipts of the dataset deleted from the store: the service refuses to serve another dataset.
+    m.s.pg.psql("postgres", "DELETE FROM iotegrity.receipts WHERE table_name = 'public.diabetes' AND first_key = 101");
+    let err = fetch(&m.worker, &job, "after-delete").failure().to_string();
+    assert!(err.contains("500") && err.contains("receipts"), "{err}");
 }
