@@ -10,7 +10,10 @@
 # body with its path → the daemon anchors receipts → audit (clean) →
 # a stored reading edited in Postgres → audit names it → the editor covers up (deletes the
 # receipts and batches, moves the watermark back) → the daemon refuses to anchor the edited rows
-# again, and the audit, trusting only the chain, names the range. Everything lives in .local/demo/
+# again, and the audit, trusting only the chain, names the range. Data in process: the service
+# offers a job on the anchored diabetes table, a worker proposes, fetches its batches, refuses a
+# tampered one, trains, reports; the service evaluates on held-out rows, ends the job, the worker
+# is paid, both vote. Everything lives in .local/demo/
 # and is stopped at exit.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -53,7 +56,7 @@ cat "$IOTEGRITY_DEPLOYMENTS"
 echo "demo password" >"$demo/pw.txt"
 wallet() { echo --keystore "$demo/$1/offline.json" --password-file "$demo/pw.txt"; }
 declare -A offline online
-for who in device gateway service room1 room2; do
+for who in device gateway service room1 room2 worker; do
   role=$who; [[ $who == room* ]] && role=device
   step "$who: two keys (offline controls, online signs), funded, registered as $role"
   keys=$("$iot" --json identity keygen --dir "$demo/$who" --password-file "$demo/pw.txt")
@@ -116,6 +119,8 @@ step "data at rest: PostgreSQL and the service daemon (iotegrityd service, inges
 "$root/scripts/postgres.sh" start "$demo/pg" "$pg_port"
 psql() { "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -X -q -At -v ON_ERROR_STOP=1 "$db" -c "$1"; }
 "$cast" send --private-key "$anvil_dev_key" "${online[service]}" --value 1ether >/dev/null # the online key pays for anchors
+echo "a public data set for the job market: the diabetes table (Efron et al. 2004), anchored like any other"
+"$iot" dataset load --db "$db" --table public.diabetes
 cat >"$demo/iotegrityd.toml" <<TOML
 [database]
 url = "$db"
@@ -131,6 +136,11 @@ listen = "127.0.0.1:$api_port"
 [[tables]]
 name = "iot.readings"
 m = 50
+n = 4
+max_wait_secs = 2
+[[tables]]
+name = "public.diabetes"
+m = 40
 n = 4
 max_wait_secs = 2
 TOML
@@ -249,6 +259,56 @@ echo "(the auditor pins the service identity it trusts: --anchorer ${offline[ser
 "$iot" receipt show --db "$db" --table iot.readings --row 42 >"$demo/receipt-42.json"
 "$iot" receipt verify "$demo/receipt-42.json" --anchorer "${offline[service]}"
 
+step "data in process: the service offers a job on the anchored diabetes rows (keys 1..=360; 361..=441 held out)"
+for _ in $(seq 150); do
+  [[ "$(psql "SELECT coalesce(sum(length(rows) / 40), 0) FROM iotegrity.receipts WHERE table_name = 'public.diabetes'")" == 441 ]] && break
+  sleep 0.2
+done
+online_wallet() { echo --keystore "$demo/$1/online.json" --password-file "$demo/pw.txt"; }
+"$iot" dataset spec --db "$db" --table public.diabetes --owner "${offline[service]}" \
+  --train 1..=360 --holdout 361..=441 --target 0.3 --out "$demo/spec.json"
+"$iot" dataset verify --db "$db" --spec "$demo/spec.json"
+# shellcheck disable=SC2046
+job=$("$iot" --json market create --spec "$demo/spec.json" --reward 0.5ether --deadline 2h --db "$db" $(online_wallet service) | json job)
+"$iot" market list
+step "the worker (iotegrity market …; its online key acts) checks the spec and the service's score, proposes; the service accepts"
+"$cast" send --private-key "$anvil_dev_key" "${online[worker]}" --value 1ether >/dev/null
+# shellcheck disable=SC2046
+"$iot" market propose "$job" --spec "$demo/spec.json" --out "$demo/proposal.json" --min-service-score 0 $(online_wallet worker)
+# shellcheck disable=SC2046
+"$iot" market accept "$job" --proposal "$demo/proposal.json" $(online_wallet service)
+step "the worker fetches its batches from the service's API (signed requests; anyone else gets 403)"
+# shellcheck disable=SC2046
+"$iot" market fetch "$job" --spec "$demo/spec.json" --service "http://127.0.0.1:$api_port" --out "$demo/batches" $(online_wallet worker)
+echo "someone else asking for them:"
+# shellcheck disable=SC2046
+"$iot" market fetch "$job" --spec "$demo/spec.json" --service "http://127.0.0.1:$api_port" --out "$demo/stolen" $(online_wallet gateway) 2>&1 | sed 's/^/  /' || true
+echo "a batch altered on the way (one value of row 35) is refused, and nothing is trained:"
+cp -r "$demo/batches" "$demo/tampered"
+python3 - "$demo/tampered/batch-00003.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+fields = b["rows"][4]["line"].split("\t"); fields[3] = fields[3][:-1] + ("1" if fields[3][-1] != "1" else "2")
+b["rows"][4]["line"] = "\t".join(fields)
+json.dump(b, open(sys.argv[1], "w"))
+PY
+"$iot" market train --spec "$demo/spec.json" --batches "$demo/tampered" --out "$demo/no-model.safetensors" 2>&1 | sed 's/^/  /' || true
+step "the worker verifies every batch (rows → receipt → h_S → the chain's anchors), trains OLS, reports h_W"
+"$iot" market train --spec "$demo/spec.json" --batches "$demo/batches" --out "$demo/model.safetensors"
+# shellcheck disable=SC2046
+"$iot" market report "$job" --model "$demo/model.safetensors" $(online_wallet worker)
+step "the service checks the delivery (signature, hash = report) and scores it on its held-out rows, verified the same way"
+# shellcheck disable=SC2046
+"$iot" market evaluate "$job" --spec "$demo/spec.json" --model "$demo/model.safetensors" --db "$db" --end $(online_wallet service)
+# shellcheck disable=SC2046
+"$iot" market claim "$job" $(online_wallet worker)
+# shellcheck disable=SC2046
+"$iot" market vote "$job" --score 80 $(wallet worker)
+# shellcheck disable=SC2046
+"$iot" market vote "$job" --score 90 $(wallet service)
+"$iot" market show "$job"
+"$iot" reputation show --address "${offline[worker]}"
+
 step "someone edits a stored reading in Postgres…"
 echo "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
 psql "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
@@ -273,7 +333,10 @@ Done. The devices, gateway and service are registered; gateway.iot resolves and 
 verifies on chain; the gateway daemon signed $rows readings from a simulated P1 meter and two
 room sensors, kept them through a service outage and delivered each once; the service's command
 was applied and answered with signed feedback; everything was anchored, the edit of row 42 was
-caught, and so was the attempt to cover it up by rewriting the receipts store.
+caught, and so was the attempt to cover it up by rewriting the receipts store. A worker trained
+a linear model on the anchored diabetes rows for an escrowed reward — after verifying every batch
+against the job's root and the chain, and refusing one altered on the way — and the service scored
+it on its held-out rows, ended the job Success and both parties voted.
 With a chain and database of your own (make up), try:
   iotegrity identity update --online-keystore NEW.json ...   rotate a leaked online key
   iotegrity cert revoke gateway.iot --cert tls.pem ...        revoke a certificate
