@@ -11,6 +11,8 @@ pub mod chain;
 pub mod contracts;
 pub mod dataset;
 pub mod error;
+#[cfg(all(feature = "postgres", feature = "learning"))]
+pub mod evaluate;
 pub mod job_spec;
 pub mod keys;
 #[cfg(feature = "learning")]

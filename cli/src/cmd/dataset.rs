@@ -7,12 +7,10 @@ use crate::opts::{ChainOpts, Conn, TableOpts};
 use alloy::primitives::Address;
 use clap::{Args, Subcommand, ValueEnum};
 use eyre::{Context, Result, bail, eyre};
-use iotegrity_core::anchors::TableAnchors;
 use iotegrity_core::audit::run::resolve_owner;
-use iotegrity_core::dataset::{DatasetBatch, DatasetRef, Verifier};
+use iotegrity_core::dataset::{DatasetBatch, DatasetRef};
 use iotegrity_core::job_spec::{JobSpec, Metric, ModelKind, SPEC_VERSION, Task};
 use iotegrity_core::learning::diabetes;
-use iotegrity_core::receipt::table_id;
 use iotegrity_core::store::dataset as store;
 use serde_json::json;
 use std::ops::RangeInclusive;
@@ -219,20 +217,11 @@ impl DatasetCmd {
     }
 }
 
-/// The batches of `part` from the store, each checked with the worker's [`Verifier`] against the
+/// The batches of `part` from the store, each checked with the worker's verifier against the
 /// chain: an error names the first batch that fails.
 pub async fn verified_batches(conn: &Conn, opts: &TableOpts, part: &DatasetRef) -> Result<Vec<DatasetBatch>> {
     let (table, pool) = opts.open().await?;
-    let dataset = store::select(&pool, &table, part.first_key, part.last_key).await?;
-    let batches = store::batches(&pool, &table, &dataset).await?;
-    let anchors = TableAnchors::read(&conn.provider, &conn.book, table_id(&part.table), None).await?;
-    let history = anchors.history(Some(part.owner));
-    let mut verifier = Verifier::new(part, &history);
-    for batch in &batches {
-        verifier.verify(batch).wrap_err("the store's batch does not verify")?;
-    }
-    verifier.finish()?;
-    Ok(batches)
+    Ok(store::verified_batches(&pool, &table, &conn.provider, &conn.book, part).await?)
 }
 
 async fn load(a: LoadArgs) -> Result<Report> {

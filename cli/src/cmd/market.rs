@@ -859,7 +859,6 @@ async fn report(a: ReportArgs) -> Result<Report> {
 }
 
 async fn evaluate(a: EvaluateArgs) -> Result<Report> {
-    use iotegrity_core::learning::LinearModel;
     let conn = if a.end { a.chain.connect_signing(a.wallet.signer()?).await? } else { a.chain.connect().await? };
     let j = job(&conn, a.job).await?;
     let (spec, _) = read_spec(&a.spec, &j)?;
@@ -867,49 +866,25 @@ async fn evaluate(a: EvaluateArgs) -> Result<Report> {
         bail!("job {} has no report yet: nothing to evaluate", j.id);
     }
     let file = std::fs::read(&a.model).wrap_err_with(|| format!("cannot read {}", a.model.display()))?;
-    let result_file = result_path(&a.model, a.result);
-    let signed: SignedResult = read_json(&result_file, "signed result")?;
-    let (worker, _) = identity_of(&conn, signed.result.worker).await?;
-    // The delivery is checked before the model is parsed: the message is the job's, its signer a
-    // current key of the job's worker, the file the one signed and reported.
-    let delivered = (|| {
-        if worker != j.job.worker {
-            return Err(format!(
-                "delivery refused: signed by {}, not a key of the job's worker {}",
-                signed.result.worker, j.job.worker
-            ));
-        }
-        let market = conn.book.job_market();
-        signed
-            .verify(
-                &domain_of(&conn.book),
-                market,
-                U256::from(j.id),
-                j.job.paramHash,
-                signed.result.worker,
-                j.job.resultHash,
-                &file,
-            )
-            .map_err(|e| format!("delivery refused: {e}"))?;
-        let model = LinearModel::from_safetensors(&file).map_err(|e| format!("model refused: {e}"))?;
-        if model.features != spec.features || model.label != spec.label {
-            return Err("model refused: its features or label are not the spec's".to_string());
-        }
-        Ok(model)
-    })();
-    let (passes, why, score) = match delivered {
-        Err(why) => (false, why, None),
-        Ok(model) => {
-            let opts = TableOpts { db: a.db.clone(), table: spec.holdout.table.clone(), key: a.key.clone() };
-            let held_out = holdout_examples(&conn, &opts, &spec).await?;
-            let score = model.r2(&held_out)?;
-            let why = format!("R² {score:.4} on {} held-out rows, target {}", held_out.len(), spec.target);
-            (spec.passes(score), why, Some(score))
-        }
-    };
-    let verdict = if passes { JobStatus::Success } else { JobStatus::Failed };
-    let mut text = format!("job {}: {why} → {}", j.id, verdict.name());
-    let mut out = json!({ "job": j.id, "passes": passes, "why": why, "score": score, "verdict": verdict.name() });
+    let signed: SignedResult = read_json(&result_path(&a.model, a.result), "signed result")?;
+    let opts = TableOpts { db: a.db.clone(), table: spec.holdout.table.clone(), key: a.key.clone() };
+    let (table, pool) = opts.open().await?;
+    let judged = iotegrity_core::evaluate::judge(
+        &pool,
+        &table,
+        &conn.provider,
+        &conn.book,
+        U256::from(j.id),
+        &j.job,
+        &spec,
+        &signed,
+        &file,
+    )
+    .await?;
+    let verdict = judged.verdict;
+    let mut text = format!("job {}: {} → {}", j.id, judged.why, verdict.name());
+    let mut out = json!({ "job": j.id, "passes": verdict == JobStatus::Success, "why": judged.why,
+                          "score": judged.score, "verdict": verdict.name() });
     if a.end {
         let receipt = chain::send(market(&conn).endJob(U256::from(j.id), verdict as u8)).await?;
         let sent = Report::tx(text, &receipt, out);
@@ -917,15 +892,6 @@ async fn evaluate(a: EvaluateArgs) -> Result<Report> {
         out = sent.json;
     }
     Ok(Report::new(text, out))
-}
-
-/// The spec's held-out rows from the service's store, verified against h_S of the holdout and the
-/// chain like any worker's batch: the service scores only on rows the chain vouches for.
-async fn holdout_examples(conn: &Conn, opts: &TableOpts, spec: &JobSpec) -> Result<iotegrity_core::learning::Examples> {
-    use iotegrity_core::learning::Examples;
-    let batches = super::dataset::verified_batches(conn, opts, &spec.holdout).await?;
-    let columns = &batches[0].columns;
-    Ok(Examples::from_rows(spec, columns, batches.iter().flat_map(|b| &b.rows))?)
 }
 
 async fn vote(a: VoteArgs) -> Result<Report> {

@@ -7,7 +7,7 @@
 use super::StoreError;
 use super::receipts::load_receipts;
 use super::table::TableRef;
-use crate::dataset::{BatchRow, Dataset, DatasetBatch, DatasetError};
+use crate::dataset::{BatchError, BatchRow, Dataset, DatasetBatch, DatasetError, DatasetRef, Verifier};
 use alloy::primitives::{B256, keccak256};
 use sqlx::PgPool;
 
@@ -20,6 +20,35 @@ pub enum SelectError {
     /// The receipts in the range do not make a dataset.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// The chain could not be read.
+    #[error(transparent)]
+    Chain(#[from] crate::Error),
+    /// A batch the store gives does not verify against the chain.
+    #[error("the store's batch does not verify: {0}")]
+    Batch(#[from] BatchError),
+}
+
+/// The batches of `part` as the store holds them, each checked with the worker's [`Verifier`]
+/// against the table's anchors on chain (the history of `part.owner`): what a service scores a
+/// model on, so that it scores only on rows the chain vouches for.
+pub async fn verified_batches(
+    pool: &PgPool,
+    table: &TableRef,
+    provider: &alloy::providers::DynProvider,
+    book: &crate::AddressBook,
+    part: &DatasetRef,
+) -> Result<Vec<DatasetBatch>, SelectError> {
+    let dataset = select(pool, table, part.first_key, part.last_key).await?;
+    let batches = batches(pool, table, &dataset).await?;
+    let anchors =
+        crate::anchors::TableAnchors::read(provider, book, crate::receipt::table_id(&part.table), None).await?;
+    let history = anchors.history(Some(part.owner));
+    let mut verifier = Verifier::new(part, &history);
+    for batch in &batches {
+        verifier.verify(batch)?;
+    }
+    verifier.finish()?;
+    Ok(batches)
 }
 
 /// The dataset of the anchored sub-tables of `table` that lie wholly inside `first..=last`.
