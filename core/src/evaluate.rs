@@ -9,7 +9,7 @@ use crate::AddressBook;
 use crate::contracts::{IJobMarket, IdentityRegistry};
 use crate::job_spec::JobSpec;
 use crate::learning::{Examples, LinearModel};
-use crate::market::{JobStatus, SignedResult};
+use crate::market::{JobStatus, ResultError, SignedResult};
 use crate::store::TableRef;
 use crate::store::dataset::{SelectError, verified_batches};
 use alloy::primitives::U256;
@@ -29,9 +29,14 @@ pub struct Judgement {
     pub score: Option<f64>,
 }
 
-/// Why no judgement could be made (nothing about the model: retry once the cause is gone).
+/// Why no judgement could be made: the delivery is not the worker's (so it says nothing about
+/// the job — anyone can send bytes), or a cause to retry once it is gone.
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluateError {
+    /// The delivery is not authenticated as the job's worker's: signed by another key, for
+    /// another job, or a file other than the one the worker signed. Nothing is judged.
+    #[error("the delivery is not the job's worker's, nothing is judged: {0}")]
+    NotTheWorkers(String),
     /// The store or the chain failed, or the held-out rows do not verify.
     #[error("the held-out rows: {0}")]
     HeldOut(#[from] SelectError),
@@ -44,8 +49,10 @@ pub enum EvaluateError {
 }
 
 /// Judges job `job_id` (as the chain holds it: `job`) on the delivered `file` and `signed` result.
-/// A delivery or model that is not the job's is a Failed verdict with its reason; a model is
-/// Success iff its score meets the spec's target.
+/// A delivery that is not authenticated as the worker's is refused without a verdict
+/// ([`EvaluateError::NotTheWorkers`]: a third party must not be able to fail a job). An
+/// authenticated delivery whose file is not the one reported on chain, or whose model is not the
+/// spec's, is a Failed verdict with its reason; a model is Success iff its score meets the target.
 #[allow(clippy::too_many_arguments)]
 pub async fn judge(
     pool: &PgPool,
@@ -63,14 +70,17 @@ pub async fn judge(
     let key = signed.result.worker;
     let signer = crate::chain::call(registry.activeIdentityOf(key)).await?;
     if signer.offline != job.worker {
-        return Ok(failed(format!(
-            "delivery refused: signed by {key}, not a current key of the job's worker {}",
+        return Err(EvaluateError::NotTheWorkers(format!(
+            "signed by {key}, not a current key of the job's worker {}",
             job.worker
         )));
     }
     let domain = crate::signatures::domain_of(book);
-    if let Err(e) = signed.verify(&domain, book.job_market(), job_id, job.paramHash, key, job.resultHash, file) {
-        return Ok(failed(format!("delivery refused: {e}")));
+    match signed.verify(&domain, book.job_market(), job_id, job.paramHash, key, job.resultHash, file) {
+        Ok(()) => {}
+        // The worker signed this very file, and it is not the one it reported: its own fault.
+        Err(e @ ResultError::NotReported { .. }) => return Ok(failed(format!("delivery refused: {e}"))),
+        Err(e) => return Err(EvaluateError::NotTheWorkers(e.to_string())),
     }
     let model = match LinearModel::from_safetensors(file) {
         Ok(m) if m.features == spec.features && m.label == spec.label => m,

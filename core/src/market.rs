@@ -160,15 +160,21 @@ pub enum ResultError {
         /// Which field differs.
         what: &'static str,
     },
-    /// The file is not the one the worker signed, or not the one reported on chain.
-    #[error("the model file hashes to {file}, the {against} says {expected}")]
-    HashMismatch {
+    /// The file is not the one the worker signed (altered on the way, or another file).
+    #[error("the model file hashes to {file}, the signed result says {signed}")]
+    NotSigned {
         /// keccak256 of the delivered file.
         file: B256,
-        /// Where the expected hash comes from: "signed result" or "chain's report".
-        against: &'static str,
-        /// The expected hash.
-        expected: B256,
+        /// The hash in the signed result.
+        signed: B256,
+    },
+    /// The worker signed a file other than the one it reported on chain.
+    #[error("the model file hashes to {file}, the chain's report says {reported}")]
+    NotReported {
+        /// keccak256 of the delivered (and signed) file.
+        file: B256,
+        /// The hash the worker reported on chain.
+        reported: B256,
     },
 }
 
@@ -235,17 +241,29 @@ impl SignedResult {
         }
         let file_hash = keccak256(file);
         if file_hash != r.resultHash {
-            return Err(ResultError::HashMismatch {
-                file: file_hash,
-                against: "signed result",
-                expected: r.resultHash,
-            });
+            return Err(ResultError::NotSigned { file: file_hash, signed: r.resultHash });
         }
         if file_hash != reported {
-            return Err(ResultError::HashMismatch { file: file_hash, against: "chain's report", expected: reported });
+            return Err(ResultError::NotReported { file: file_hash, reported });
         }
         Ok(())
     }
+}
+
+/// An identity's reputation score in points (−100..100; no votes: 0) and its vote count, as
+/// `Reputation.getReputation(address)` gives it: what a worker checks of a service before it
+/// proposes and a service of a worker before it accepts (paper steps 5 and 7).
+pub async fn reputation_of(
+    provider: &alloy::providers::DynProvider,
+    book: &crate::AddressBook,
+    who: Address,
+) -> crate::Result<(f64, u64)> {
+    let r = crate::contracts::Reputation::new(book.reputation(), provider);
+    let ret = crate::chain::call(r.getReputation_1(who)).await?;
+    // 1e18-scaled; to 1e-4 points, then to points.
+    let scaled = ret.score / alloy::primitives::I256::try_from(10i64.pow(14)).expect("fits");
+    let points = f64::from(i32::try_from(scaled).unwrap_or(i32::MAX)) / 1e4;
+    Ok((points, ret.votes.to::<u64>()))
 }
 
 fn sign<S: SolStruct>(key: &PrivateKeySigner, value: &S, domain: &Eip712Domain) -> Bytes {
@@ -281,15 +299,9 @@ mod tests {
             Err(ResultError::WrongSigner { signer: Some(worker.address()), worker: other.address() })
         );
         // Another file than the signed one; a signed file other than the one reported on chain.
-        assert!(matches!(
-            check(&signed, job, worker.address(), h, b"other"),
-            Err(ResultError::HashMismatch { against: "signed result", .. })
-        ));
+        assert!(matches!(check(&signed, job, worker.address(), h, b"other"), Err(ResultError::NotSigned { .. })));
         let reported = B256::repeat_byte(1);
-        assert!(matches!(
-            check(&signed, job, worker.address(), reported, &file),
-            Err(ResultError::HashMismatch { against: "chain's report", .. })
-        ));
+        assert!(matches!(check(&signed, job, worker.address(), reported, &file), Err(ResultError::NotReported { .. })));
         // In another domain (another deployment) the signature is another key's.
         let elsewhere = SignedResult { ..signed.clone() };
         assert!(matches!(

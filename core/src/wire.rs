@@ -25,6 +25,12 @@ pub mod path {
     pub const FEEDBACK: &str = "/v1/feedback";
     /// A worker's signed request for one batch of its job's dataset (docs/market.md).
     pub const JOB_BATCHES: &str = "/v1/jobs/batches";
+    /// A job's kept spec, by paramHash (`/v1/jobs/specs/0x…`).
+    pub const JOB_SPECS: &str = "/v1/jobs/specs/{param_hash}";
+    /// A worker's signed proposal for a job.
+    pub const JOB_PROPOSALS: &str = "/v1/jobs/proposals";
+    /// A worker's delivered model with its signed result.
+    pub const JOB_RESULTS: &str = "/v1/jobs/results";
     /// The gateway's command API: a service's signed command.
     pub const COMMANDS: &str = "/v1/commands";
 }

@@ -1,5 +1,6 @@
 //! iotegrityd as a library, one folder per role, each behind its feature: `service/` (receipts for
-//! Postgres tables, the ingest API) and `gateway/` (sensors, signing, store-and-forward, commands);
+//! Postgres tables, the ingest and job APIs), `gateway/` (sensors, signing, store-and-forward, commands)
+//! and `worker/` (takes jobs of the market, verifies, trains, reports, claims);
 //! beside them the pieces every role shares (`files`, `http`, `metrics`). `main.rs` only parses arguments,
 //! sets up logging and passes a shutdown signal.
 
@@ -10,3 +11,5 @@ pub mod http;
 pub mod metrics;
 #[cfg(feature = "service")]
 pub mod service;
+#[cfg(feature = "worker")]
+pub mod worker;

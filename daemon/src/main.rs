@@ -1,6 +1,7 @@
 //! `iotegrityd`: the iotegrity daemon. Role `service` makes blockchain receipts for Postgres
 //! tables and takes signed readings in; role `gateway` (Raspberry Pi) reads sensors, signs,
-//! journals and forwards. Each role is a cargo feature; the slim Pi build has only `gateway`.
+//! journals and forwards; role `worker` takes jobs of the market and trains on verified data.
+//! Each role is a cargo feature; the slim Pi build has only `gateway`.
 
 use clap::{Parser, Subcommand};
 use eyre::{Result, WrapErr};
@@ -28,6 +29,19 @@ enum Role {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
         /// Only check the configuration (and the key, database and chain it names), then exit.
+        #[arg(long)]
+        check_config: bool,
+    },
+    #[cfg(feature = "worker")]
+    /// Job-market worker: propose for jobs, verify every batch, train, report, deliver, claim.
+    #[command(
+        after_help = "Example: iotegrityd worker --config iotegrityd-worker.toml\nSee iotegrityd-worker.example.toml and docs/market.md."
+    )]
+    Worker {
+        /// TOML configuration file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only check the configuration (the key is an active worker's, the chain is reachable), then exit.
         #[arg(long)]
         check_config: bool,
     },
@@ -82,6 +96,23 @@ async fn service(config: PathBuf, check_only: bool) -> Result<()> {
     svc.run(shutdown).await
 }
 
+#[cfg(feature = "worker")]
+async fn worker(config: PathBuf, check_only: bool) -> Result<()> {
+    use iotegrity_daemon::worker::config::WorkerConfig;
+    use iotegrity_daemon::worker::{Worker, WorkerMetrics};
+    let shutdown = shutdown_signal();
+    let cfg = WorkerConfig::load(&config)?;
+    let metrics = std::sync::Arc::new(WorkerMetrics::default());
+    let listen = cfg.metrics.listen.clone();
+    let worker = Worker::connect(cfg, metrics.clone()).await?;
+    if check_only {
+        println!("configuration ok: an active worker key, the chain reachable");
+        return Ok(());
+    }
+    iotegrity_daemon::metrics::serve(&listen, metrics, &Default::default()).await?;
+    worker.run(shutdown).await
+}
+
 #[cfg(feature = "gateway")]
 async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::gateway::Gateway;
@@ -124,6 +155,8 @@ async fn main() -> ExitCode {
         Role::Service { config, check_config } => service(config, check_config).await,
         #[cfg(feature = "gateway")]
         Role::Gateway { config, check_config } => gateway(config, check_config).await,
+        #[cfg(feature = "worker")]
+        Role::Worker { config, check_config } => worker(config, check_config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -462,12 +462,18 @@ pub struct Daemon(std::process::Child);
 impl Daemon {
     /// Starts `iotegrityd <role> --config <config>`, stdout and stderr to `log`.
     pub fn spawn(role: &str, config: &Path, log: &Path) -> Self {
+        Self::spawn_with_env(role, config, log, &[])
+    }
+
+    /// As [`Daemon::spawn`], with extra environment variables (e.g. `IOTEGRITYD_CRASH_AT`).
+    pub fn spawn_with_env(role: &str, config: &Path, log: &Path, env: &[(&str, &str)]) -> Self {
         let log = std::fs::File::create(log).unwrap();
         Self(
             Command::new(bin("iotegrityd"))
                 .args([role, "--config"])
                 .arg(config)
                 .env("IOTEGRITY_LOG", "info,sqlx=warn")
+                .envs(env.iter().copied())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
@@ -479,6 +485,18 @@ impl Daemon {
     pub fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
         Command::new("kill").args([sig, &self.0.id().to_string()]).status().expect("kill runs");
         self.0.wait().expect("daemon reaped")
+    }
+
+    /// Waits for the daemon to exit by itself, at most `secs` seconds (then panics).
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("daemon polled") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the daemon did not exit within {secs}s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

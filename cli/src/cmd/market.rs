@@ -470,19 +470,9 @@ async fn identity_of(conn: &Conn, key: Address) -> Result<(Address, Role)> {
     Ok((ret.offline, Role::try_from(ret.role).unwrap_or(Role::None)))
 }
 
-/// An identity's reputation score, in points (−100..100), and its vote count.
-async fn score_of(conn: &Conn, who: Address) -> Result<(f64, u64)> {
-    let r = Reputation::new(conn.book.reputation(), &conn.provider);
-    let ret = chain::call(r.getReputation_1(who)).await?;
-    let points = f64::from(
-        i32::try_from(ret.score / alloy::primitives::I256::try_from(10i64.pow(14)).expect("fits")).unwrap_or(i32::MAX),
-    ) / 1e4;
-    Ok((points, ret.votes.to::<u64>()))
-}
-
 /// Refuses a party whose score is below `min` (votes: none yet counts as 0).
 async fn check_score(conn: &Conn, who: Address, what: &str, min: Option<f64>) -> Result<serde_json::Value> {
-    let (score, votes) = score_of(conn, who).await?;
+    let (score, votes) = iotegrity_core::market::reputation_of(&conn.provider, &conn.book, who).await?;
     if let Some(min) = min
         && score < min
     {
@@ -777,47 +767,34 @@ async fn fetch(a: FetchArgs) -> Result<Report> {
 
 async fn train(a: TrainArgs) -> Result<Report> {
     use iotegrity_core::anchors::TableAnchors;
-    use iotegrity_core::dataset::{DatasetBatch, Verifier};
-    use iotegrity_core::learning::{Examples, LinearModel};
+    use iotegrity_core::dataset::DatasetBatch;
+    use iotegrity_core::learning::{TrainError, train_verified};
     let spec = super::dataset::read_spec(&a.spec)?;
     let conn = a.chain.connect().await?;
     let d = &spec.dataset;
     let anchors =
         TableAnchors::read(&conn.provider, &conn.book, iotegrity_core::receipt::table_id(&d.table), None).await?;
     let history = anchors.history(Some(d.owner));
-    let mut verifier = Verifier::new(d, &history);
-    let mut batches: Vec<DatasetBatch> = Vec::with_capacity(d.sub_tables as usize);
-    for index in 0..d.sub_tables {
-        let path = a.batches.join(super::dataset::batch_file_name(index));
-        let batch: DatasetBatch = read_json(&path, "dataset batch")?;
-        verifier.verify(&batch).wrap_err_with(|| format!("{} refused: nothing was trained", path.display()))?;
-        if let Some(first) = batches.first()
-            && first.columns != batch.columns
-        {
-            bail!("{}: its columns are not batch 0's", path.display());
-        }
-        batches.push(batch);
-    }
-    verifier.finish()?;
-    let started = std::time::Instant::now();
-    let examples = Examples::from_rows(&spec, &batches[0].columns, batches.iter().flat_map(|b| &b.rows))?;
-    let model = LinearModel::train(&spec.features, &spec.label, &examples)?;
-    let took = started.elapsed();
-    let file = model.to_safetensors();
-    std::fs::write(&a.out, &file).wrap_err_with(|| format!("cannot write {}", a.out.display()))?;
-    let fit = model.r2(&examples)?;
+    let path = |index: u32| a.batches.join(super::dataset::batch_file_name(index));
+    let batches: Vec<DatasetBatch> =
+        (0..d.sub_tables).map(|index| read_json(&path(index), "dataset batch")).collect::<Result<_>>()?;
+    let trained = train_verified(&spec, &history, &batches).map_err(|e| match &e {
+        TrainError::Batch { position, .. } => eyre!("{} refused: nothing was trained: {e}", path(*position).display()),
+        _ => eyre!("nothing was trained: {e}"),
+    })?;
+    std::fs::write(&a.out, &trained.file).wrap_err_with(|| format!("cannot write {}", a.out.display()))?;
+    let h = keccak256(&trained.file);
     Ok(Report::new(
         format!(
-            "{} batches verified; trained {} on {} rows in {} ms (R² {fit:.4} on its own rows); model {} ({})",
+            "{} batches verified; trained linear-regression on {} rows in {} µs (R² {:.4} on its own rows); model {} ({h})",
             batches.len(),
-            "linear-regression",
-            examples.len(),
-            took.as_millis(),
+            trained.rows,
+            trained.took.as_micros(),
+            trained.fit_r2,
             a.out.display(),
-            keccak256(&file)
         ),
-        json!({ "batches": batches.len(), "rows": examples.len(), "trainR2": fit, "trainMs": took.as_secs_f64() * 1e3,
-                "model": a.out, "resultHash": keccak256(&file) }),
+        json!({ "batches": batches.len(), "rows": trained.rows, "trainR2": trained.fit_r2,
+                "trainMs": trained.took.as_secs_f64() * 1e3, "model": a.out, "resultHash": h }),
     ))
 }
 

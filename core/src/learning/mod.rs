@@ -7,6 +7,8 @@
 pub mod diabetes;
 pub mod examples;
 pub mod model;
+pub mod train;
 
 pub use examples::{DataError, Examples};
 pub use model::{LinearModel, ModelError};
+pub use train::{TrainError, Trained, train_verified};

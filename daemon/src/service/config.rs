@@ -24,9 +24,29 @@ pub struct ServiceConfig {
     /// The HTTP ingest API for signed readings.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// The job market: what the batch API does with workers' proposals and deliveries.
+    #[serde(default)]
+    pub market: MarketConfig,
     /// The tables to watch.
     #[serde(default)]
     pub tables: Vec<TableConfig>,
+}
+
+/// `[market]` (docs/market.md, "The service daemon"). Without it, proposals and deliveries are
+/// refused by the API and taken by hand (`iotegrity market accept`, `market evaluate`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    /// Assign a job to the first worker whose valid proposal arrives (`POST /v1/jobs/proposals`).
+    /// Default false.
+    #[serde(default)]
+    pub accept_proposals: bool,
+    /// Refuse workers whose reputation score is below this (points, −100..100). Default: none.
+    pub min_worker_score: Option<f64>,
+    /// Judge a delivered model (`POST /v1/jobs/results`) on the held-out rows and end the job
+    /// Success or Failed. Default false.
+    #[serde(default)]
+    pub evaluate_results: bool,
 }
 
 /// `[database]`.

@@ -54,13 +54,12 @@ use tracing::{debug, info, warn};
 
 /// Runs `send` while holding the lock of anchoring key `key` on `session`, so daemons sharing
 /// the key never ask for the same nonce at once.
-async fn with_key_lock<T>(
-    session: &mut Option<sqlx::PgConnection>,
+pub(crate) async fn with_key_lock<T>(
+    session: &mut sqlx::PgConnection,
     key: alloy::primitives::Address,
     send: impl Future<Output = T>,
 ) -> Result<T> {
     let key = lock_key(alloy::primitives::keccak256(key));
-    let session = session.as_mut().ok_or_else(|| eyre!("no database session"))?;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut *session).await?;
     let out = send.await;
     sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(session).await?;
@@ -197,8 +196,14 @@ impl Service {
         )
         .await?;
         let keys = self.tables.iter().map(|t| (t.table.name(), t.cfg.key.clone())).collect();
-        let jobs =
-            jobs::Jobs::new(self.pool.clone(), chain::reader(&self.cfg.chain.rpc_url)?, &self.book, self.service, keys);
+        let jobs = jobs::Jobs::new(
+            self.pool.clone(),
+            self.provider.clone(),
+            &self.book,
+            self.service,
+            keys,
+            self.cfg.market.clone(),
+        );
         let listener = crate::http::bind(addr, "ingest API").await?;
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         let (sync_api, mut sync_stop) = (api.clone(), stopped.clone());
@@ -546,9 +551,13 @@ impl Service {
                     }
                 })
                 .collect();
-            let pending = with_key_lock(&mut self.session, self.service, contract.storeRootHashes(call_batches).send())
-                .await?
-                .map_err(chain::contract_error)?;
+            let pending = with_key_lock(
+                self.session.as_mut().ok_or_else(|| eyre!("no database session"))?,
+                self.service,
+                contract.storeRootHashes(call_batches).send(),
+            )
+            .await?
+            .map_err(chain::contract_error)?;
             let hash = *pending.tx_hash();
             self.sent_at.entry(id).or_insert_with(Instant::now);
             receipts::record_sent(&self.pool, id, hash).await?;

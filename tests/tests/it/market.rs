@@ -19,10 +19,15 @@ struct Market {
 
 impl Market {
     async fn new(target: &str) -> Self {
+        Self::with_service_toml(target, "").await
+    }
+
+    /// As [`Market::new`], with `extra` appended to the service daemon's config (e.g. `[market]`).
+    async fn with_service_toml(target: &str, extra: &str) -> Self {
         let port = iotegrity_e2e::pg::free_port();
         let s = ServiceWorld::with_extra(
             "name = \"public.diabetes\"\nm = 40\nn = 4\nmax_wait_secs = 1",
-            &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"\n"),
+            &format!("[ingest]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
         )
         .await;
         let db = s.pg.url("postgres");
@@ -102,11 +107,19 @@ impl Market {
         self.s.w.cli(&["market", "train", "--spec", spec, "--batches", &dir, "--out", &self.s.w.path(model)])
     }
 
+    fn book(&self) -> iotegrity_core::AddressBook {
+        iotegrity_core::AddressBook::load(&self.s.w.book).unwrap()
+    }
+
     fn show(&self, job: &str) -> Value {
         self.s.w.cli(&["market", "show", job]).json()
     }
 
     fn evaluate(&self, job: &str, spec: &str, model: &str) -> Value {
+        self.evaluate_run(job, spec, model).json()
+    }
+
+    fn evaluate_run(&self, job: &str, spec: &str, model: &str) -> iotegrity_e2e::Run {
         self.service(&[
             "market",
             "evaluate",
@@ -119,7 +132,6 @@ impl Market {
             &self.db(),
             "--end",
         ])
-        .json()
     }
 }
 
@@ -171,18 +183,33 @@ async fn a_job_is_trained_on_verified_data_evaluated_paid_and_voted_and_attacks_
         assert!(err.contains("JobMarket_WrongStatus"), "{err}");
     }
 
-    // A delivered model whose hash differs from the report: the delivery is refused, the job Failed.
+    // A model file swapped on the way (the worker's signature over another file): not the
+    // worker's delivery, so nothing is judged — else anyone could fail a job with garbage.
     let job3 = m.create(&spec, "2h");
     m.assign(&job3, &spec);
     m.work(&["market", "report", &job3, "--model", &m.s.w.path("model.safetensors")]).json();
     let mut other = std::fs::read(m.s.w.path("model.safetensors")).unwrap();
     let last = other.len() - 1;
     other[last] ^= 1;
-    std::fs::write(m.s.w.path("swapped.safetensors"), other).unwrap();
+    std::fs::write(m.s.w.path("swapped.safetensors"), &other).unwrap();
     std::fs::copy(m.s.w.path("model.safetensors.result.json"), m.s.w.path("swapped.safetensors.result.json")).unwrap();
+    let err = m.evaluate_run(&job3, &spec, "swapped.safetensors").failure().to_string();
+    assert!(err.contains("not the job's worker's, nothing is judged") && err.contains("signed result says"), "{err}");
+    assert_eq!(m.show(&job3)["failedAt"], Value::Null);
+    // The worker's own signature over a model other than the one it reported: the job Failed.
+    let shown = m.show(&job3);
+    let signed = iotegrity_core::market::SignedResult::sign(
+        m.book().job_market(),
+        alloy::primitives::U256::from(job3.parse::<u64>().unwrap()),
+        shown["paramHash"].as_str().unwrap().parse().unwrap(),
+        &other,
+        &m.worker.online_key(),
+        &m.s.domain(),
+    );
+    std::fs::write(m.s.w.path("swapped.safetensors.result.json"), serde_json::to_string(&signed).unwrap()).unwrap();
     let verdict = m.evaluate(&job3, &spec, "swapped.safetensors");
     assert_eq!(verdict["verdict"], "Failed", "{verdict}");
-    assert!(verdict["why"].as_str().unwrap().contains("delivery refused: the model file hashes to"), "{verdict}");
+    assert!(verdict["why"].as_str().unwrap().contains("the chain's report says"), "{verdict}");
 
     // Forged, replayed and non-worker proposals are refused before anything is sent.
     let job4 = m.create(&spec, "2h");
@@ -308,7 +335,7 @@ async fn the_service_serves_batches_only_to_the_assigned_worker_who_trains_on_th
     assert!(err.contains("403") && err.contains("is Unprocessed"), "{err}");
 
     // Raw requests: stale, for another market, unsigned garbage, an unknown job.
-    let book = iotegrity_core::AddressBook::load(&m.s.w.book).unwrap();
+    let book = m.book();
     let domain = iotegrity_core::signatures::domain_of(&book);
     let key = m.worker.online_key();
     let url = format!("{}/v1/jobs/batches", m.api);
@@ -336,4 +363,198 @@ async fn the_service_serves_batches_only_to_the_assigned_worker_who_trains_on_th
     m.s.pg.psql("postgres", "DELETE FROM iotegrity.receipts WHERE table_name = 'public.diabetes' AND first_key = 101");
     let err = fetch(&m.worker, &job, "after-delete").failure().to_string();
     assert!(err.contains("500") && err.contains("receipts"), "{err}");
+}
+
+/// The ResultReported events of job `id`.
+async fn reports_of(m: &Market, id: u64) -> usize {
+    use alloy::providers::Provider;
+    use alloy::sol_types::SolEvent;
+    let book = m.book();
+    let p = alloy::providers::ProviderBuilder::new().connect_http(m.s.w.anvil.endpoint_url());
+    let filter = alloy::rpc::types::Filter::new()
+        .address(book.job_market())
+        .event_signature(iotegrity_core::contracts::JobMarket::ResultReported::SIGNATURE_HASH)
+        .topic1(alloy::primitives::U256::from(id))
+        .from_block(0);
+    p.get_logs(&filter).await.unwrap().len()
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool, logs: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what} not within {secs}s; logs:\n{}", logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tampered_dataset() {
+    let m = Market::with_service_toml("0.3", "[market]\naccept_proposals = true\nevaluate_results = true\n").await;
+    let spec = m.spec.clone();
+    let w = &m.s.w;
+    w.fund(m.worker.online).await;
+    let config = w.dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[worker]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\npoll_interval_ms = 100\n\
+             [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n[[services]]\nidentity = \"{}\"\nurl = \"{}\"\n",
+            m.worker.dir.join("online.json").display(),
+            w.password_file.display(),
+            w.path("worker-state"),
+            w.anvil.endpoint(),
+            w.book.display(),
+            m.s.svc.offline,
+            m.api
+        ),
+    )
+    .unwrap();
+    let log = |n: usize| w.dir.path().join(format!("worker-{n}.log"));
+    let read = |n: usize| std::fs::read_to_string(log(n)).unwrap_or_default();
+    let all_logs = || (0..5).map(read).collect::<Vec<_>>().join("\n----\n") + &m.s.log_tails();
+    let state_dir = w.path("worker-state");
+    let state_of = |job: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{state_dir}/jobs/{job}.json")).unwrap()).unwrap()
+    };
+    // Stopped once between each step and the next: the worker must carry on from the chain and
+    // its state files, propose again if its proposal never left, train once, report once.
+    let crash = |n: usize, point: &str| {
+        let status =
+            Daemon::spawn_with_env("worker", &config, &log(n), &[("IOTEGRITYD_CRASH_AT", point)]).wait_exit(90);
+        assert!(!status.success(), "{status:?}");
+        assert!(read(n).contains(&format!("IOTEGRITYD_CRASH_AT={point}: aborting")), "{}", all_logs());
+    };
+
+    let job = m.create(&spec, "2h");
+    crash(0, "proposed"); // its state says proposed; the proposal never reached the service
+    assert_eq!(state_of(&job)["stage"], "proposed");
+    assert_eq!(m.show(&job)["status"], "Unprocessed");
+
+    let mut worker = Daemon::spawn("worker", &config, &log(1));
+    wait_for("the proposal accepted", 60, || read(1).contains("proposal accepted on chain"), all_logs);
+    worker.signal("-9");
+    assert_eq!(m.show(&job)["status"], "InProgress");
+
+    crash(2, "trained"); // the model is on disk, not reported
+    let model = std::fs::read(format!("{state_dir}/jobs/{job}.safetensors")).unwrap();
+    assert_eq!(m.show(&job)["resultHash"], serde_json::Value::Null);
+
+    crash(3, "reported"); // reported (the model read back, not trained again), not delivered
+    assert_eq!(m.show(&job)["resultHash"], alloy::primitives::keccak256(&model).to_string());
+    assert!(!read(3).contains("model trained"), "{}", read(3));
+
+    let mut worker = Daemon::spawn("worker", &config, &log(4));
+    wait_for("the reward claimed", 90, || m.show(&job)["claimed"] == true, all_logs);
+    assert_eq!(m.show(&job)["status"], "Success");
+    assert_eq!(reports_of(&m, job.parse().unwrap()).await, 1, "{}", all_logs());
+    assert!(read(4).contains("model delivered and judged"), "{}", read(4));
+    assert!(!read(4).contains("result reported"), "{}", read(4));
+    assert_eq!(state_of(&job)["stage"], "done");
+
+    // A row edited in the database after it was anchored: the worker refuses the batch that holds
+    // it and trains nothing; the job gets no report.
+    m.s.pg.psql("postgres", "UPDATE diabetes SET s3 = s3 + 0.001 WHERE id = 123");
+    let job2 = m.create(&spec, "2h");
+    wait_for("the tampered batch refused", 60, || read(4).contains("batch refused"), all_logs);
+    assert!(read(4).contains("batch=12"), "{}", read(4));
+    assert_eq!(state_of(&job2)["stage"], "refused");
+    assert_eq!(m.show(&job2)["resultHash"], serde_json::Value::Null);
+    assert_eq!(m.show(&job2)["status"], "InProgress");
+
+    // A clean SIGTERM.
+    let status = worker.signal("-TERM");
+    assert!(status.success(), "{status:?}: {}", read(4));
+    assert!(read(4).contains("shut down"));
+}
+
+#[tokio::test]
+async fn the_service_daemon_accepts_and_judges_only_what_the_chain_and_the_worker_s_keys_vouch_for() {
+    use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+    use iotegrity_core::market::{SignedProposal, SignedResult, TrainingProposal};
+    let m = Market::with_service_toml("0.3", "[market]\naccept_proposals = true\nevaluate_results = true\n").await;
+    let spec = m.spec.clone();
+    let (book, domain) = (m.book(), m.s.domain());
+    let key = m.worker.online_key();
+    let post = |path: &str, body: String| {
+        let url = format!("{}{path}", m.api);
+        async move { iotegrity_e2e::post_json(&url, body).await }
+    };
+    let job = m.create(&spec, "2h");
+    let shown = m.show(&job);
+    let id = U256::from(job.parse::<u64>().unwrap());
+    let param_hash: B256 = shown["paramHash"].as_str().unwrap().parse().unwrap();
+    let propose = |signer: &alloy::signers::local::PrivateKeySigner, worker: Address, market: Address| {
+        let p = TrainingProposal {
+            market,
+            jobId: id,
+            root: shown["root"].as_str().unwrap().parse().unwrap(),
+            paramHash: param_hash,
+            worker,
+            terms: B256::ZERO,
+            expiresAt: iotegrity_core::signatures::unix_now() + 3600,
+        };
+        serde_json::to_string(&SignedProposal::sign(p, signer, &domain)).unwrap()
+    };
+
+    // The kept spec is public and is the job's (its keccak is the paramHash).
+    let client = alloy::transports::http::reqwest::Client::new();
+    let got = client.get(format!("{}/v1/jobs/specs/{param_hash}", m.api)).send().await.unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(keccak256(got.bytes().await.unwrap()), param_hash);
+    let got = client.get(format!("{}/v1/jobs/specs/0x12", m.api)).send().await.unwrap();
+    assert_eq!(got.status().as_u16(), 400);
+
+    // Proposals: garbage, signed by a key that is not the named worker's, for another market, from
+    // a key that is not a worker's; none is accepted. Then the worker's own is, once.
+    let proposals = "/v1/jobs/proposals";
+    assert_eq!(post(proposals, "{\"proposal\": 1}".into()).await.0, 400);
+    let stranger = alloy::signers::local::PrivateKeySigner::random();
+    let (status, body) = post(proposals, propose(&stranger, key.address(), book.job_market())).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = post(proposals, propose(&key, key.address(), Address::repeat_byte(7))).await;
+    assert_eq!(status, 403, "{body}");
+    let svc = m.s.svc.online_key();
+    let (status, body) = post(proposals, propose(&svc, svc.address(), book.job_market())).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not the online key of an active worker identity"), "{body}");
+    assert_eq!(m.show(&job)["status"], "Unprocessed");
+    let (status, body) = post(proposals, propose(&key, key.address(), book.job_market())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(m.show(&job)["status"], "InProgress");
+    let (status, body) = post(proposals, propose(&key, key.address(), book.job_market())).await;
+    assert_eq!(status, 409, "{body}");
+
+    // The worker fetches, trains and reports through the CLI.
+    let dir = m.s.w.path("fetched");
+    m.work(&["market", "fetch", &job, "--spec", &spec, "--service", &m.api, "--out", &dir]).json();
+    let model = m.s.w.path("model.safetensors");
+    m.s.w.cli(&["market", "train", "--spec", &spec, "--batches", &dir, "--out", &model]).json();
+    m.work(&["market", "report", &job, "--model", &model]).json();
+    let file = std::fs::read(&model).unwrap();
+    let mut swapped = file.clone();
+    let last = swapped.len() - 1;
+    swapped[last] ^= 1;
+    let deliver = |signer: &alloy::signers::local::PrivateKeySigner, signed_file: &[u8], sent_file: &[u8]| {
+        let result = SignedResult::sign(book.job_market(), id, param_hash, signed_file, signer, &domain);
+        serde_json::json!({ "result": result, "model": Bytes::copy_from_slice(sent_file) }).to_string()
+    };
+
+    // Deliveries that are not the worker's are refused and judge nothing: signed by another key,
+    // or the worker's signature over another file (swapped on the way).
+    let results = "/v1/jobs/results";
+    assert_eq!(post(results, "{}".into()).await.0, 400);
+    let (status, body) = post(results, deliver(&stranger, &file, &file)).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(results, deliver(&key, &file, &swapped)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("signed result says"), "{body}");
+    assert_eq!(m.show(&job)["failedAt"], Value::Null, "a third party failed the job");
+    // The worker's own delivery is judged on the held-out rows and the job ended Success, once.
+    let (status, body) = post(results, deliver(&key, &file, &file)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["judgement"]["verdict"], "Success", "{body}");
+    assert!(body["judgement"]["score"].as_f64().unwrap() > 0.3, "{body}");
+    assert_eq!(m.show(&job)["status"], "Success");
+    let (status, body) = post(results, deliver(&key, &file, &file)).await;
+    assert_eq!(status, 409, "{body}");
 }

@@ -1,0 +1,89 @@
+//! The worker daemon's configuration: a TOML file (docs/market.md "The worker daemon",
+//! `iotegrityd-worker.example.toml`), every field with a documented default.
+
+use alloy::primitives::Address;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// `iotegrityd worker` configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// The worker's key, state and job filters.
+    pub worker: WorkerSection,
+    /// The chain.
+    pub chain: ChainSection,
+    /// The services this worker works for, and where their APIs are.
+    #[serde(default)]
+    pub services: Vec<ServiceEntry>,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Keystore of the worker's ONLINE key: it signs proposals, batch requests and results, and
+    /// sends the report and the claim (or env `IOTEGRITYD_PRIVATE_KEY`).
+    pub keystore: Option<PathBuf>,
+    /// File holding the keystore password (or env `IOTEGRITYD_PASSWORD`).
+    pub password_file: Option<PathBuf>,
+    /// Directory of the worker's state: one JSON file per job it proposed for, its models and
+    /// signed results. Written atomically, so a `kill -9` at any point loses nothing.
+    pub state_dir: PathBuf,
+    /// How often the market is looked at, milliseconds. Default 2 000.
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    /// Jobs paying less (wei) are skipped. Default 0.
+    #[serde(default)]
+    pub min_reward_wei: u64,
+    /// Services whose reputation score is below this (points, −100..100) are skipped. Default: none.
+    pub min_service_score: Option<f64>,
+    /// How long a proposal stands, seconds. Default 3 600.
+    #[serde(default = "default_ttl")]
+    pub proposal_ttl_secs: u64,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSection {
+    /// JSON-RPC endpoint. Default `http://127.0.0.1:8545`.
+    #[serde(default = "default_rpc")]
+    pub rpc_url: String,
+    /// Address book of the deployment.
+    pub deployments: PathBuf,
+}
+
+/// `[[services]]`: a service identity (offline address) and the base URL of its API. Jobs of
+/// services not listed are skipped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEntry {
+    /// The service's offline address, as its jobs record it.
+    pub identity: Address,
+    /// Base URL of its ingest API, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+}
+
+fn default_poll() -> u64 {
+    2_000
+}
+fn default_ttl() -> u64 {
+    3_600
+}
+fn default_rpc() -> String {
+    "http://127.0.0.1:8545".into()
+}
+
+impl WorkerConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> eyre::Result<Self> {
+        let cfg: Self = crate::files::read_toml(path)?;
+        eyre::ensure!(cfg.worker.poll_interval_ms >= 50, "worker.poll_interval_ms must be >= 50");
+        eyre::ensure!(cfg.worker.proposal_ttl_secs >= 60, "worker.proposal_ttl_secs must be >= 60");
+        Ok(cfg)
+    }
+}
