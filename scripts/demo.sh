@@ -13,7 +13,8 @@
 # again, and the audit, trusting only the chain, names the range. Data in process: the service
 # offers a job on the anchored diabetes table, a worker proposes, fetches its batches, refuses a
 # tampered one, trains, reports; the service evaluates on held-out rows, ends the job, the worker
-# is paid, both vote. Everything lives in .local/demo/
+# is paid; then iotegrityd worker takes a second job hands off, the service daemon judges it, both
+# vote. Everything lives in .local/demo/
 # and is stopped at exit.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -35,9 +36,11 @@ step "local chain on $ETH_RPC_URL"
 anvil_pid=$!
 daemon_pid=""
 gateway_pid=""
+worker_pid=""
 front_pid=""
 cleanup() {
   [[ -n "$gateway_pid" ]] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+  [[ -n "$worker_pid" ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
   [[ -n "$daemon_pid" ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   [[ -n "$front_pid" ]] && kill "$front_pid" 2>/dev/null && wait "$front_pid" 2>/dev/null
   "$root/scripts/postgres.sh" stop "$demo/pg" >/dev/null || true
@@ -133,6 +136,9 @@ password_file = "$demo/pw.txt"
 poll_interval_ms = 200
 [ingest]
 listen = "127.0.0.1:$api_port"
+[market]
+accept_proposals = true
+evaluate_results = true
 [[tables]]
 name = "iot.readings"
 m = 50
@@ -269,7 +275,7 @@ online_wallet() { echo --keystore "$demo/$1/online.json" --password-file "$demo/
   --train 1..=360 --holdout 361..=441 --target 0.3 --out "$demo/spec.json"
 "$iot" dataset verify --db "$db" --spec "$demo/spec.json"
 # shellcheck disable=SC2046
-job=$("$iot" --json market create --spec "$demo/spec.json" --reward 0.5ether --deadline 2h --db "$db" $(online_wallet service) | json job)
+job=$("$iot" --json market create --spec "$demo/spec.json" --reward 0.2ether --deadline 2h --db "$db" $(online_wallet service) | json job)
 "$iot" market list
 step "the worker (iotegrity market …; its online key acts) checks the spec and the service's score, proposes; the service accepts"
 "$cast" send --private-key "$anvil_dev_key" "${online[worker]}" --value 1ether >/dev/null
@@ -302,11 +308,43 @@ step "the service checks the delivery (signature, hash = report) and scores it o
 "$iot" market evaluate "$job" --spec "$demo/spec.json" --model "$demo/model.safetensors" --db "$db" --end $(online_wallet service)
 # shellcheck disable=SC2046
 "$iot" market claim "$job" $(online_wallet worker)
+
+step "the same, hands off: iotegrityd worker takes a second job, the service daemon accepts and judges"
+cat >"$demo/worker.toml" <<TOML
+[worker]
+keystore = "$demo/worker/online.json"
+password_file = "$demo/pw.txt"
+state_dir = "$demo/worker-state"
+poll_interval_ms = 200
+min_service_score = 0
+[chain]
+rpc_url = "$ETH_RPC_URL"
+deployments = "$IOTEGRITY_DEPLOYMENTS"
+[[services]]
+identity = "${offline[service]}"
+url = "http://127.0.0.1:$api_port"
+TOML
+"$root/target/debug/iotegrityd" worker --config "$demo/worker.toml" 2>"$demo/worker.log" &
+worker_pid=$!
 # shellcheck disable=SC2046
-"$iot" market vote "$job" --score 80 $(wallet worker)
+job2=$("$iot" --json market create --spec "$demo/spec.json" --reward 0.2ether --deadline 2h --db "$db" $(online_wallet service) | json job)
+for _ in $(seq 300); do
+  [[ "$("$iot" --json market show "$job2" | json claimed)" == true ]] && break
+  sleep 0.2
+done
+echo "the worker's log (its state: $demo/worker-state/jobs/$job2.json):"
+grep -E "proposal accepted|model trained|result reported|delivered and judged|reward claimed" "$demo/worker.log" |
+  sed -E 's/^[^ ]+ +//; s/^/  /' | cut -c1-200
+grep -m1 "job ended" "$demo/iotegrityd.log" | sed -E 's/^[^ ]+ +//; s/^/  service: /' | cut -c1-200
+kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true
+worker_pid=""
+[[ "$("$iot" --json market show "$job2" | json status)" == Success ]] || { echo "job $job2 did not end Success" >&2; exit 1; }
+step "both vote on each other"
 # shellcheck disable=SC2046
-"$iot" market vote "$job" --score 90 $(wallet service)
-"$iot" market show "$job"
+"$iot" market vote "$job2" --score 80 $(wallet worker)
+# shellcheck disable=SC2046
+"$iot" market vote "$job2" --score 90 $(wallet service)
+"$iot" market show "$job2"
 "$iot" reputation show --address "${offline[worker]}"
 
 step "someone edits a stored reading in Postgres…"
@@ -336,7 +374,8 @@ was applied and answered with signed feedback; everything was anchored, the edit
 caught, and so was the attempt to cover it up by rewriting the receipts store. A worker trained
 a linear model on the anchored diabetes rows for an escrowed reward — after verifying every batch
 against the job's root and the chain, and refusing one altered on the way — and the service scored
-it on its held-out rows, ended the job Success and both parties voted.
+it on its held-out rows and ended the job Success; then iotegrityd worker took a second job on its
+own, the service daemon accepted, judged and ended it, the worker was paid and both parties voted.
 With a chain and database of your own (make up), try:
   iotegrity identity update --online-keystore NEW.json ...   rotate a leaked online key
   iotegrity cert revoke gateway.iot --cert tls.pem ...        revoke a certificate
@@ -344,5 +383,5 @@ With a chain and database of your own (make up), try:
   iotegrity --json name show gateway.iot                      scriptable output
   iotegrity audit --db postgres://… --table public.mytable    audit any table the daemon watches
 Everything of this run is in .local/demo/ (receipt-42.json, iotegrityd.log, gateway.log,
-gateway-state/); chain, database and daemons are stopped now.
+gateway-state/, worker.log, worker-state/); chain, database and daemons are stopped now.
 EOT

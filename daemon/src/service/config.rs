@@ -284,6 +284,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../iotegrityd.example.toml");
+        let cfg = ServiceConfig::load(&path).unwrap();
+        assert_eq!(cfg.tables[0].name, "public.readings");
+        assert!(!cfg.market.accept_proposals && !cfg.market.evaluate_results && cfg.market.min_worker_score.is_none());
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         let bad_n = MINIMAL.replace("name = \"public.readings\"", "name = \"public.readings\"\nm = 2\nn = 3");
         assert!(toml::from_str::<ServiceConfig>(&bad_n).unwrap().check().is_err());

@@ -87,3 +87,41 @@ impl WorkerConfig {
         Ok(cfg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../iotegrityd-worker.example.toml");
+        let cfg = WorkerConfig::load(&path).unwrap();
+        assert_eq!(cfg.services.len(), 1);
+        let minimal: WorkerConfig =
+            toml::from_str("[worker]\nstate_dir = \"s\"\n[chain]\ndeployments = \"d.json\"\n").unwrap();
+        let (w, m) = (&cfg.worker, &minimal.worker);
+        assert_eq!(
+            (w.poll_interval_ms, w.min_reward_wei, w.min_service_score, w.proposal_ttl_secs),
+            (m.poll_interval_ms, m.min_reward_wei, m.min_service_score, m.proposal_ttl_secs)
+        );
+        assert_eq!(cfg.chain.rpc_url, minimal.chain.rpc_url);
+        assert!(minimal.services.is_empty() && minimal.metrics.listen.is_none());
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| {
+            let p = dir.path().join("w.toml");
+            std::fs::write(&p, text).unwrap();
+            WorkerConfig::load(&p)
+        };
+        let base = "[worker]\nstate_dir = \"s\"\n[chain]\ndeployments = \"d.json\"\n";
+        assert!(write(base).is_ok());
+        let err = write(&base.replace("state_dir", "poll_interval_ms = 10\nstate_dir")).unwrap_err();
+        assert!(err.to_string().contains("poll_interval_ms"), "{err}");
+        assert!(write(&base.replace("state_dir", "proposal_ttl_secs = 5\nstate_dir")).is_err());
+        assert!(write(&format!("{base}[[services]]\nidentity = \"0x12\"\nurl = \"x\"\n")).is_err());
+        assert!(write(&base.replace("state_dir", "min_rewards = 1\nstate_dir")).is_err(), "a typo is an error");
+    }
+}

@@ -394,11 +394,13 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
     let w = &m.s.w;
     w.fund(m.worker.online).await;
     let config = w.dir.path().join("worker.toml");
+    let metrics_port = iotegrity_e2e::pg::free_port();
     std::fs::write(
         &config,
         format!(
             "[worker]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\npoll_interval_ms = 100\n\
-             [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n[[services]]\nidentity = \"{}\"\nurl = \"{}\"\n",
+             [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n[[services]]\nidentity = \"{}\"\nurl = \"{}\"\n\
+             [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
             m.worker.dir.join("online.json").display(),
             w.password_file.display(),
             w.path("worker-state"),
@@ -460,6 +462,12 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
     assert_eq!(state_of(&job2)["stage"], "refused");
     assert_eq!(m.show(&job2)["resultHash"], serde_json::Value::Null);
     assert_eq!(m.show(&job2)["status"], "InProgress");
+
+    // This run of the worker claimed job 1, reported nothing, refused one batch.
+    let text = iotegrity_e2e::metrics(metrics_port).await;
+    let value = |name: &str| iotegrity_e2e::metric(&text, name).unwrap_or(0);
+    assert_eq!((value("iotegrity_worker_claims_total"), value("iotegrity_worker_reports_total")), (1, 0), "{text}");
+    assert_eq!(value("iotegrity_worker_batches_refused_total"), 1, "{text}");
 
     // A clean SIGTERM.
     let status = worker.signal("-TERM");
