@@ -2,6 +2,7 @@
 //! `iotegrityd-worker.example.toml`), every field with a documented default.
 
 use alloy::primitives::Address;
+use iotegrity_core::job_spec::ModelKind;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,10 @@ pub struct WorkerSection {
     /// How often the market is looked at, milliseconds. Default 2 000.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
+    /// The model kinds this worker trains (`"linear-regression"`); jobs of other kinds are
+    /// skipped. Default: every kind this build trains.
+    #[serde(default = "default_models")]
+    pub models: Vec<ModelKind>,
     /// Jobs paying less (wei) are skipped. Default 0.
     #[serde(default)]
     pub min_reward_wei: u64,
@@ -68,6 +73,9 @@ pub struct ServiceEntry {
     pub url: String,
 }
 
+fn default_models() -> Vec<ModelKind> {
+    vec![ModelKind::LinearRegression]
+}
 fn default_poll() -> u64 {
     2_000
 }
@@ -101,8 +109,8 @@ mod tests {
             toml::from_str("[worker]\nstate_dir = \"s\"\n[chain]\ndeployments = \"d.json\"\n").unwrap();
         let (w, m) = (&cfg.worker, &minimal.worker);
         assert_eq!(
-            (w.poll_interval_ms, w.min_reward_wei, w.min_service_score, w.proposal_ttl_secs),
-            (m.poll_interval_ms, m.min_reward_wei, m.min_service_score, m.proposal_ttl_secs)
+            (w.poll_interval_ms, &w.models, w.min_reward_wei, w.min_service_score, w.proposal_ttl_secs),
+            (m.poll_interval_ms, &m.models, m.min_reward_wei, m.min_service_score, m.proposal_ttl_secs)
         );
         assert_eq!(cfg.chain.rpc_url, minimal.chain.rpc_url);
         assert!(minimal.services.is_empty() && minimal.metrics.listen.is_none());
@@ -123,5 +131,6 @@ mod tests {
         assert!(write(&base.replace("state_dir", "proposal_ttl_secs = 5\nstate_dir")).is_err());
         assert!(write(&format!("{base}[[services]]\nidentity = \"0x12\"\nurl = \"x\"\n")).is_err());
         assert!(write(&base.replace("state_dir", "min_rewards = 1\nstate_dir")).is_err(), "a typo is an error");
+        assert!(write(&base.replace("state_dir", "models = [\"mlp\"]\nstate_dir")).is_err(), "a kind not built");
     }
 }

@@ -262,11 +262,15 @@ impl Worker {
         };
         // Only specs this build can train (task, model, metric) parse.
         match JobSpec::parse_for(&bytes, job.paramHash) {
-            Ok(spec) if spec.dataset.root == job.root => {}
-            Ok(_) => {
+            Ok(spec) if spec.dataset.root != job.root => {
                 self.skip(id, "the spec's dataset root is not the job's");
                 return Ok(());
             }
+            Ok(spec) if !self.cfg.worker.models.contains(&spec.model) => {
+                self.skip(id, format!("its model {:?} is not in worker.models", spec.model));
+                return Ok(());
+            }
+            Ok(_) => {}
             Err(e) => {
                 self.skip(id, format!("its spec is refused: {e}"));
                 return Ok(());

@@ -399,6 +399,7 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
         &config,
         format!(
             "[worker]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\npoll_interval_ms = 100\n\
+             min_reward_wei = 100000000000000000\n\
              [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n[[services]]\nidentity = \"{}\"\nurl = \"{}\"\n\
              [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
             m.worker.dir.join("online.json").display(),
@@ -452,6 +453,16 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
     assert!(read(4).contains("model delivered and judged"), "{}", read(4));
     assert!(!read(4).contains("result reported"), "{}", read(4));
     assert_eq!(state_of(&job)["stage"], "done");
+
+    // A job paying less than min_reward_wei (0.1 ether) is skipped, with its reason, once.
+    let db = m.db();
+    let cheap = m
+        .service(&["market", "create", "--spec", &spec, "--reward", "0.01ether", "--deadline", "2h", "--db", &db])
+        .json();
+    let cheap = cheap["job"].as_u64().unwrap().to_string();
+    wait_for("the cheap job skipped", 60, || read(4).contains(&format!("job={cheap}")), all_logs);
+    assert!(read(4).contains("below min_reward_wei"), "{}", read(4));
+    assert_eq!(m.show(&cheap)["status"], "Unprocessed");
 
     // A row edited in the database after it was anchored: the worker refuses the batch that holds
     // it and trains nothing; the job gets no report.
