@@ -8,7 +8,7 @@ use eyre::{Result, WrapErr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// iotegrityd — the iotegrity service and gateway daemon.
+/// iotegrityd — the iotegrity daemon: the service, the job-market worker and the gateway.
 #[derive(Debug, Parser)]
 #[command(name = "iotegrityd", version, max_term_width = 100)]
 #[command(after_help = "Logs: RUST_LOG / IOTEGRITY_LOG (default info). Stops cleanly on SIGTERM or Ctrl-C.")]
