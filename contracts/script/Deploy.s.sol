@@ -7,9 +7,10 @@ import {NameRegistry} from "../src/NameRegistry.sol";
 import {Reputation} from "../src/Reputation.sol";
 import {ReceiptAnchor} from "../src/ReceiptAnchor.sol";
 import {JobMarket} from "../src/JobMarket.sol";
+import {FederatedLearning} from "../src/FederatedLearning.sol";
 import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
 
-/// @notice Deploys IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor and JobMarket, and writes the address book
+/// @notice Deploys IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor, JobMarket and FederatedLearning, and writes the address book
 /// `anvil/deployments/<chainId>.json` that the CLI and the daemon read (docs/address-book.md).
 ///
 /// Environment (all optional): PRIVATE_KEY (deployer; default Anvil account 0),
@@ -35,7 +36,8 @@ contract Deploy {
             NameRegistry names,
             Reputation reputation,
             ReceiptAnchor anchor,
-            JobMarket market
+            JobMarket market,
+            FederatedLearning learning
         )
     {
         uint256 key = vm.envOr("PRIVATE_KEY", ANVIL_KEY_0);
@@ -65,6 +67,7 @@ contract Deploy {
             vm.envOr("MARKET_DISPUTE_WINDOW", uint256(3 days)),
             vm.envOr("RULING_WINDOW", uint256(7 days))
         );
+        learning = new FederatedLearning(identity, vm.envOr("FL_CLOSE_GRACE", uint256(7 days)));
         vm.stopBroadcast();
 
         string memory book = "book";
@@ -77,7 +80,8 @@ contract Deploy {
         vm.serializeAddress(book, "governance", governance);
         vm.serializeAddress(book, "penaltySink", sink);
         vm.serializeAddress(book, "receiptAnchor", address(anchor));
-        string memory json = vm.serializeAddress(book, "jobMarket", address(market));
+        vm.serializeAddress(book, "jobMarket", address(market));
+        string memory json = vm.serializeAddress(book, "federatedLearning", address(learning));
         string memory defaultBook = string.concat("anvil/deployments/", vm.toString(block.chainid), ".json");
         vm.writeJson(json, vm.envOr("ADDRESS_BOOK", defaultBook));
     }

@@ -5,6 +5,7 @@ import {Base} from "./Base.t.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
 import {MarketBase} from "./JobMarket.t.sol";
+import {FLBase} from "./FederatedLearning.t.sol";
 
 /// @notice Gas budgets from the foundation issue, measured on the call itself (snapshots in
 /// `snapshots/`; `forge snapshot` keeps `.gas-snapshot` for whole tests).
@@ -117,6 +118,61 @@ contract MarketGasTest is MarketBase {
     /// @dev The next call pays for cold accounts and slots, as a transaction of its own does.
     function coldStart() internal {
         vm.cool(address(market));
+        vm.cool(address(identity));
+    }
+}
+
+/// @notice Gas of each federated-learning step as a transaction of its own (cold slots), on a
+/// contract already in use, with three participants; snapshots in contracts/snapshots/FLGasTest.json.
+contract FLGasTest is FLBase {
+    function test_gas_federatedLearningRound() public {
+        create(); // the contract's first training
+        coldStart();
+        vm.prank(svc.online);
+        uint256 id = fl.createTrainingRequest{value: REWARD}(MODEL, T, D);
+        vm.snapshotGasLastCall("fl_createTrainingRequest");
+        coldStart();
+        join(id, dev1);
+        vm.snapshotGasLastCall("fl_registerTraining");
+        join(id, dev2);
+        join(id, gw);
+
+        toSubmission(id, 1);
+        store(id, dev2, 1);
+        store(id, gw, 1);
+        coldStart();
+        store(id, dev1, 1); // a participant's first model
+        uint256 first = vm.snapshotGasLastCall("fl_storeLocalModel_first");
+        vm.assertLe(first, 60_000, "storeLocalModel <= 60k");
+        toScoring(id, 2);
+        coldStart();
+        score(id, dev1, dev2, 50);
+        uint256 round = vm.snapshotGasLastCall("fl_scoreLocalModel");
+        coldStart();
+        score(id, dev1, gw, 40);
+        round += vm.snapshotGasLastCall("fl_scoreLocalModel_second");
+        toSubmission(id, 2);
+        coldStart();
+        store(id, dev1, 2); // a later round
+        uint256 later = vm.snapshotGasLastCall("fl_storeLocalModel");
+        vm.assertLe(later, 60_000, "storeLocalModel <= 60k");
+        round += later;
+        // A round per participant: its model and its scores of the two others.
+        vm.snapshotValue("fl_roundPerParticipant", round);
+
+        toClosing(id);
+        coldStart();
+        vm.prank(svc.online);
+        fl.closeTraining(id, weights(0.5e18, 0.3e18, 0.2e18));
+        vm.snapshotGasLastCall("fl_closeTraining_3");
+        coldStart();
+        vm.prank(dev1.online);
+        fl.claimReward(id);
+        vm.snapshotGasLastCall("fl_claimReward");
+    }
+
+    function coldStart() internal {
+        vm.cool(address(fl));
         vm.cool(address(identity));
     }
 }

@@ -1,7 +1,7 @@
 //! Talking to a chain: providers (built here once), sending transactions with reverts decoded,
 //! and deploying the contracts.
 
-use crate::contracts::{IdentityRegistry, JobMarket, NameRegistry, ReceiptAnchor, Reputation};
+use crate::contracts::{FederatedLearning, IdentityRegistry, JobMarket, NameRegistry, ReceiptAnchor, Reputation};
 use crate::{AddressBook, Error, Result, revert};
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::network::EthereumWallet;
@@ -126,7 +126,13 @@ pub struct DeployParams {
     pub half_life: u64,
     /// The job market's windows (docs/market.md).
     pub market: MarketWindows,
+    /// Federated learning: time the service has to close a training after its final scoring,
+    /// seconds (0 < g < 2^32); past it the reward is split equally (docs/learning.md).
+    pub fl_close_grace: u64,
 }
+
+/// Seven days, as `contracts/script/Deploy.s.sol`.
+pub const DEFAULT_FL_CLOSE_GRACE: u64 = 7 * 86_400;
 
 /// The job market's time rules, in seconds (each 0 < w < 2^32; docs/market.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,8 +152,8 @@ impl Default for MarketWindows {
     }
 }
 
-/// Deploys IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor and JobMarket from the
-/// provider's wallet.
+/// Deploys IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor, JobMarket and
+/// FederatedLearning from the provider's wallet.
 pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<AddressBook> {
     let chain_id = chain_id(provider).await?;
     let block = latest_block(provider).await?;
@@ -176,9 +182,13 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> Result<Add
             .await
             .map_err(contract_error)?
             .address();
+    let learning = *FederatedLearning::deploy(provider, identity, U256::from(params.fl_close_grace))
+        .await
+        .map_err(contract_error)?
+        .address();
     // In the manifest's deployment order (contracts/manifest.json).
-    const _: () = assert!(crate::contracts::CONTRACTS.len() == 5, "wire every contract of the manifest here");
-    let addresses = [identity, names, reputation, receipt_anchor, job_market];
+    const _: () = assert!(crate::contracts::CONTRACTS.len() == 6, "wire every contract of the manifest here");
+    let addresses = [identity, names, reputation, receipt_anchor, job_market, learning];
     Ok(AddressBook {
         chain_id,
         name_mode: if params.quasi_centralized { "quasi-centralized" } else { "decentralized" }.into(),

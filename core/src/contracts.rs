@@ -42,6 +42,13 @@ sol!(
     "artifacts/JobMarket.json"
 );
 
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    FederatedLearning,
+    "artifacts/FederatedLearning.json"
+);
+
 sol! {
     /// The role of an identity, as `IIdentityRegistry.Role` numbers it (`None` = no identity).
     #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +102,7 @@ pub const CONTRACTS: &[(&str, &str)] = &[
     ("Reputation", "reputation"),
     ("ReceiptAnchor", "receiptAnchor"),
     ("JobMarket", "jobMarket"),
+    ("FederatedLearning", "federatedLearning"),
 ];
 
 /// The ABI JSON of every contract, for decoding reverts and logs dynamically.
@@ -104,6 +112,7 @@ pub const ABIS: &[(&str, &str)] = &[
     ("Reputation", include_str!("../artifacts/Reputation.json")),
     ("ReceiptAnchor", include_str!("../artifacts/ReceiptAnchor.json")),
     ("JobMarket", include_str!("../artifacts/JobMarket.json")),
+    ("FederatedLearning", include_str!("../artifacts/FederatedLearning.json")),
 ];
 
 /// `@notice` text of every custom error, by error name (from the interface sources).
@@ -134,5 +143,10 @@ impl crate::AddressBook {
     /// The JobMarket.
     pub fn job_market(&self) -> Address {
         self.contract("jobMarket")
+    }
+
+    /// The FederatedLearning.
+    pub fn federated_learning(&self) -> Address {
+        self.contract("federatedLearning")
     }
 }

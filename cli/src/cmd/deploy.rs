@@ -17,7 +17,7 @@ pub enum NameMode {
     QuasiCentralized,
 }
 
-/// Deploy IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor and JobMarket, then write the address
+/// Deploy IdentityRegistry, NameRegistry, Reputation, ReceiptAnchor, JobMarket and FederatedLearning, then write the address
 /// book that every other command reads. The governance and the penalty sink are fixed for good.
 #[derive(Debug, Args)]
 #[command(after_help = "Example (local Anvil, its first dev account):\n  \
@@ -61,6 +61,10 @@ pub struct DeployArgs {
     /// Job market: time a notary has to rule on a dispute, in seconds; past it the disputant loses.
     #[arg(long, default_value_t = chain::MarketWindows::default().ruling, value_name = "SECONDS")]
     pub ruling_window: u64,
+    /// Federated learning: time the service has to close a training after its final scoring, in
+    /// seconds; past it the reward is split equally among the contributors.
+    #[arg(long, default_value_t = chain::DEFAULT_FL_CLOSE_GRACE, value_name = "SECONDS")]
+    pub fl_close_grace: u64,
     /// Where to write the address book [default: anvil/deployments/<chain id>.json in the project
     /// around the current directory, as for --deployments].
     #[arg(long, value_name = "FILE")]
@@ -84,13 +88,14 @@ impl DeployArgs {
                 dispute: self.market_dispute_window,
                 ruling: self.ruling_window,
             },
+            fl_close_grace: self.fl_close_grace,
         };
         let provider = chain::writer(&self.rpc.rpc_url, signer)?;
         let book = chain::deploy(&provider, &params).await?;
         let path = self.out.unwrap_or_else(|| AddressBook::default_path(book.chain_id));
         book.save(&path)?;
         let text = format!(
-            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\n  JobMarket        {}\n  governance       {} (appoints notaries and CAs)\n  penalty sink     {}\naddress book: {}",
+            "deployed on chain {} ({} names)\n  IdentityRegistry {}\n  NameRegistry     {}\n  Reputation       {}\n  ReceiptAnchor    {}\n  JobMarket        {}\n  FederatedLearning {}\n  governance       {} (appoints notaries and CAs)\n  penalty sink     {}\naddress book: {}",
             book.chain_id,
             book.name_mode,
             book.identity_registry(),
@@ -98,6 +103,7 @@ impl DeployArgs {
             book.reputation(),
             book.receipt_anchor(),
             book.job_market(),
+            book.federated_learning(),
             book.governance,
             book.penalty_sink,
             path.display()

@@ -9,7 +9,7 @@ async fn deploy_writes_an_address_book_the_other_commands_use() {
     let book: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&w.book).unwrap()).unwrap();
     assert_eq!(book["chainId"], 31337);
     assert_eq!(book["nameMode"], "decentralized");
-    for key in ["identityRegistry", "nameRegistry", "reputation", "receiptAnchor", "jobMarket"] {
+    for key in ["identityRegistry", "nameRegistry", "reputation", "receiptAnchor", "jobMarket", "federatedLearning"] {
         let addr = book[key].as_str().unwrap();
         assert!(addr.starts_with("0x") && addr.len() == 42, "{key}: {addr}");
     }
