@@ -101,6 +101,7 @@ bench: contracts
 	@echo "gas per call (contracts/snapshots/):"; cat contracts/snapshots/*.json
 	$(CARGO) bench -p iotegrity-core --bench hot_paths --locked
 	$(CARGO) bench -p iotegrity-core --features postgres,learning --bench market --locked
+	$(CARGO) bench -p iotegrity-core --features learning --bench learning --locked
 	$(CARGO) bench -p iotegrity-daemon --bench gateway --locked
 	$(CARGO) build --release --locked -p iotegrity-daemon -p iotegrity-cli
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench service --locked

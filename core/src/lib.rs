@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod error;
 #[cfg(all(feature = "postgres", feature = "learning"))]
 pub mod evaluate;
+pub mod federated;
 pub mod job_spec;
 pub mod keys;
 #[cfg(feature = "learning")]

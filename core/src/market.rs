@@ -3,8 +3,8 @@
 //! [`TrainingResult`], which travels with the model file to the service. Both are EIP-712 in the
 //! iotegrity domain (docs/eip712.md), signed by the worker's online key.
 
+use crate::signatures::sign;
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct};
 use serde::{Deserialize, Serialize};
@@ -264,11 +264,6 @@ pub async fn reputation_of(
     let scaled = ret.score / alloy::primitives::I256::try_from(10i64.pow(14)).expect("fits");
     let points = f64::from(i32::try_from(scaled).unwrap_or(i32::MAX)) / 1e4;
     Ok((points, ret.votes.to::<u64>()))
-}
-
-fn sign<S: SolStruct>(key: &PrivateKeySigner, value: &S, domain: &Eip712Domain) -> Bytes {
-    let sig = key.sign_hash_sync(&value.eip712_signing_hash(domain)).expect("local signing cannot fail");
-    Bytes::from(sig.as_bytes().to_vec())
 }
 
 #[cfg(test)]

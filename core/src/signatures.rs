@@ -257,7 +257,8 @@ pub struct CommandExchange {
     pub relay_signature: Bytes,
 }
 
-fn sign<S: SolStruct>(signer: &PrivateKeySigner, value: &S, domain: &Eip712Domain) -> Bytes {
+/// Signs `value` (EIP-712 in `domain`) with a local key: the 65-byte `r ‖ s ‖ v` signature.
+pub fn sign<S: SolStruct>(signer: &PrivateKeySigner, value: &S, domain: &Eip712Domain) -> Bytes {
     let sig = signer.sign_hash_sync(&value.eip712_signing_hash(domain)).expect("local signing cannot fail");
     Bytes::from(sig.as_bytes().to_vec())
 }

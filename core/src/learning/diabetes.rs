@@ -35,6 +35,22 @@ pub fn examples(range: std::ops::Range<usize>) -> (Vec<String>, String, Examples
     (COLUMNS[..10].iter().map(|c| c.to_string()).collect(), LABEL.to_string(), Examples { x, y })
 }
 
+/// Rows `range` split into `k` non-IID shards for federated tests and the demo: sorted by age
+/// (ties in table order) and cut into `k` runs of nearly equal length, so each participant holds
+/// patients of its own age band, as the devices of one site would.
+pub fn shards_by_age(range: std::ops::Range<usize>, k: usize) -> Vec<Examples> {
+    let (_, _, all) = examples(range);
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| all.x[[a, 0]].total_cmp(&all.x[[b, 0]]).then(a.cmp(&b)));
+    let k = k.clamp(1, order.len().max(1));
+    (0..k)
+        .map(|s| {
+            let part = &order[s * order.len() / k..(s + 1) * order.len() / k];
+            Examples { x: all.x.select(Axis(0), part), y: all.y.select(Axis(0), part) }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,54 @@ impl LinearModel {
         Ok(model)
     }
 
+    /// A participant's local training in a federated round: least squares pulled toward the
+    /// round's `global` model — FedProx's proximal step (Li et al. 2020) solved exactly: θ
+    /// minimises Σ (y − θ₀ − x·θ)² + μ·n·‖θ − θ_global‖² over the intercept θ₀ and the weights,
+    /// with n the local example count. μ = 0 is plain OLS; a larger μ keeps a participant with
+    /// skewed data nearer the consensus.
+    pub fn train_from(global: &LinearModel, examples: &Examples, mu: f64) -> Result<Self, ModelError> {
+        let (n, p) = (examples.len(), global.weights.len());
+        if examples.x.ncols() != p {
+            return Err(ModelError::Shape { model: p, examples: examples.x.ncols() });
+        }
+        if !(mu.is_finite() && mu >= 0.0) {
+            return Err(ModelError::Training(format!("μ = {mu} is not a finite non-negative number")));
+        }
+        // The data rows with a column of ones, then one row √(μn)·e_j per parameter.
+        let k = (mu * n as f64).sqrt();
+        let mut x = ndarray::Array2::<f64>::zeros((n + p + 1, p + 1));
+        let mut y = Array1::<f64>::zeros(n + p + 1);
+        for i in 0..n {
+            x[[i, 0]] = 1.0;
+            for j in 0..p {
+                x[[i, j + 1]] = examples.x[[i, j]];
+            }
+            y[i] = examples.y[i];
+        }
+        let centre = std::iter::once(global.intercept).chain(global.weights.iter().copied());
+        for (j, c) in centre.enumerate() {
+            x[[n + j, j]] = k;
+            y[n + j] = k * c;
+        }
+        let data = linfa::Dataset::new(x, y);
+        let fitted = linfa_linear::LinearRegression::new()
+            .with_intercept(false)
+            .fit(&data)
+            .map_err(|e| ModelError::Training(e.to_string()))?;
+        let theta = fitted.params();
+        let model = Self {
+            features: global.features.clone(),
+            label: global.label.clone(),
+            intercept: theta[0],
+            weights: theta.iter().skip(1).copied().collect(),
+            examples: n as u64,
+        };
+        if !model.weights.iter().chain([&model.intercept]).all(|v| v.is_finite()) {
+            return Err(ModelError::Training("the solution is not finite".into()));
+        }
+        Ok(model)
+    }
+
     /// Predictions for `examples`.
     pub fn predict(&self, examples: &Examples) -> Result<Array1<f64>, ModelError> {
         if examples.x.ncols() != self.weights.len() {
@@ -196,6 +244,28 @@ mod tests {
         assert!(mean.r2(&ex).unwrap().abs() < 1e-12);
         let bad = LinearModel { weights: vec![-2.0, 1.0], ..m.clone() };
         assert!(bad.r2(&ex).unwrap() < 0.0);
+    }
+
+    #[test]
+    fn local_training_is_ols_without_the_pull_and_stays_near_the_global_model_with_it() {
+        let (features, label, examples) = diabetes::examples(0..200);
+        let ols = LinearModel::train(&features, &label, &examples).unwrap();
+        let zero = LinearModel { weights: vec![0.0; 10], intercept: 0.0, examples: 0, ..ols.clone() };
+        let free = LinearModel::train_from(&zero, &examples, 0.0).unwrap();
+        assert!((free.intercept - ols.intercept).abs() < 1e-6 * ols.intercept.abs());
+        for (a, b) in free.weights.iter().zip(&ols.weights) {
+            assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert_eq!(free.examples, 200);
+        // A strong pull keeps it close to the global model; a weak one lets the data speak.
+        let far = |m: &LinearModel| m.weights.iter().map(|w| w * w).sum::<f64>().sqrt();
+        let pulled = LinearModel::train_from(&zero, &examples, 10.0).unwrap();
+        let loose = LinearModel::train_from(&zero, &examples, 1e-3).unwrap();
+        assert!(far(&pulled) < 0.1 * far(&loose), "{} vs {}", far(&pulled), far(&loose));
+        assert!(LinearModel::train_from(&zero, &examples, f64::NAN).is_err());
+        let (_, _, wrong) = diabetes::examples(0..20);
+        let narrow = LinearModel { weights: vec![0.0; 3], ..zero };
+        assert!(matches!(LinearModel::train_from(&narrow, &wrong, 0.1), Err(ModelError::Shape { .. })));
     }
 
     #[test]
