@@ -38,7 +38,14 @@ $(STAMP)/npm: package.json package-lock.json
 	@test -x $(FORGE) && test -x $(ANVIL) || { echo "native foundry binaries missing after npm ci" >&2; exit 1; }
 	@touch $@
 
-deps: $(STAMP)/apt $(STAMP)/npm
+# js-ipfs, the IPFS node of the tests and the demo (offline, Kubo's RPC API; ~3 min, ~290 MB).
+$(STAMP)/ipfs: tools/ipfs/package.json tools/ipfs/package-lock.json
+	@mkdir -p $(STAMP)
+	npm install --prefix tools/ipfs --no-audit --no-fund --loglevel=error
+	@test -x tools/ipfs/node_modules/.bin/jsipfs || { echo "jsipfs missing after npm install in tools/ipfs" >&2; exit 1; }
+	@touch $@
+
+deps: $(STAMP)/apt $(STAMP)/npm $(STAMP)/ipfs
 
 # ---------------------------------------------------------------- build
 

@@ -14,6 +14,8 @@ pub mod error;
 #[cfg(all(feature = "postgres", feature = "learning"))]
 pub mod evaluate;
 pub mod federated;
+#[cfg(feature = "ipfs")]
+pub mod ipfs;
 pub mod job_spec;
 pub mod keys;
 #[cfg(feature = "learning")]

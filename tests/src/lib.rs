@@ -2,6 +2,7 @@
 //! PostgreSQL cluster where needed ([`pg`]), the real `iotegrity` and `iotegrityd` binaries,
 //! temporary directories for keys and address books.
 
+pub mod ipfs;
 pub mod mutate;
 pub mod pg;
 pub mod proxy;

@@ -7,6 +7,7 @@ mod gateway;
 mod hostile;
 mod identity;
 mod ingest;
+mod ipfs;
 mod market;
 mod merkle;
 mod names;
