@@ -8,19 +8,10 @@ use alloy::signers::local::PrivateKeySigner;
 use iotegrity_core::merkle::{MerkleTree, hash_pair};
 use iotegrity_core::signatures::recover_prehash;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Runs `f` repeatedly for at least `min` and returns operations per second (`ops` per call).
-fn rate(min: Duration, ops: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm up
-    let start = Instant::now();
-    let mut calls = 0usize;
-    while start.elapsed() < min {
-        f();
-        calls += 1;
-    }
-    (calls * ops) as f64 / start.elapsed().as_secs_f64()
-}
+mod common;
+use common::rate;
 
 fn main() {
     let window = Duration::from_secs(2);

@@ -6,18 +6,10 @@
 use iotegrity_core::learning::fedavg::{PROXIMAL_MU, aggregate, fixed_point_mean};
 use iotegrity_core::learning::{LinearModel, diabetes};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn rate(min: Duration, ops: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let start = Instant::now();
-    let mut calls = 0usize;
-    while start.elapsed() < min {
-        f();
-        calls += 1;
-    }
-    (calls * ops) as f64 / start.elapsed().as_secs_f64()
-}
+mod common;
+use common::rate;
 
 fn plain_mean(inputs: &[(u64, &[f64])]) -> Vec<f64> {
     let mut sums = vec![0.0f64; inputs[0].1.len()];

@@ -11,25 +11,16 @@ use iotegrity_core::learning::{LinearModel, diabetes};
 use iotegrity_core::merkle::anchor_tree;
 use iotegrity_core::receipt::{AnchorRef, Batch, RowHash, row_hash, table_id};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::rate;
 
 const TABLE: &str = "public.bench";
 const OWNER: Address = Address::repeat_byte(7);
 const ROWS: i64 = 100_000;
 const M: i64 = 1_000;
 const N: usize = 10;
-
-/// Runs `f` repeatedly for at least `min` and returns operations per second (`ops` per call).
-fn rate(min: Duration, ops: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm up
-    let start = Instant::now();
-    let mut calls = 0usize;
-    while start.elapsed() < min {
-        f();
-        calls += 1;
-    }
-    (calls * ops) as f64 / start.elapsed().as_secs_f64()
-}
 
 /// A row as the diabetes table prints it: a key and eleven doubles.
 fn line(k: i64) -> String {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {Vm} from "../utils/Test.sol";
+import {Registrant} from "./Registrant.sol";
 import {IdentityRegistry} from "../../src/IdentityRegistry.sol";
 import {FederatedLearning} from "../../src/FederatedLearning.sol";
 import {IIdentityRegistry} from "../../src/interfaces/IIdentityRegistry.sol";
@@ -12,11 +12,9 @@ import {IFederatedLearning} from "../../src/interfaces/IFederatedLearning.sol";
 /// round counts and lengths, registrations, local models, scores, closes with random splits (some
 /// not summing to one), claims by anyone, and time. Its books are its own — ether in, ether paid
 /// per training and per party, the models it saw stored, the furthest round and state it saw.
-contract FLHandler {
-    Vm private constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+contract FLHandler is Registrant {
     uint256 public constant MAX_TRAININGS = 12;
 
-    IdentityRegistry public immutable identity;
     FederatedLearning public immutable fl;
 
     address[2] public serviceKey;
@@ -39,11 +37,10 @@ contract FLHandler {
     mapping(uint256 id => IFederatedLearning.Status) public ghostStatus;
     mapping(bytes4 action => uint256) public ghostSucceeded;
 
-    constructor(IdentityRegistry identity_, FederatedLearning fl_) {
-        identity = identity_;
+    constructor(IdentityRegistry identity_, FederatedLearning fl_) Registrant(identity_) {
         fl = fl_;
         for (uint256 i; i < 2; ++i) {
-            (serviceOffline[i], serviceKey[i]) =
+            (serviceOffline[i], serviceKey[i],) =
                 _register(keccak256(abi.encode("svc", i)), IIdentityRegistry.Role.Service);
             vm.deal(serviceKey[i], 1000 ether);
         }
@@ -54,7 +51,7 @@ contract FLHandler {
             IIdentityRegistry.Role.Worker
         ];
         for (uint256 i; i < 4; ++i) {
-            (memberOffline[i], memberKey[i]) = _register(keccak256(abi.encode("member", i)), roles[i]);
+            (memberOffline[i], memberKey[i],) = _register(keccak256(abi.encode("member", i)), roles[i]);
         }
     }
 
@@ -205,20 +202,5 @@ contract FLHandler {
         if (k < 7) return memberKey[k - 4];
         if (k < 10) return memberOffline[k - 7];
         return STRANGER;
-    }
-
-    function _register(bytes32 seed, IIdentityRegistry.Role role)
-        private
-        returns (address offline, address online)
-    {
-        offline = vm.addr(uint256(keccak256(abi.encode(seed, "offline"))));
-        Vm.Wallet memory w = vm.createWallet(uint256(keccak256(abi.encode(seed, "online"))));
-        bytes32 digest = identity.keyBindingDigest(offline, w.addr);
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(w.privateKey, digest);
-        vm.prank(offline);
-        identity.submitPublicKey(
-            w.addr, abi.encodePacked(w.publicKeyX, w.publicKeyY), abi.encodePacked(r, s, v), role
-        );
-        online = w.addr;
     }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {Vm} from "../utils/Test.sol";
+import {Registrant} from "./Registrant.sol";
 import {IdentityRegistry} from "../../src/IdentityRegistry.sol";
 import {JobMarket} from "../../src/JobMarket.sol";
 import {IIdentityRegistry} from "../../src/interfaces/IIdentityRegistry.sol";
@@ -11,11 +11,9 @@ import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 /// stranger: offers, cancels, proposals (some signed by the wrong worker), reports, verdicts,
 /// disputes, rulings, settlements, claims by anyone, and time. It keeps its own books — ether in,
 /// ether paid per job, the furthest state each job was seen in — never the contract's storage.
-contract MarketHandler {
-    Vm private constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+contract MarketHandler is Registrant {
     uint256 public constant MAX_JOBS = 24;
 
-    IdentityRegistry public immutable identity;
     JobMarket public immutable market;
 
     address[2] public serviceKey;
@@ -37,8 +35,7 @@ contract MarketHandler {
     uint256 public ghostWrongPayee; // claims that paid someone other than the job's payee (must stay 0)
     mapping(bytes4 action => uint256) public ghostSucceeded;
 
-    constructor(IdentityRegistry identity_, JobMarket market_, address governance) {
-        identity = identity_;
+    constructor(IdentityRegistry identity_, JobMarket market_, address governance) Registrant(identity_) {
         market = market_;
         for (uint256 i; i < 2; ++i) {
             (serviceOffline[i], serviceKey[i],) =
@@ -228,28 +225,5 @@ contract MarketHandler {
         if (k < 6) return serviceOffline[k - 4];
         if (k < 8) return workerOffline[k - 6];
         return STRANGER;
-    }
-
-    function _register(bytes32 seed, IIdentityRegistry.Role role)
-        private
-        returns (address offline, address online, uint256 onlinePk)
-    {
-        offline = vm.addr(uint256(keccak256(abi.encode(seed, "offline"))));
-        onlinePk = uint256(keccak256(abi.encode(seed, "online")));
-        online = _registerAs(offline, seed, role);
-    }
-
-    function _registerAs(address offline, bytes32 seed, IIdentityRegistry.Role role)
-        private
-        returns (address)
-    {
-        Vm.Wallet memory w = vm.createWallet(uint256(keccak256(abi.encode(seed, "online"))));
-        bytes32 digest = identity.keyBindingDigest(offline, w.addr);
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(w.privateKey, digest);
-        vm.prank(offline);
-        identity.submitPublicKey(
-            w.addr, abi.encodePacked(w.publicKeyX, w.publicKeyY), abi.encodePacked(r, s, v), role
-        );
-        return w.addr;
     }
 }
