@@ -490,7 +490,11 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
 async fn the_service_daemon_accepts_and_judges_only_what_the_chain_and_the_worker_s_keys_vouch_for() {
     use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
     use iotegrity_core::market::{SignedProposal, SignedResult, TrainingProposal};
-    let m = Market::with_service_toml("0.3", "[market]\naccept_proposals = true\nevaluate_results = true\n").await;
+    let m = Market::with_service_toml(
+        "0.3",
+        "[market]\naccept_proposals = true\nevaluate_results = true\nmin_worker_score = 0\n",
+    )
+    .await;
     let spec = m.spec.clone();
     let (book, domain) = (m.book(), m.s.domain());
     let key = m.worker.online_key();
@@ -576,4 +580,22 @@ async fn the_service_daemon_accepts_and_judges_only_what_the_chain_and_the_worke
     assert_eq!(m.show(&job)["status"], "Success");
     let (status, body) = post(results, deliver(&key, &file, &file)).await;
     assert_eq!(status, 409, "{body}");
+
+    // The worker had no votes (score 0, the minimum): accepted. Voted down by the service, its
+    // next proposal is refused by the daemon's min_worker_score.
+    m.s.w.run_as(&m.s.svc, &["market", "vote", &job, "--score", "-80"]).json();
+    let next = m.create(&spec, "2h");
+    let p = TrainingProposal {
+        market: book.job_market(),
+        jobId: U256::from(next.parse::<u64>().unwrap()),
+        root: shown["root"].as_str().unwrap().parse().unwrap(),
+        paramHash: param_hash,
+        worker: key.address(),
+        terms: B256::ZERO,
+        expiresAt: iotegrity_core::signatures::unix_now() + 3600,
+    };
+    let (status, body) = post(proposals, serde_json::to_string(&SignedProposal::sign(p, &key, &domain)).unwrap()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("below this service's minimum 0"), "{body}");
+    assert_eq!(m.show(&next)["status"], "Unprocessed");
 }
