@@ -8,6 +8,7 @@ mod hostile;
 mod identity;
 mod ingest;
 mod ipfs;
+mod learning;
 mod market;
 mod merkle;
 mod names;

@@ -1,0 +1,163 @@
+//! Federated learning's parts together on a real Anvil and a real IPFS node: the deployed
+//! `FederatedLearning` contract, model files on IPFS checked against the chain's references,
+//! local training on non-IID shards of the diabetes table, and fixed-point FedAvg — three
+//! participants that each derive the global model alone get the same bytes every round, and a
+//! poisoned model scored down is left out by all of them. (The participants' daemon and
+//! `iotegrity fl` will drive these same steps; here the test does.)
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::DynProvider;
+use iotegrity_core::contracts::FederatedLearning;
+use iotegrity_core::ipfs::{Cid, Ipfs};
+use iotegrity_core::learning::fedavg::{PROXIMAL_MU, aggregate};
+use iotegrity_core::learning::{Examples, LinearModel, diabetes};
+use iotegrity_core::{AddressBook, chain};
+use iotegrity_e2e::ipfs::IpfsNode;
+use iotegrity_e2e::{Ident, World};
+use std::time::Duration;
+
+const D: u32 = 120; // round length, seconds
+const T: u16 = 3;
+
+struct Party {
+    id: Ident,
+    fl: FederatedLearning::FederatedLearningInstance<DynProvider>,
+}
+
+async fn party(w: &World, book: &AddressBook, label: &str, role: &str) -> Party {
+    let id = w.identity(label, role).await;
+    w.fund(id.online).await;
+    let provider = chain::writer(&w.anvil.endpoint(), id.online_key()).unwrap();
+    Party { fl: FederatedLearning::new(book.federated_learning(), provider), id }
+}
+
+/// Moves chain time to `at` (not back).
+async fn warp_to(w: &World, p: &Party, at: U256) {
+    let now = chain::latest_timestamp(p.fl.provider()).await.unwrap();
+    let at = at.to::<u64>();
+    if at > now {
+        w.advance(at - now).await;
+    }
+}
+
+/// What a participant does at the start of a round's submission window: read the round's local
+/// references from the chain, fetch each from IPFS (checked against its reference), leave out the
+/// excluded ones, and aggregate — alone.
+async fn global_of(p: &Party, ipfs: &Ipfs, id: U256, round: u64, initial: &[u8], parts: &[Address]) -> Vec<u8> {
+    if round == 0 {
+        return initial.to_vec();
+    }
+    let mut files = Vec::new();
+    for &who in parts {
+        let r = p.fl.localModelOf(id, U256::from(round), who).call().await.unwrap();
+        if r == B256::ZERO || p.fl.isExcluded(id, U256::from(round), who).call().await.unwrap() {
+            continue;
+        }
+        files.push(ipfs.cat(&Cid { digest: r }).await.unwrap());
+    }
+    let m = LinearModel::from_safetensors(initial).unwrap();
+    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    aggregate(&m.features, &m.label, &refs).unwrap().model.to_safetensors()
+}
+
+#[tokio::test]
+async fn three_participants_derive_the_same_global_model_every_round_and_leave_the_poisoned_one_out() {
+    let w = World::new(&[]);
+    let book = AddressBook::load(&w.book).unwrap();
+    let node = IpfsNode::start();
+    let ipfs = Ipfs::new(&node.api(), Duration::from_secs(10));
+    let svc = party(&w, &book, "svc", "service").await;
+    let ps = [
+        party(&w, &book, "dev1", "device").await,
+        party(&w, &book, "dev2", "device").await,
+        party(&w, &book, "gw", "gateway").await,
+    ];
+    let shards: Vec<Examples> = diabetes::shards_by_age(0..360, 3);
+    let (features, label, held_out) = diabetes::examples(360..441);
+
+    // The service pins its initial global model (zero) and offers the training.
+    let zero = LinearModel { features, label, weights: vec![0.0; 10], intercept: 0.0, examples: 0 };
+    let initial = zero.to_safetensors();
+    let model_ref = ipfs.add(&initial).await.unwrap();
+    chain::send(svc.fl.createTrainingRequest(model_ref.digest, T, D).value(U256::from(10u64.pow(18)))).await.unwrap();
+    let id = U256::from(1);
+    for p in &ps {
+        chain::send(p.fl.registerTraining(id)).await.unwrap();
+    }
+    let parts: Vec<Address> = svc.fl.participantsOf(id).call().await.unwrap();
+    assert_eq!(parts, ps.iter().map(|p| p.id.offline).collect::<Vec<_>>());
+    // The chain's reference of the initial model reads back to its bytes.
+    let t = svc.fl.trainingOf(id).call().await.unwrap();
+    assert_eq!(ipfs.cat(&Cid { digest: t.modelRef }).await.unwrap(), initial);
+
+    let mut globals = Vec::new();
+    for round in 1..=u64::from(T) {
+        // Scoring window: the previous round's models; round 2's gateway model was poisoned.
+        let (start, scoring_ends, _) = svc.fl.scheduleOf(id, U256::from(round)).call().await.unwrap().into();
+        warp_to(&w, &svc, start).await;
+        if round == 3 {
+            for p in &ps[..2] {
+                chain::send(p.fl.scoreLocalModel(id, ps[2].id.offline, -100)).await.unwrap();
+                chain::send(p.fl.scoreLocalModel(id, if p.id.offline == parts[0] { parts[1] } else { parts[0] }, 60))
+                    .await
+                    .unwrap();
+            }
+            assert!(svc.fl.isExcluded(id, U256::from(2), ps[2].id.offline).call().await.unwrap());
+        }
+        warp_to(&w, &svc, scoring_ends).await;
+        // Every participant derives the round's global model alone: the same bytes.
+        let mut derived = Vec::new();
+        for p in &ps {
+            derived.push(global_of(p, &ipfs, id, round - 1, &initial, &parts).await);
+        }
+        assert!(derived.iter().all(|g| *g == derived[0]), "round {round}: participants disagree");
+        let global = LinearModel::from_safetensors(&derived[0]).unwrap();
+        globals.push(global.clone());
+        // Each trains on its own shard, pins its model and stores the reference.
+        for (i, p) in ps.iter().enumerate() {
+            let mut local = LinearModel::train_from(&global, &shards[i], PROXIMAL_MU).unwrap();
+            if round == 2 && i == 2 {
+                local.weights.iter_mut().for_each(|w| *w *= 50.0); // a poisoned, scaled model
+            }
+            let cid = ipfs.add(&local.to_safetensors()).await.unwrap();
+            chain::send(p.fl.storeLocalModel(id, cid.digest)).await.unwrap();
+        }
+        // A second model in the same round is refused by name.
+        let err = chain::send(ps[0].fl.storeLocalModel(id, B256::repeat_byte(1))).await.unwrap_err().to_string();
+        assert!(err.contains("FederatedLearning_AlreadyStored"), "{err}");
+    }
+
+    // The final global model (round 3's models), derived alone by each: the same bytes again,
+    // close to central training although each participant saw one age band only.
+    let (start, scoring_ends, _) = svc.fl.scheduleOf(id, U256::from(T + 1)).call().await.unwrap().into();
+    warp_to(&w, &svc, start).await;
+    warp_to(&w, &svc, scoring_ends).await;
+    let finals: Vec<Vec<u8>> = {
+        let mut v = Vec::new();
+        for p in &ps {
+            v.push(global_of(p, &ipfs, id, u64::from(T), &initial, &parts).await);
+        }
+        v
+    };
+    assert!(finals.iter().all(|g| *g == finals[0]));
+    let final_model = LinearModel::from_safetensors(&finals[0]).unwrap();
+    let (_, _, union) = diabetes::examples(0..360);
+    let central = LinearModel::train(&final_model.features, &final_model.label, &union).unwrap().r2(&held_out).unwrap();
+    let r2 = final_model.r2(&held_out).unwrap();
+    assert!(r2 / central >= 0.9, "federated R² {r2:.4} vs central {central:.4}");
+    // The poisoned round did not drag the global model down: round 3 starts from a sane model.
+    assert!(globals[2].r2(&held_out).unwrap() > 0.4, "{}", globals[2].r2(&held_out).unwrap());
+    // The service pins the final model; it is the participants' bytes.
+    assert_eq!(ipfs.add(&finals[0]).await.unwrap(), Cid::of(&finals[0]));
+
+    // The service splits the reward (the poisoner gets nothing); every part is claimed once.
+    let one = U256::from(10u64.pow(18));
+    let weights = vec![U256::from(6) * one / U256::from(10), U256::from(4) * one / U256::from(10), U256::ZERO];
+    chain::send(svc.fl.closeTraining(id, weights)).await.unwrap();
+    for p in &ps[..2] {
+        chain::send(p.fl.claimReward(id)).await.unwrap();
+    }
+    let err = chain::send(ps[2].fl.claimReward(id)).await.unwrap_err().to_string();
+    assert!(err.contains("FederatedLearning_NothingToClaim"), "{err}");
+    assert_eq!(svc.fl.totalOwed().call().await.unwrap(), U256::ZERO);
+}
