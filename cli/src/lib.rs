@@ -64,6 +64,9 @@ pub enum Command {
     /// The job market: offer, propose, accept, report, evaluate, end, dispute, rule, claim, vote.
     #[command(subcommand)]
     Market(cmd::market::MarketCmd),
+    /// Federated learning: offer a training, register, train, submit, score, derive a round's model, close, claim.
+    #[command(subcommand)]
+    Fl(cmd::fl::FlCmd),
     /// Sign a command for a device as a service (its feedback comes back to the ingest API).
     Command(cmd::command::CommandArgs),
     /// A simulated meter and gateway: sign readings and deliver them to a service's ingest API.
@@ -85,6 +88,7 @@ impl Cli {
             Command::Command(args) => args.run().await,
             Command::Dataset(cmd) => cmd.run().await,
             Command::Market(cmd) => cmd.run().await,
+            Command::Fl(cmd) => cmd.run().await,
             Command::Export(args) => args.run().await,
             Command::Reading(args) => args.run().await,
             Command::VerifyBundle(args) => args.run().await,

@@ -6,6 +6,7 @@ pub mod cert;
 pub mod command;
 pub mod dataset;
 pub mod deploy;
+pub mod fl;
 pub mod identity;
 pub mod market;
 pub mod name;

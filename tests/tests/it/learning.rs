@@ -161,3 +161,89 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
     assert!(err.contains("FederatedLearning_NothingToClaim"), "{err}");
     assert_eq!(svc.fl.totalOwed().call().await.unwrap(), U256::ZERO);
 }
+
+#[tokio::test]
+async fn iotegrity_fl_runs_a_training_from_the_command_line() {
+    let w = World::new(&[]);
+    let node = IpfsNode::start();
+    let ipfs = node.api();
+    let svc = w.identity("svc", "service").await;
+    let devs = [w.identity("dev1", "device").await, w.identity("dev2", "device").await];
+    for id in std::iter::once(&svc).chain(&devs) {
+        w.fund(id.online).await;
+    }
+    let path = |name: &str| w.path(name);
+    let fl = |who: &Ident, args: &[&str]| {
+        let mut all = vec!["fl"];
+        all.extend_from_slice(args);
+        w.run_online(who, &all)
+    };
+
+    // The service writes a zero model, pins it and offers one round of 120 s.
+    w.cli(&["fl", "train", "--zero", "--out", &path("initial.safetensors")]).json();
+    let created = fl(
+        &svc,
+        &[
+            "create",
+            "--model",
+            &path("initial.safetensors"),
+            "--rounds",
+            "1",
+            "--round-secs",
+            "120",
+            "--reward",
+            "1ether",
+            "--ipfs",
+            &ipfs,
+        ],
+    )
+    .json();
+    let id = created["training"].as_u64().unwrap().to_string();
+    assert!(created["model"].as_str().unwrap().starts_with("bafkrei"), "{created}");
+    let listed = w.cli(&["fl", "list"]).json();
+    assert_eq!(listed["trainings"][0]["training"].as_u64(), Some(1), "{listed}");
+    for d in &devs {
+        fl(d, &["register", &id]).json();
+    }
+    let err = fl(&devs[0], &["register", "9"]).failure().to_string();
+    assert!(err.contains("no training 9"), "{err}");
+
+    // Round 1's submission window: each derives the initial model, trains on its half, submits.
+    w.advance(120 + 60 + 2).await;
+    for (i, d) in devs.iter().enumerate() {
+        let g = path(&format!("g0-{i}.safetensors"));
+        w.cli(&["fl", "model", &id, "--round", "0", "--out", &g, "--ipfs", &ipfs]).json();
+        let local = path(&format!("local-{i}.safetensors"));
+        w.cli(&["fl", "train", "--global", &g, "--shard", &format!("{}/2", i + 1), "--out", &local]).json();
+        let sent = fl(d, &["submit", &id, "--model", &local, "--ipfs", &ipfs]).json();
+        assert_eq!(sent["round"], 1, "{sent}");
+    }
+    let err =
+        fl(&devs[0], &["submit", &id, "--model", &path("local-0.safetensors"), "--ipfs", &ipfs]).failure().to_string();
+    assert!(err.contains("FederatedLearning_AlreadyStored"), "{err}");
+
+    // The final scoring window: a score; both derive the global model of round 1 alone: one CID.
+    w.advance(60).await;
+    fl(&devs[0], &["vote", &id, "--author", &devs[1].offline.to_string(), "--score", "40"]).json();
+    let a = w.cli(&["fl", "model", &id, "--round", "1", "--out", &path("g1-a.safetensors"), "--ipfs", &ipfs]).json();
+    let b = w.cli(&["fl", "model", &id, "--round", "1", "--out", &path("g1-b.safetensors"), "--ipfs", &ipfs]).json();
+    assert_eq!(a["cid"], b["cid"]);
+    assert_eq!(a["used"].as_array().unwrap().len(), 2, "{a}");
+    assert_eq!(std::fs::read(path("g1-a.safetensors")).unwrap(), std::fs::read(path("g1-b.safetensors")).unwrap());
+
+    // Closing: a softmax split of the service's scores, claimed by both; the contract empties.
+    w.advance(60).await;
+    let err = fl(&devs[0], &["close", &id, "--scores", "1,0"]).failure().to_string();
+    assert!(err.contains("FederatedLearning_NotService"), "{err}");
+    fl(&svc, &["close", &id, "--scores", "1,0"]).json();
+    let mut paid = U256::ZERO;
+    for d in &devs {
+        let c = fl(d, &["claim", &id]).json();
+        paid += c["amount"].as_str().unwrap().parse::<U256>().unwrap();
+    }
+    let shown = w.cli(&["fl", "show", &id]).json();
+    assert_eq!(shown["status"], "Finished", "{shown}");
+    assert_eq!(shown["participants"][1]["models"][0]["score"], "40", "{shown}");
+    let dust = U256::from(10u64.pow(18)) - paid;
+    assert!(dust < U256::from(3), "the parts sum to the reward up to the dust: {dust}");
+}
