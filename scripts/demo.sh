@@ -14,7 +14,8 @@
 # offers a job on the anchored diabetes table, a worker proposes, fetches its batches, refuses a
 # tampered one, trains, reports; the service evaluates on held-out rows, ends the job, the worker
 # is paid; then iotegrityd worker takes a second job hands off, the service daemon judges it, both
-# vote. Everything lives in .local/demo/
+# vote. Federated learning: three participants, three rounds, models on IPFS, a poisoned model
+# scored down and left out, the reward split. Everything lives in .local/demo/
 # and is stopped at exit.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -25,6 +26,7 @@ port="${DEMO_PORT:-8546}"
 pg_port="${DEMO_PG_PORT:-5544}"
 api_port="${DEMO_API_PORT:-8547}"
 gw_port="${DEMO_GATEWAY_PORT:-8548}"
+ipfs_port="${DEMO_IPFS_PORT:-8551}"
 db="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export ETH_RPC_URL="http://127.0.0.1:$port"
 export IOTEGRITY_DEPLOYMENTS="$demo/deployment.json"
@@ -44,6 +46,7 @@ cleanup() {
   [[ -n "$daemon_pid" ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   [[ -n "$front_pid" ]] && kill "$front_pid" 2>/dev/null && wait "$front_pid" 2>/dev/null
   "$root/scripts/postgres.sh" stop "$demo/pg" >/dev/null || true
+  "$root/scripts/ipfs.sh" stop "$demo/ipfs" >/dev/null 2>&1 || true
   kill $anvil_pid 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -347,6 +350,53 @@ step "both vote on each other"
 "$iot" market show "$job2"
 "$iot" reputation show --address "${offline[worker]}"
 
+step "data in process II: federated learning — three participants, three rounds, models on IPFS (js-ipfs on :$ipfs_port)"
+"$root/scripts/ipfs.sh" start "$demo/ipfs" "$ipfs_port"
+export IOTEGRITY_IPFS="http://127.0.0.1:$ipfs_port"
+parts=(room1 room2 gateway)
+for who in "${parts[@]}"; do "$cast" send --private-key "$anvil_dev_key" "${online[$who]}" --value 1ether >/dev/null; done
+"$iot" fl train --zero --out "$demo/fl-initial.safetensors"
+# shellcheck disable=SC2046
+fl=$("$iot" --json fl create --model "$demo/fl-initial.safetensors" --rounds 3 --round-secs 120 --reward 0.3ether $(online_wallet service) | json training)
+echo "training $fl offered: 3 rounds of 120 s, 0.3 ETH escrowed, the zero model pinned; room1, room2 and the gateway register"
+# shellcheck disable=SC2046
+for who in "${parts[@]}"; do "$iot" fl register "$fl" $(online_wallet "$who"); done
+# The chain's clock is moved on (anvil), not waited for: each step lands in its window.
+warp_to() {
+  local now; now=$("$cast" block latest -f timestamp)
+  if (( $1 > now )); then "$cast" rpc evm_increaseTime $(( $1 - now )) >/dev/null; "$cast" rpc evm_mine >/dev/null; fi
+}
+show() { "$iot" --json fl show "$fl" | json "$1"; }
+for round in 1 2 3; do
+  warp_to "$(show roundEnds)"   # round $round begins: its scoring window
+  if (( round == 3 )); then
+    echo "round 2's gateway model was poisoned (weights × 50): the rooms score it down"
+    # shellcheck disable=SC2046
+    for who in room1 room2; do "$iot" fl vote "$fl" --author "${offline[gateway]}" --score -100 $(online_wallet "$who"); done
+  fi
+  warp_to "$(show scoringEnds)" # its submission window
+  "$iot" fl model "$fl" --round $((round - 1)) --out "$demo/fl-global-$((round - 1)).safetensors" --score-diabetes
+  for i in 0 1 2; do
+    who=${parts[$i]}
+    "$iot" fl train --global "$demo/fl-global-$((round - 1)).safetensors" --shard $((i + 1))/3 --out "$demo/fl-$who-$round.safetensors" >/dev/null
+    (( round == 2 )) && [[ $who == gateway ]] && python3 "$root/scripts/poison.py" "$demo/fl-$who-$round.safetensors" 50
+    # shellcheck disable=SC2046
+    "$iot" fl submit "$fl" --model "$demo/fl-$who-$round.safetensors" $(online_wallet "$who")
+  done
+done
+warp_to "$(show roundEnds)"
+warp_to "$(show scoringEnds)"
+step "the final global model, derived alone by every participant (one CID), pinned by the service; the reward split"
+for who in "${parts[@]}"; do
+  echo "  $who derives it: $("$iot" --json fl model "$fl" --round 3 --out "$demo/fl-final-$who.safetensors" | json cid)"
+done
+"$iot" fl model "$fl" --round 3 --out "$demo/fl-final.safetensors" --score-diabetes --pin
+# shellcheck disable=SC2046
+"$iot" fl close "$fl" --scores 1,1,-2 $(online_wallet service)
+# shellcheck disable=SC2046
+for who in "${parts[@]}"; do "$iot" fl claim "$fl" $(online_wallet "$who"); done
+"$iot" fl show "$fl"
+
 step "someone edits a stored reading in Postgres…"
 echo "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
 psql "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
@@ -376,6 +426,8 @@ a linear model on the anchored diabetes rows for an escrowed reward — after ve
 against the job's root and the chain, and refusing one altered on the way — and the service scored
 it on its held-out rows and ended the job Success; then iotegrityd worker took a second job on its
 own, the service daemon accepted, judged and ended it, the worker was paid and both parties voted.
+Three participants trained a model together over three rounds with their models on IPFS, each
+deriving the same global model alone; the poisoned one was scored down and left out by all.
 With a chain and database of your own (make up), try:
   iotegrity identity update --online-keystore NEW.json ...   rotate a leaked online key
   iotegrity cert revoke gateway.iot --cert tls.pem ...        revoke a certificate

@@ -201,6 +201,9 @@ pub struct ModelArgs {
     /// Also pin it to the IPFS node (the service pins the final model).
     #[arg(long)]
     pub pin: bool,
+    /// Also score it (R²) on the diabetes table's held-out rows 361..=441 (the demo's and tests' data).
+    #[arg(long)]
+    pub score_diabetes: bool,
     /// The IPFS node.
     #[command(flatten)]
     pub ipfs: IpfsOpts,
@@ -459,9 +462,16 @@ impl FlCmd {
                 let cid = if a.pin { ipfs.add(&file).await? } else { Cid::of(&file) };
                 info["cid"] = json!(cid.to_string());
                 info["out"] = json!(a.out);
+                let mut scored = String::new();
+                if a.score_diabetes {
+                    let (_, _, held_out) = diabetes::examples(360..441);
+                    let r2 = LinearModel::from_safetensors(&file)?.r2(&held_out)?;
+                    info["r2"] = json!(r2);
+                    scored = format!(", R² {r2:.4} on the 81 held-out rows");
+                }
                 Ok(Report::new(
                     format!(
-                        "training {}: global model after round {} -> {} ({cid}){}{}{detail}",
+                        "training {}: global model after round {} -> {} ({cid}){}{scored}{}{detail}",
                         a.id,
                         a.round,
                         a.out.display(),
