@@ -161,3 +161,109 @@ mod tests {
         assert!(serde_json::from_value::<SignedModel>(extra).is_err());
     }
 }
+
+/// A round's global model as a participant derives it alone (features `ipfs` and `learning`).
+#[cfg(all(feature = "ipfs", feature = "learning"))]
+pub mod derive {
+    use crate::contracts::FederatedLearning;
+    use crate::ipfs::{Cid, Ipfs, IpfsError};
+    use crate::learning::fedavg::{AggregateError, aggregate};
+    use crate::learning::{LinearModel, ModelError};
+    use alloy::primitives::{Address, B256, U256};
+    use alloy::providers::DynProvider;
+
+    /// The global model after `round` and how it was made.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Derived {
+        /// The model file (for round 0: the service's initial model).
+        pub file: Vec<u8>,
+        /// Participants whose model of the round was aggregated.
+        pub used: Vec<Address>,
+        /// Participants whose model the scores excluded.
+        pub excluded: Vec<Address>,
+        /// Participants whose file was left out, and why.
+        pub left_out: Vec<(Address, String)>,
+    }
+
+    /// Why no global model could be derived.
+    #[derive(Debug, thiserror::Error)]
+    pub enum DeriveError {
+        /// The chain failed.
+        #[error(transparent)]
+        Chain(#[from] crate::Error),
+        /// A model file could not be fetched, or was not the chain's.
+        #[error("{what}: {source}")]
+        Ipfs {
+            /// Which model.
+            what: String,
+            /// Why.
+            source: IpfsError,
+        },
+        /// The initial model is not a model file.
+        #[error("the initial global model: {0}")]
+        Initial(#[from] ModelError),
+        /// Nothing to aggregate.
+        #[error("round {round}: {source}")]
+        Aggregate {
+            /// The round.
+            round: u64,
+            /// Why.
+            source: AggregateError,
+        },
+        /// No such round or training.
+        #[error("{0}")]
+        NoSuch(String),
+    }
+
+    /// Reads the round's local references from the chain, fetches each file from IPFS (checked
+    /// against its reference), leaves out what the scores excluded, and aggregates — the same
+    /// bytes for every participant.
+    pub async fn global_model(
+        provider: &DynProvider,
+        learning: Address,
+        ipfs: &Ipfs,
+        id: u64,
+        round: u64,
+    ) -> Result<Derived, DeriveError> {
+        let fl = FederatedLearning::new(learning, provider);
+        let tid = U256::from(id);
+        let t = crate::chain::call(fl.trainingOf(tid)).await?;
+        if t.status == 0 {
+            return Err(DeriveError::NoSuch(format!("no training {id} on {learning}")));
+        }
+        if round > u64::from(t.targetRound) {
+            return Err(DeriveError::NoSuch(format!("training {id} has {} rounds", t.targetRound)));
+        }
+        let initial = ipfs
+            .cat(&Cid { digest: t.modelRef })
+            .await
+            .map_err(|source| DeriveError::Ipfs { what: "the initial global model".into(), source })?;
+        let base = LinearModel::from_safetensors(&initial)?;
+        let mut out = Derived { file: initial, used: vec![], excluded: vec![], left_out: vec![] };
+        if round == 0 {
+            return Ok(out);
+        }
+        let (mut files, mut authors) = (Vec::new(), Vec::new());
+        for who in crate::chain::call(fl.participantsOf(tid)).await? {
+            let r = crate::chain::call(fl.localModelOf(tid, U256::from(round), who)).await?;
+            if r == B256::ZERO {
+                continue;
+            }
+            if crate::chain::call(fl.isExcluded(tid, U256::from(round), who)).await? {
+                out.excluded.push(who);
+                continue;
+            }
+            let cid = Cid { digest: r };
+            let what = format!("{who}'s model of round {round} ({cid})");
+            files.push(ipfs.cat(&cid).await.map_err(|source| DeriveError::Ipfs { what, source })?);
+            authors.push(who);
+        }
+        let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        let agg =
+            aggregate(&base.features, &base.label, &refs).map_err(|source| DeriveError::Aggregate { round, source })?;
+        out.used = agg.used.iter().map(|&i| authors[i]).collect();
+        out.left_out = agg.left_out.iter().map(|(i, why)| (authors[*i], why.clone())).collect();
+        out.file = agg.model.to_safetensors();
+        Ok(out)
+    }
+}

@@ -10,8 +10,9 @@ use clap::{Args, Subcommand};
 use eyre::{Context, Result, bail, eyre};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::FederatedLearning;
+use iotegrity_core::federated::derive::global_model;
 use iotegrity_core::ipfs::{Cid, Ipfs};
-use iotegrity_core::learning::fedavg::{PROXIMAL_MU, aggregate};
+use iotegrity_core::learning::fedavg::PROXIMAL_MU;
 use iotegrity_core::learning::{LinearModel, diabetes};
 use serde_json::json;
 use std::path::PathBuf;
@@ -294,46 +295,19 @@ fn parse_weights(ws: &[String]) -> Result<Vec<U256>> {
 
 /// The global model of `round` of training `id`, from the chain's references and IPFS alone.
 async fn derive(conn: &Conn, ipfs: &Ipfs, id: u64, round: u64) -> Result<(Vec<u8>, serde_json::Value, String)> {
-    let fl = contract(conn);
-    let t = training(conn, id).await?._0;
-    let initial = ipfs.cat(&Cid { digest: t.modelRef }).await.wrap_err("the initial global model")?;
-    let base = LinearModel::from_safetensors(&initial).wrap_err("the initial global model")?;
-    if round == 0 {
-        return Ok((initial, json!({ "round": 0, "used": [], "excluded": [], "leftOut": [] }), String::new()));
-    }
-    if round > u64::from(t.targetRound) {
-        bail!("training {id} has {} rounds", t.targetRound);
-    }
-    let parts = chain::call(fl.participantsOf(U256::from(id))).await?;
-    let (mut files, mut authors, mut excluded) = (Vec::new(), Vec::new(), Vec::new());
-    for who in parts {
-        let r = chain::call(fl.localModelOf(U256::from(id), U256::from(round), who)).await?;
-        if r == B256::ZERO {
-            continue;
-        }
-        if chain::call(fl.isExcluded(U256::from(id), U256::from(round), who)).await? {
-            excluded.push(who);
-            continue;
-        }
-        let cid = Cid { digest: r };
-        files.push(ipfs.cat(&cid).await.wrap_err_with(|| format!("{who}'s model of round {round} ({cid})"))?);
-        authors.push(who);
-    }
-    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    let agg = aggregate(&base.features, &base.label, &refs).map_err(|e| eyre!("round {round}: {e}"))?;
-    let used: Vec<Address> = agg.used.iter().map(|&i| authors[i]).collect();
-    let left: Vec<serde_json::Value> =
-        agg.left_out.iter().map(|(i, why)| json!({ "participant": authors[*i], "why": why })).collect();
-    let mut text = format!("  aggregated {} model(s) of round {round}", used.len());
-    for who in &excluded {
+    let d = global_model(&conn.provider, conn.book.federated_learning(), ipfs, id, round).await?;
+    let mut text =
+        if round == 0 { String::new() } else { format!("  aggregated {} model(s) of round {round}", d.used.len()) };
+    for who in &d.excluded {
         text.push_str(&format!("\n  excluded {who} (scored below 0)"));
     }
-    for (i, why) in &agg.left_out {
-        text.push_str(&format!("\n  left out {}: {why}", authors[*i]));
+    for (who, why) in &d.left_out {
+        text.push_str(&format!("\n  left out {who}: {why}"));
     }
-    let info =
-        json!({ "round": round, "used": used, "excluded": excluded, "leftOut": left, "examples": agg.model.examples });
-    Ok((agg.model.to_safetensors(), info, text))
+    let left: Vec<serde_json::Value> =
+        d.left_out.iter().map(|(who, why)| json!({ "participant": who, "why": why })).collect();
+    let info = json!({ "round": round, "used": d.used, "excluded": d.excluded, "leftOut": left });
+    Ok((d.file, info, text))
 }
 
 impl FlCmd {

@@ -9,7 +9,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use iotegrity_core::contracts::FederatedLearning;
 use iotegrity_core::ipfs::{Cid, Ipfs};
-use iotegrity_core::learning::fedavg::{PROXIMAL_MU, aggregate};
+use iotegrity_core::learning::fedavg::PROXIMAL_MU;
 use iotegrity_core::learning::{Examples, LinearModel, diabetes};
 use iotegrity_core::{AddressBook, chain};
 use iotegrity_e2e::ipfs::IpfsNode;
@@ -40,24 +40,16 @@ async fn warp_to(w: &World, p: &Party, at: U256) {
     }
 }
 
-/// What a participant does at the start of a round's submission window: read the round's local
-/// references from the chain, fetch each from IPFS (checked against its reference), leave out the
-/// excluded ones, and aggregate — alone.
-async fn global_of(p: &Party, ipfs: &Ipfs, id: U256, round: u64, initial: &[u8], parts: &[Address]) -> Vec<u8> {
-    if round == 0 {
-        return initial.to_vec();
-    }
-    let mut files = Vec::new();
-    for &who in parts {
-        let r = p.fl.localModelOf(id, U256::from(round), who).call().await.unwrap();
-        if r == B256::ZERO || p.fl.isExcluded(id, U256::from(round), who).call().await.unwrap() {
-            continue;
-        }
-        files.push(ipfs.cat(&Cid { digest: r }).await.unwrap());
-    }
-    let m = LinearModel::from_safetensors(initial).unwrap();
-    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    aggregate(&m.features, &m.label, &refs).unwrap().model.to_safetensors()
+/// What a participant does at the start of a round's submission window: derive the previous
+/// round's global model alone, from the chain's references and IPFS
+/// (`iotegrity_core::federated::derive`: fetched, checked against the reference, excluded models
+/// left out, aggregated).
+async fn global_of(p: &Party, ipfs: &Ipfs, id: U256, round: u64) -> Vec<u8> {
+    let learning = *p.fl.address();
+    iotegrity_core::federated::derive::global_model(p.fl.provider(), learning, ipfs, id.to::<u64>(), round)
+        .await
+        .unwrap()
+        .file
 }
 
 #[tokio::test]
@@ -108,7 +100,7 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
         // Every participant derives the round's global model alone: the same bytes.
         let mut derived = Vec::new();
         for p in &ps {
-            derived.push(global_of(p, &ipfs, id, round - 1, &initial, &parts).await);
+            derived.push(global_of(p, &ipfs, id, round - 1).await);
         }
         assert!(derived.iter().all(|g| *g == derived[0]), "round {round}: participants disagree");
         let global = LinearModel::from_safetensors(&derived[0]).unwrap();
@@ -135,7 +127,7 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
     let finals: Vec<Vec<u8>> = {
         let mut v = Vec::new();
         for p in &ps {
-            v.push(global_of(p, &ipfs, id, u64::from(T), &initial, &parts).await);
+            v.push(global_of(p, &ipfs, id, u64::from(T)).await);
         }
         v
     };
