@@ -1,6 +1,7 @@
 //! iotegrityd as a library, one folder per role, each behind its feature: `service/` (receipts for
 //! Postgres tables, the ingest and job APIs), `gateway/` (sensors, signing, store-and-forward, commands)
-//! and `worker/` (takes jobs of the market, verifies, trains, reports, claims);
+//! `worker/` (takes jobs of the market, verifies, trains, reports, claims) and `learner/` (takes
+//! part in federated trainings);
 //! beside them the pieces every role shares (`files`, `http`, `metrics`). `main.rs` only parses arguments,
 //! sets up logging and passes a shutdown signal.
 
@@ -8,6 +9,8 @@ pub mod files;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod http;
+#[cfg(feature = "learner")]
+pub mod learner;
 pub mod metrics;
 #[cfg(feature = "service")]
 pub mod service;

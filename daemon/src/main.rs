@@ -8,7 +8,7 @@ use eyre::{Result, WrapErr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// iotegrityd — the iotegrity daemon: the service, the job-market worker and the gateway.
+/// iotegrityd — the iotegrity daemon: the service, the job-market worker, the federated learner and the gateway.
 #[derive(Debug, Parser)]
 #[command(name = "iotegrityd", version, max_term_width = 100)]
 #[command(after_help = "Logs: RUST_LOG / IOTEGRITY_LOG (default info). Stops cleanly on SIGTERM or Ctrl-C.")]
@@ -42,6 +42,19 @@ enum Role {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
         /// Only check the configuration (the key is an active worker's, the chain is reachable), then exit.
+        #[arg(long)]
+        check_config: bool,
+    },
+    #[cfg(feature = "learner")]
+    /// Federated-learning participant (a device or gateway): join trainings, score, aggregate, train, submit, claim.
+    #[command(
+        after_help = "Example: iotegrityd learner --config iotegrityd-learner.toml\nSee iotegrityd-learner.example.toml and docs/learning.md."
+    )]
+    Learner {
+        /// TOML configuration file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only check the configuration (the key is an active device's or gateway's, the chain is reachable), then exit.
         #[arg(long)]
         check_config: bool,
     },
@@ -113,6 +126,23 @@ async fn worker(config: PathBuf, check_only: bool) -> Result<()> {
     worker.run(shutdown).await
 }
 
+#[cfg(feature = "learner")]
+async fn learner(config: PathBuf, check_only: bool) -> Result<()> {
+    use iotegrity_daemon::learner::config::LearnerConfig;
+    use iotegrity_daemon::learner::{Learner, LearnerMetrics};
+    let shutdown = shutdown_signal();
+    let cfg = LearnerConfig::load(&config)?;
+    let metrics = std::sync::Arc::new(LearnerMetrics::default());
+    let listen = cfg.metrics.listen.clone();
+    let learner = Learner::connect(cfg, metrics.clone()).await?;
+    if check_only {
+        println!("configuration ok: an active device or gateway key, the chain reachable");
+        return Ok(());
+    }
+    iotegrity_daemon::metrics::serve(&listen, metrics, &Default::default()).await?;
+    learner.run(shutdown).await
+}
+
 #[cfg(feature = "gateway")]
 async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::gateway::Gateway;
@@ -157,6 +187,8 @@ async fn main() -> ExitCode {
         Role::Gateway { config, check_config } => gateway(config, check_config).await,
         #[cfg(feature = "worker")]
         Role::Worker { config, check_config } => worker(config, check_config).await,
+        #[cfg(feature = "learner")]
+        Role::Learner { config, check_config } => learner(config, check_config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

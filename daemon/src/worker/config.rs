@@ -13,7 +13,7 @@ pub struct WorkerConfig {
     /// The worker's key, state and job filters.
     pub worker: WorkerSection,
     /// The chain.
-    pub chain: ChainSection,
+    pub chain: crate::files::ChainSection,
     /// The services this worker works for, and where their APIs are.
     #[serde(default)]
     pub services: Vec<ServiceEntry>,
@@ -51,17 +51,6 @@ pub struct WorkerSection {
     pub proposal_ttl_secs: u64,
 }
 
-/// `[chain]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainSection {
-    /// JSON-RPC endpoint. Default `http://127.0.0.1:8545`.
-    #[serde(default = "default_rpc")]
-    pub rpc_url: String,
-    /// Address book of the deployment.
-    pub deployments: PathBuf,
-}
-
 /// `[[services]]`: a service identity (offline address) and the base URL of its API. Jobs of
 /// services not listed are skipped.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,9 +70,6 @@ fn default_poll() -> u64 {
 }
 fn default_ttl() -> u64 {
     3_600
-}
-fn default_rpc() -> String {
-    "http://127.0.0.1:8545".into()
 }
 
 impl WorkerConfig {

@@ -24,11 +24,11 @@ use iotegrity_core::dataset::DatasetBatch;
 use iotegrity_core::job_spec::JobSpec;
 use iotegrity_core::learning::{TrainError, train_verified};
 use iotegrity_core::market::{JobStatus, SignedBatchRequest, SignedProposal, SignedResult, TrainingProposal};
-use iotegrity_core::{AddressBook, chain, keys, wire};
+use iotegrity_core::{AddressBook, chain, wire};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
@@ -103,15 +103,6 @@ pub struct Worker {
     pub metrics: Arc<WorkerMetrics>,
 }
 
-fn load_key(cfg: &WorkerConfig) -> Result<PrivateKeySigner> {
-    if let Ok(hex) = std::env::var("IOTEGRITYD_PRIVATE_KEY") {
-        return hex.trim().parse().map_err(|_| eyre!("IOTEGRITYD_PRIVATE_KEY is not a 32-byte hex key"));
-    }
-    let path = cfg.worker.keystore.as_ref().ok_or_else(|| eyre!("set worker.keystore or IOTEGRITYD_PRIVATE_KEY"))?;
-    let password = crate::files::keystore_password(cfg.worker.password_file.as_deref(), "worker.password_file")?;
-    Ok(keys::open_keystore(path, &password)?)
-}
-
 /// A crash-test point: when the environment variable `IOTEGRITYD_CRASH_AT` names `point`, the
 /// process aborts here, as a `kill -9` would stop it (no unwinding, no shutdown, no flush). The
 /// end-to-end tests use it to stop the worker between a step and the next, where a signal cannot
@@ -123,24 +114,11 @@ fn crash_point(point: &str) {
     }
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file, fsynced, renamed over it).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).wrap_err_with(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).wrap_err_with(|| format!("cannot write {}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 impl Worker {
     /// Opens the key and the state directory and checks that the key is an active worker's.
     pub async fn connect(cfg: WorkerConfig, metrics: Arc<WorkerMetrics>) -> Result<Self> {
-        let key = load_key(&cfg)?;
+        let key =
+            crate::files::online_key(cfg.worker.keystore.as_deref(), cfg.worker.password_file.as_deref(), "worker")?;
         let book = AddressBook::load(&cfg.chain.deployments)?;
         let provider = chain::writer(&cfg.chain.rpc_url, key.clone())?;
         std::fs::create_dir_all(cfg.worker.state_dir.join("jobs"))
@@ -177,7 +155,7 @@ impl Worker {
     }
 
     fn save_state(&self, state: &JobState) -> Result<()> {
-        write_atomic(&self.path(state.job, "json"), &serde_json::to_vec_pretty(state)?)
+        crate::files::write_atomic(&self.path(state.job, "json"), &serde_json::to_vec_pretty(state)?)
     }
 
     /// Runs until `shutdown` resolves.
@@ -295,8 +273,8 @@ impl Worker {
         };
         let signed = SignedProposal::sign(proposal, &self.key, &self.domain);
         // The spec and the proposal first, then the state: a crash in between proposes again.
-        write_atomic(&self.path(id, "spec.json"), &bytes)?;
-        write_atomic(&self.path(id, "proposal.json"), &serde_json::to_vec_pretty(&signed)?)?;
+        crate::files::write_atomic(&self.path(id, "spec.json"), &bytes)?;
+        crate::files::write_atomic(&self.path(id, "proposal.json"), &serde_json::to_vec_pretty(&signed)?)?;
         self.save_state(&JobState { job: id, service_url: service.url.clone(), stage: Stage::Proposed })?;
         self.metrics.proposals.inc();
         crash_point("proposed");
@@ -386,7 +364,7 @@ impl Worker {
                             took_us = trained.took.as_micros() as u64,
                             "batches verified, model trained"
                         );
-                        write_atomic(&model_path, &trained.file)?;
+                        crate::files::write_atomic(&model_path, &trained.file)?;
                         crash_point("trained");
                         trained.file
                     }
@@ -402,7 +380,7 @@ impl Worker {
         };
         let signed =
             SignedResult::sign(self.book.job_market(), U256::from(id), job.paramHash, &file, &self.key, &self.domain);
-        write_atomic(&self.path(id, "result.json"), &serde_json::to_vec_pretty(&signed)?)?;
+        crate::files::write_atomic(&self.path(id, "result.json"), &serde_json::to_vec_pretty(&signed)?)?;
         let market = JobMarket::new(self.book.job_market(), &self.provider);
         chain::send(market.reportTrainingResult(U256::from(id), keccak256(&file))).await?;
         self.metrics.reports.inc();

@@ -239,3 +239,171 @@ async fn iotegrity_fl_runs_a_training_from_the_command_line() {
     let dust = U256::from(10u64.pow(18)) - paid;
     assert!(dust < U256::from(3), "the parts sum to the reward up to the dust: {dust}");
 }
+
+/// Moves chain time to training 1's `key` time (`roundEnds`, `scoringEnds` of `fl show`), not back.
+async fn warp_key(w: &World, key: &str) {
+    use alloy::providers::Provider;
+    let at = w.cli(&["fl", "show", "1"]).json()[key].as_u64().unwrap();
+    let p = alloy::providers::ProviderBuilder::new().connect_http(w.anvil.endpoint_url());
+    let now = p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.unwrap().unwrap().header.timestamp;
+    if at > now {
+        w.advance(at - now).await;
+    }
+}
+
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool, logs: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what} not within {secs}s; logs:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn three_learner_daemons_train_together_survive_kill_9_and_a_missed_round_and_are_paid() {
+    use iotegrity_e2e::Daemon;
+    let w = World::new(&[]);
+    let node = IpfsNode::start();
+    let svc = w.identity("svc", "service").await;
+    let ids =
+        [w.identity("dev1", "device").await, w.identity("dev2", "device").await, w.identity("gw", "gateway").await];
+    for id in std::iter::once(&svc).chain(&ids) {
+        w.fund(id.online).await;
+    }
+    let config = |i: usize| {
+        let path = w.dir.path().join(format!("learner-{i}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[learner]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\nshard = \"{}/3\"\n\
+                 poll_interval_ms = 100\nservices = [\"{}\"]\n[chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n\
+                 [ipfs]\nurl = \"{}\"\n",
+                ids[i].dir.join("online.json").display(),
+                w.password_file.display(),
+                w.path(&format!("learner-state-{i}")),
+                i + 1,
+                svc.offline,
+                w.anvil.endpoint(),
+                w.book.display(),
+                node.api()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let log = |i: usize, n: usize| w.dir.path().join(format!("learner-{i}-{n}.log"));
+    let read = |i: usize, n: usize| std::fs::read_to_string(log(i, n)).unwrap_or_default();
+    let logs =
+        || (0..3).flat_map(|i| (0..3).map(move |n| (i, n))).map(|(i, n)| read(i, n)).collect::<Vec<_>>().join("\n--\n");
+    let show = || w.cli(&["fl", "show", "1"]).json();
+    let models_of = |round: u64| -> usize {
+        show()["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["models"].as_array().unwrap().iter().any(|m| m["round"] == round))
+            .count()
+    };
+
+    let mut learners: Vec<Daemon> = (0..3).map(|i| Daemon::spawn("learner", &config(i), &log(i, 0))).collect();
+    w.cli(&["fl", "train", "--zero", "--out", &w.path("initial.safetensors")]).json();
+    w.run_online(
+        &svc,
+        &[
+            "fl",
+            "create",
+            "--model",
+            &w.path("initial.safetensors"),
+            "--rounds",
+            "3",
+            "--round-secs",
+            "120",
+            "--reward",
+            "1ether",
+            "--ipfs",
+            &node.api(),
+        ],
+    )
+    .json();
+    wait_until("three registrations", 60, || show()["participants"].as_array().unwrap().len() == 3, logs);
+    // Round 1: all three submit; then learner 0 is killed (-9) and restarted at once.
+    warp_key(&w, "roundEnds").await;
+    warp_key(&w, "scoringEnds").await;
+    wait_until("round 1's three models", 60, || models_of(1) == 3, logs);
+    learners[0].signal("-9");
+    learners[0] = Daemon::spawn("learner", &config(0), &log(0, 1));
+    // Round 2: learner 2 is down (a missed round); the others score round 1 and submit.
+    let status = learners[2].signal("-TERM");
+    assert!(status.success(), "{status:?}");
+    warp_key(&w, "roundEnds").await;
+    wait_until(
+        "round 1 scored",
+        60,
+        || {
+            show()["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["models"][0]["votes"].as_u64().unwrap_or(0) >= 1)
+        },
+        logs,
+    );
+    warp_key(&w, "scoringEnds").await;
+    wait_until("round 2's two models", 60, || models_of(2) == 2, logs);
+    // Round 3: learner 2 is back, derives round 2's global model from the chain, and takes part.
+    learners[2] = Daemon::spawn("learner", &config(2), &log(2, 1));
+    warp_key(&w, "roundEnds").await;
+    wait_until(
+        "round 2 scored",
+        60,
+        || {
+            show()["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["models"].as_array().unwrap().clone())
+                .filter(|m| m["round"] == 2)
+                .all(|m| m["votes"].as_u64().unwrap_or(0) >= 1)
+        },
+        logs,
+    );
+    warp_key(&w, "scoringEnds").await;
+    wait_until("round 3's three models", 60, || models_of(3) == 3, logs);
+
+    // Every learner logged the same global model for each round it trained from.
+    let globals = |round: u64| -> Vec<String> {
+        (0..3)
+            .flat_map(|i| (0..2).map(move |n| (i, n)))
+            .flat_map(|(i, n)| {
+                read(i, n)
+                    .lines()
+                    .filter(|l| l.contains("local model stored") && l.contains(&format!("round={round} ")))
+                    .filter_map(|l| l.split("global=").nth(1).map(|s| s.split_whitespace().next().unwrap().to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    for round in 1..=3 {
+        let g = globals(round);
+        assert!(g.len() >= 2 && g.iter().all(|x| *x == g[0]), "round {round}: {g:?}\n{}", logs());
+    }
+    assert_eq!(globals(3).len(), 3, "the learner that missed round 2 trained in round 3");
+
+    // The end: the service closes, each learner claims its part by itself.
+    warp_key(&w, "roundEnds").await;
+    warp_key(&w, "scoringEnds").await;
+    w.run_online(&svc, &["fl", "close", "1", "--scores", "1,1,1"]).json();
+    wait_until(
+        "every part claimed",
+        60,
+        || {
+            show()["participants"].as_array().unwrap().iter().all(|p| p["claimable"] == "0")
+                && logs().matches("reward claimed").count() == 3
+        },
+        logs,
+    );
+    for l in &mut learners {
+        assert!(l.signal("-TERM").success());
+    }
+    assert!(read(0, 1).contains("shut down"), "{}", read(0, 1));
+}
