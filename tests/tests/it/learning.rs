@@ -260,7 +260,7 @@ fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool, logs: impl 
 }
 
 #[tokio::test]
-async fn three_learner_daemons_train_together_survive_kill_9_and_a_missed_round_and_are_paid() {
+async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_ipfs_going_away_and_are_paid() {
     use iotegrity_e2e::Daemon;
     let w = World::new(&[]);
     let node = IpfsNode::start();
@@ -348,7 +348,13 @@ async fn three_learner_daemons_train_together_survive_kill_9_and_a_missed_round_
         },
         logs,
     );
+    // The IPFS node goes away as round 2's submission window opens, and comes back: the learners
+    // retry (each failed tick is logged) and submit once it is back.
+    node.stop();
     warp_key(&w, "scoringEnds").await;
+    wait_until("a learner noticing the node is down", 60, || logs().contains("cannot reach the IPFS node"), logs);
+    assert_eq!(models_of(2), 0, "nothing stored while the models cannot be fetched or pinned");
+    node.up();
     wait_until("round 2's two models", 60, || models_of(2) == 2, logs);
     // Round 3: learner 2 is back, derives round 2's global model from the chain, and takes part.
     learners[2] = Daemon::spawn("learner", &config(2), &log(2, 1));
