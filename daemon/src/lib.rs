@@ -12,6 +12,8 @@ pub mod http;
 #[cfg(feature = "learner")]
 pub mod learner;
 pub mod metrics;
+#[cfg(any(feature = "worker", feature = "learner"))]
+pub mod poll;
 #[cfg(feature = "service")]
 pub mod service;
 #[cfg(feature = "worker")]

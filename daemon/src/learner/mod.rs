@@ -28,7 +28,7 @@ use prometheus_client::registry::Registry;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// The learner role's metrics.
 #[derive(Debug, Default)]
@@ -109,24 +109,10 @@ impl Learner {
 
     /// Runs until `shutdown` resolves.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-        tokio::pin!(shutdown);
         let poll = Duration::from_millis(self.cfg.learner.poll_interval_ms);
         info!(participant = %self.me, rows = self.own.len(), "learner: watching the trainings");
-        loop {
-            tokio::select! {
-                _ = shutdown.as_mut() => break,
-                result = self.tick() => if let Err(e) = result {
-                    self.metrics.errors.inc();
-                    warn!(error = %format!("{e:#}"), "learner tick failed; retrying");
-                },
-            }
-            tokio::select! {
-                _ = shutdown.as_mut() => break,
-                _ = tokio::time::sleep(poll) => {}
-            }
-        }
-        info!("shut down");
-        Ok(())
+        let errors = self.metrics.errors.clone();
+        crate::poll::run(&mut self, "learner", poll, &errors, shutdown).await
     }
 
     fn joined(&self) -> Result<Vec<u64>> {
@@ -144,14 +130,6 @@ impl Learner {
     fn remember(&self, id: u64, state: &serde_json::Value) -> Result<()> {
         let path = self.cfg.learner.state_dir.join("trainings").join(format!("{id}.json"));
         crate::files::write_atomic(&path, &serde_json::to_vec_pretty(state)?)
-    }
-
-    async fn tick(&mut self) -> Result<()> {
-        self.join_open().await?;
-        for id in self.joined()? {
-            self.advance(id).await?;
-        }
-        Ok(())
     }
 
     /// Registers for the open trainings the config allows.
@@ -268,6 +246,16 @@ impl Learner {
             }
             Err(e) if e.to_string().contains("FederatedLearning_AlreadyStored") => {}
             Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+}
+
+impl crate::poll::Ticks for Learner {
+    async fn tick(&mut self) -> Result<()> {
+        self.join_open().await?;
+        for id in self.joined()? {
+            self.advance(id).await?;
         }
         Ok(())
     }

@@ -160,26 +160,14 @@ impl Worker {
 
     /// Runs until `shutdown` resolves.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-        tokio::pin!(shutdown);
         let poll = Duration::from_millis(self.cfg.worker.poll_interval_ms);
         info!(worker = %self.me, key = %self.key.address(), "worker: watching the market");
-        loop {
-            tokio::select! {
-                _ = shutdown.as_mut() => break,
-                result = self.tick() => if let Err(e) = result {
-                    self.metrics.errors.inc();
-                    warn!(error = %format!("{e:#}"), "worker tick failed; retrying");
-                },
-            }
-            tokio::select! {
-                _ = shutdown.as_mut() => break,
-                _ = tokio::time::sleep(poll) => {}
-            }
-        }
-        info!("shut down");
-        Ok(())
+        let errors = self.metrics.errors.clone();
+        crate::poll::run(&mut self, "worker", poll, &errors, shutdown).await
     }
+}
 
+impl crate::poll::Ticks for Worker {
     async fn tick(&mut self) -> Result<()> {
         let provider = self.provider.clone();
         let market = JobMarket::new(self.book.job_market(), &provider);
@@ -213,7 +201,9 @@ impl Worker {
         }
         Ok(())
     }
+}
 
+impl Worker {
     fn skip(&mut self, id: u64, why: impl std::fmt::Display) {
         info!(job = id, "skipping: {why}");
         self.skipped.insert(id);
