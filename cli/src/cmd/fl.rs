@@ -266,13 +266,14 @@ pub fn softmax_weights(scores: &[f64]) -> Result<Vec<U256>> {
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
     let sum: f64 = exps.iter().sum();
-    let mut w: Vec<u128> = exps.iter().map(|e| (e / sum * ONE as f64).floor() as u128).collect();
-    let total: u128 = w.iter().sum();
-    let top = w.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))).map(|(i, _)| i);
-    if let Some(i) = top {
-        w[i] += ONE.saturating_sub(total);
+    // f64 carries ~16 digits: the rounded parts may sum a little above or below 1e18; the
+    // difference (a few hundred units at most) goes to the first of the largest weights.
+    let mut w: Vec<i128> = exps.iter().map(|e| (e / sum * ONE as f64).floor() as i128).collect();
+    let total: i128 = w.iter().sum();
+    if let Some(i) = w.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))).map(|(i, _)| i) {
+        w[i] += ONE as i128 - total;
     }
-    Ok(w.into_iter().map(U256::from).collect())
+    w.into_iter().map(|v| u128::try_from(v).map(U256::from).map_err(|_| eyre!("a negative weight"))).collect()
 }
 
 /// Exact decimal fractions ("0.6") in 18-decimal fixed point.
