@@ -572,6 +572,30 @@ async fn the_service_daemon_accepts_and_judges_only_what_the_chain_and_the_worke
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("signed result says"), "{body}");
     assert_eq!(m.show(&job)["failedAt"], Value::Null, "a third party failed the job");
+    // Whoever can write the service's database cannot move the acceptance criteria or the
+    // held-out rows: an edited kept spec no longer hashes to the chain's paramHash (the service
+    // acts as if it had none), and an edited held-out row does not verify — no verdict either way.
+    let pg = &m.s.pg;
+    pg.psql("postgres", "CREATE TABLE spec_bak AS SELECT * FROM iotegrity.job_specs");
+    pg.psql(
+        "postgres",
+        "UPDATE iotegrity.job_specs SET spec = convert_to(replace(convert_from(spec, 'UTF8'), '0.3', '0.9'), 'UTF8')",
+    );
+    let got = client.get(format!("{}/v1/jobs/specs/{param_hash}", m.api)).send().await.unwrap();
+    assert_eq!(got.status().as_u16(), 404);
+    let (status, body) = post(results, deliver(&key, &file, &file)).await;
+    assert_eq!(status, 404, "{body}");
+    pg.psql(
+        "postgres",
+        "UPDATE iotegrity.job_specs j SET spec = b.spec FROM spec_bak b WHERE j.param_hash = b.param_hash",
+    );
+    pg.psql("postgres", "CREATE TABLE row_bak AS SELECT * FROM diabetes WHERE id = 400");
+    pg.psql("postgres", "UPDATE diabetes SET bmi = bmi + 1 WHERE id = 400");
+    let (status, body) = post(results, deliver(&key, &file, &file)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(m.show(&job)["failedAt"], Value::Null, "an edited held-out row gave a verdict");
+    pg.psql("postgres", "UPDATE diabetes d SET bmi = b.bmi FROM row_bak b WHERE d.id = b.id");
+
     // The worker's own delivery is judged on the held-out rows and the job ended Success, once.
     let (status, body) = post(results, deliver(&key, &file, &file)).await;
     assert_eq!(status, 200, "{body}");
