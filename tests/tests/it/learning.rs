@@ -13,7 +13,7 @@ use iotegrity_core::learning::fedavg::PROXIMAL_MU;
 use iotegrity_core::learning::{Examples, LinearModel, diabetes};
 use iotegrity_core::{AddressBook, chain};
 use iotegrity_e2e::ipfs::IpfsNode;
-use iotegrity_e2e::{Ident, World};
+use iotegrity_e2e::{Ident, World, wait_for};
 use std::time::Duration;
 
 const D: u32 = 120; // round length, seconds
@@ -251,14 +251,6 @@ async fn warp_key(w: &World, key: &str) {
     }
 }
 
-fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool, logs: impl Fn() -> String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what} not within {secs}s; logs:\n{}", logs());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[tokio::test]
 async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_ipfs_going_away_and_are_paid() {
     use iotegrity_e2e::Daemon;
@@ -325,18 +317,18 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
         ],
     )
     .json();
-    wait_until("three registrations", 60, || show()["participants"].as_array().unwrap().len() == 3, logs);
+    wait_for("three registrations", 60, || show()["participants"].as_array().unwrap().len() == 3, logs);
     // Round 1: all three submit; then learner 0 is killed (-9) and restarted at once.
     warp_key(&w, "roundEnds").await;
     warp_key(&w, "scoringEnds").await;
-    wait_until("round 1's three models", 60, || models_of(1) == 3, logs);
+    wait_for("round 1's three models", 60, || models_of(1) == 3, logs);
     learners[0].signal("-9");
     learners[0] = Daemon::spawn("learner", &config(0), &log(0, 1));
     // Round 2: learner 2 is down (a missed round); the others score round 1 and submit.
     let status = learners[2].signal("-TERM");
     assert!(status.success(), "{status:?}");
     warp_key(&w, "roundEnds").await;
-    wait_until(
+    wait_for(
         "round 1 scored",
         60,
         || {
@@ -352,14 +344,14 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
     // retry (each failed tick is logged) and submit once it is back.
     node.stop();
     warp_key(&w, "scoringEnds").await;
-    wait_until("a learner noticing the node is down", 60, || logs().contains("cannot reach the IPFS node"), logs);
+    wait_for("a learner noticing the node is down", 60, || logs().contains("cannot reach the IPFS node"), logs);
     assert_eq!(models_of(2), 0, "nothing stored while the models cannot be fetched or pinned");
     node.up();
-    wait_until("round 2's two models", 60, || models_of(2) == 2, logs);
+    wait_for("round 2's two models", 60, || models_of(2) == 2, logs);
     // Round 3: learner 2 is back, derives round 2's global model from the chain, and takes part.
     learners[2] = Daemon::spawn("learner", &config(2), &log(2, 1));
     warp_key(&w, "roundEnds").await;
-    wait_until(
+    wait_for(
         "round 2 scored",
         60,
         || {
@@ -374,7 +366,7 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
         logs,
     );
     warp_key(&w, "scoringEnds").await;
-    wait_until("round 3's three models", 60, || models_of(3) == 3, logs);
+    wait_for("round 3's three models", 60, || models_of(3) == 3, logs);
 
     // Every learner logged the same global model for each round it trained from.
     let globals = |round: u64| -> Vec<String> {
@@ -389,6 +381,9 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
             })
             .collect()
     };
+    // A learner logs its model after the chain has it: wait for the lines, not just the models.
+    wait_for("three learners logging round 3", 30, || globals(3).len() == 3, logs);
+    wait_for("two learners logging rounds 1 and 2", 30, || globals(1).len() >= 2 && globals(2).len() >= 2, logs);
     for round in 1..=3 {
         let g = globals(round);
         assert!(g.len() >= 2 && g.iter().all(|x| *x == g[0]), "round {round}: {g:?}\n{}", logs());
@@ -399,7 +394,7 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
     warp_key(&w, "roundEnds").await;
     warp_key(&w, "scoringEnds").await;
     w.run_online(&svc, &["fl", "close", "1", "--scores", "1,1,1"]).json();
-    wait_until(
+    wait_for(
         "every part claimed",
         60,
         || {
