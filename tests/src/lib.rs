@@ -457,6 +457,16 @@ impl ServiceWorld {
     }
 }
 
+/// Polls `done` every 100 ms until it holds; panics after `secs` with `logs()` (a wait on an
+/// event or a count, never on a rate).
+pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool, logs: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what} not within {secs}s; logs:\n{}", logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A running `iotegrityd`; killed (SIGKILL) and reaped on drop, so no test leaves one behind.
 pub struct Daemon(std::process::Child);
 

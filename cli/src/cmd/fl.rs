@@ -9,7 +9,7 @@ use alloy::primitives::{Address, B256, U256};
 use clap::{Args, Subcommand};
 use eyre::{Context, Result, bail, eyre};
 use iotegrity_core::chain;
-use iotegrity_core::contracts::FederatedLearning;
+use iotegrity_core::contracts::{FederatedLearning, IFederatedLearning};
 use iotegrity_core::federated::derive::global_model;
 use iotegrity_core::ipfs::{Cid, Ipfs};
 use iotegrity_core::learning::fedavg::PROXIMAL_MU;
@@ -246,12 +246,12 @@ fn contract(conn: &Conn) -> FederatedLearning::FederatedLearningInstance<&alloy:
 }
 
 /// The training, refused by name if there is none.
-async fn training(conn: &Conn, id: u64) -> Result<FederatedLearning::trainingOfReturn> {
+async fn training(conn: &Conn, id: u64) -> Result<IFederatedLearning::Training> {
     let t = chain::call(contract(conn).trainingOf(U256::from(id))).await?;
     if t.status == 0 {
         bail!("no training {id} on this deployment ({})", conn.book.federated_learning());
     }
-    Ok(FederatedLearning::trainingOfReturn { _0: t })
+    Ok(t)
 }
 
 /// `1` in 18-decimal fixed point.
@@ -491,7 +491,7 @@ async fn show(a: ShowArgs) -> Result<Report> {
     let conn = a.chain.connect().await?;
     let fl = contract(&conn);
     let id = U256::from(a.id);
-    let t = training(&conn, a.id).await?._0;
+    let t = training(&conn, a.id).await?;
     let status = chain::call(fl.statusOf(id)).await?;
     let round = chain::call(fl.roundOf(id)).await?.to::<u64>();
     let sched = chain::call(fl.scheduleOf(id, U256::from(round))).await?;

@@ -3,7 +3,7 @@
 //! trains, the service that checks the delivery and scores it on its held-out rows — and the
 //! attacks and time rules of docs/market.md.
 
-use iotegrity_e2e::{Daemon, Ident, ServiceWorld};
+use iotegrity_e2e::{Daemon, Ident, ServiceWorld, wait_for};
 use serde_json::Value;
 
 /// The diabetes table (441 rows) anchored by the service daemon in sub-tables of 10 rows, a worker
@@ -377,14 +377,6 @@ async fn reports_of(m: &Market, id: u64) -> usize {
         .topic1(alloy::primitives::U256::from(id))
         .from_block(0);
     p.get_logs(&filter).await.unwrap().len()
-}
-
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool, logs: impl Fn() -> String) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what} not within {secs}s; logs:\n{}", logs());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 #[tokio::test]
