@@ -86,7 +86,7 @@ contract FederatedLearning is IFederatedLearning, Credits {
         t.roundDuration = roundDuration;
         t.status = Status.Unprocessed;
         _receive(msg.value);
-        emit TrainingCreated(id, service, modelRef, msg.value, targetRound, roundDuration);
+        emit TrainingCreated(id, service, modelRef, msg.value, targetRound, roundDuration, msg.sender);
     }
 
     /// @inheritdoc IFederatedLearning
@@ -128,7 +128,7 @@ contract FederatedLearning is IFederatedLearning, Credits {
         Participant storage p = _participants[id][who];
         if (p.models == 0) ++t.contributors;
         ++p.models;
-        emit LocalModelStored(id, round, who, localRef);
+        emit LocalModelStored(id, round, who, localRef, msg.sender);
     }
 
     /// @inheritdoc IFederatedLearning

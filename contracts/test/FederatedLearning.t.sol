@@ -139,6 +139,8 @@ contract FederatedLearningTest is FLBase {
     // ---------------------------------------------------------------- create
 
     function test_create_escrowsAndLists() public {
+        vm.expectEmit(address(fl));
+        emit IFederatedLearning.TrainingCreated(1, svc.offline, MODEL, REWARD, T, D, svc.online);
         uint256 id = create();
         assertEq(id, 1);
         assertEq(address(fl).balance, REWARD);
@@ -376,6 +378,9 @@ contract FederatedLearningTest is FLBase {
             )
         );
         fl.storeLocalModel(id, keccak256("x"));
+        // The event names the key that stored it: the one whose signature the file must carry.
+        vm.expectEmit(address(fl));
+        emit IFederatedLearning.LocalModelStored(id, 1, dev1.offline, keccak256("x"), online);
         vm.prank(online);
         fl.storeLocalModel(id, keccak256("x"));
         assertEq(fl.localModelOf(id, 1, dev1.offline), keccak256("x"));

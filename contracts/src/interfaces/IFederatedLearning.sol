@@ -115,20 +115,23 @@ interface IFederatedLearning is ICredits {
 
     // ---------------------------------------------------------------- events
 
-    /// @notice A training was offered.
+    /// @notice A training was offered by `service` (offline address) through its online key `key`
+    /// — the key whose signature the initial model's file must carry (docs/learning.md).
     event TrainingCreated(
         uint256 indexed id,
         address indexed service,
         bytes32 modelRef,
         uint256 reward,
         uint256 targetRound,
-        uint256 roundDuration
+        uint256 roundDuration,
+        address key
     );
     /// @notice `participant` (offline address; `key` its online key) registered.
     event Registered(uint256 indexed id, address indexed participant, address key);
-    /// @notice `participant` stored its local model of `round`.
+    /// @notice `participant` stored its local model of `round` through its online key `key` — the
+    /// key whose signature the model's file must carry (docs/learning.md).
     event LocalModelStored(
-        uint256 indexed id, uint256 indexed round, address indexed participant, bytes32 localRef
+        uint256 indexed id, uint256 indexed round, address indexed participant, bytes32 localRef, address key
     );
     /// @notice `voter` scored `author`'s model of `round`.
     event ModelScored(
