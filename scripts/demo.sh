@@ -127,6 +127,9 @@ psql() { "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -X -q -At
 "$cast" send --private-key "$anvil_dev_key" "${online[service]}" --value 1ether >/dev/null # the online key pays for anchors
 echo "a public data set for the job market: the diabetes table (Efron et al. 2004), anchored like any other"
 "$iot" dataset load --db "$db" --table public.diabetes
+echo "an IPFS node (js-ipfs, offline, on :$ipfs_port): the service daemon pins its federated trainings' models there"
+"$root/scripts/ipfs.sh" start "$demo/ipfs" "$ipfs_port"
+export IOTEGRITY_IPFS="http://127.0.0.1:$ipfs_port"
 cat >"$demo/iotegrityd.toml" <<TOML
 [database]
 url = "$db"
@@ -152,6 +155,9 @@ name = "public.diabetes"
 m = 40
 n = 4
 max_wait_secs = 2
+[learning]
+ipfs = "$IOTEGRITY_IPFS"
+poll_interval_ms = 200
 TOML
 "$root/target/debug/iotegrityd" service --config "$demo/iotegrityd.toml" 2>"$demo/iotegrityd.log" &
 daemon_pid=$!
@@ -351,14 +357,13 @@ step "both vote on each other"
 "$iot" reputation show --address "${offline[worker]}"
 
 step "data in process II: federated learning — three participants, three rounds, models on IPFS (js-ipfs on :$ipfs_port)"
-"$root/scripts/ipfs.sh" start "$demo/ipfs" "$ipfs_port"
-export IOTEGRITY_IPFS="http://127.0.0.1:$ipfs_port"
 parts=(room1 room2 gateway)
 for who in "${parts[@]}"; do "$cast" send --private-key "$anvil_dev_key" "${online[$who]}" --value 1ether >/dev/null; done
 "$iot" fl train --zero --out "$demo/fl-initial.safetensors"
 # shellcheck disable=SC2046
 fl=$("$iot" --json fl create --model "$demo/fl-initial.safetensors" --rounds 3 --round-secs 120 --reward 0.3ether $(online_wallet service) | json training)
-echo "training $fl offered: 3 rounds of 120 s, 0.3 ETH escrowed, the zero model pinned; room1, room2 and the gateway register"
+echo "training $fl offered: 3 rounds of 120 s, 0.3 ETH escrowed, the zero model signed by the service and pinned;"
+echo "room1, room2 and the gateway register (each model they submit is signed by the key that stores it)"
 # shellcheck disable=SC2046
 for who in "${parts[@]}"; do "$iot" fl register "$fl" $(online_wallet "$who"); done
 # The chain's clock is moved on (anvil), not waited for: each step lands in its window.
@@ -390,7 +395,10 @@ step "the final global model, derived alone by every participant (one CID), pinn
 for who in "${parts[@]}"; do
   echo "  $who derives it: $("$iot" --json fl model "$fl" --round 3 --out "$demo/fl-final-$who.safetensors" | json cid)"
 done
-"$iot" fl model "$fl" --round 3 --out "$demo/fl-final.safetensors" --score-diabetes --pin
+"$iot" fl model "$fl" --round 3 --out "$demo/fl-final.safetensors" --score-diabetes
+for _ in $(seq 150); do grep -q "final global model pinned" "$demo/iotegrityd.log" && break; sleep 0.2; done
+echo "the service daemon pinned each round's models and global model, the final one last:"
+grep -E "global model pinned" "$demo/iotegrityd.log" | sed -E 's/^.*learning: /  /' | cut -c1-180
 # shellcheck disable=SC2046
 "$iot" fl close "$fl" --scores 1,1,-2 $(online_wallet service)
 # shellcheck disable=SC2046

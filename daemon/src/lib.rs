@@ -12,7 +12,7 @@ pub mod http;
 #[cfg(feature = "learner")]
 pub mod learner;
 pub mod metrics;
-#[cfg(any(feature = "worker", feature = "learner"))]
+#[cfg(any(feature = "worker", feature = "learner", feature = "service"))]
 pub mod poll;
 #[cfg(feature = "service")]
 pub mod service;

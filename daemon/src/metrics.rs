@@ -97,6 +97,8 @@ pub struct Metrics {
     pub anchor_confirmation: Histogram,
     /// Seconds per ingest request, by route and status.
     pub ingest_requests: LatencyFamily,
+    /// Federated-learning models pinned (`[learning]`).
+    pub models_pinned: Counter,
 }
 
 impl Default for Metrics {
@@ -108,6 +110,7 @@ impl Default for Metrics {
             errors: Counter::default(),
             anchor_confirmation: latency(),
             ingest_requests: latency_family(),
+            models_pinned: Counter::default(),
         }
     }
 }
@@ -130,6 +133,11 @@ impl MetricSet for Metrics {
             self.anchors_confirmed.clone(),
         );
         r.register("iotegrity_cycle_errors", "Watch cycles that failed and were retried", self.errors.clone());
+        r.register(
+            "iotegrity_models_pinned",
+            "Federated-learning models pinned ([learning]): initial, local and global",
+            self.models_pinned.clone(),
+        );
         r.register(
             "iotegrity_anchor_confirmation_seconds",
             "Seconds from sending an anchoring transaction to its receipts written",

@@ -1,7 +1,7 @@
-//! The polling loop of the roles that act on what the chain says (worker, learner): one tick,
-//! then a pause, until shutdown — a failed tick is counted, logged and retried on the next; a
-//! shutdown interrupts a tick or a pause alike (what a tick does is safe to cut short: each role
-//! reads back from the chain what it has done).
+//! The polling loop of the roles that act on what the chain says (worker, learner, the service's
+//! pinner): one tick, then a pause, until shutdown — a failed tick is counted, logged and retried
+//! on the next; a shutdown interrupts a tick or a pause alike (what a tick does is safe to cut
+//! short: each role reads back from the chain what it has done).
 
 use crate::metrics::Counter;
 use std::future::Future;

@@ -6,11 +6,13 @@ use crate::Report;
 use crate::opts::{ChainOpts, Conn, WalletOpts, parse_amount};
 use crate::output::ether;
 use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
 use clap::{Args, Subcommand};
 use eyre::{Context, Result, bail, eyre};
 use iotegrity_core::chain;
-use iotegrity_core::contracts::{FederatedLearning, IFederatedLearning};
+use iotegrity_core::contracts::{FederatedLearning, IFederatedLearning, IdentityRegistry};
 use iotegrity_core::federated::derive::global_model;
+use iotegrity_core::federated::{ModelOf, seal};
 use iotegrity_core::ipfs::{Cid, Ipfs};
 use iotegrity_core::learning::fedavg::PROXIMAL_MU;
 use iotegrity_core::learning::{LinearModel, diabetes};
@@ -294,11 +296,26 @@ fn parse_weights(ws: &[String]) -> Result<Vec<U256>> {
         .collect()
 }
 
+/// Seals `file` as `key`'s model of `round` in training `id` (docs/learning.md, "Model files and
+/// signatures"): the key must be an active identity's online key, the identity is the author.
+async fn seal_as(conn: &Conn, key: &PrivateKeySigner, id: u64, round: u64, file: &[u8]) -> Result<Vec<u8>> {
+    let registry = IdentityRegistry::new(conn.book.identity_registry(), &conn.provider);
+    let (author, _) = chain::call(registry.activeIdentityOf(key.address())).await?.into();
+    let of = ModelOf::new(conn.book.federated_learning(), id, round, author);
+    Ok(seal(&of, file, key, &iotegrity_core::signatures::domain_of(&conn.book)))
+}
+
 /// The global model of `round` of training `id`, from the chain's references and IPFS alone.
 async fn derive(conn: &Conn, ipfs: &Ipfs, id: u64, round: u64) -> Result<(Vec<u8>, serde_json::Value, String)> {
-    let d = global_model(&conn.provider, conn.book.federated_learning(), ipfs, id, round).await?;
-    let mut text =
-        if round == 0 { String::new() } else { format!("  aggregated {} model(s) of round {round}", d.used.len()) };
+    let d = global_model(&conn.provider, &conn.book, ipfs, id, round).await?;
+    let mut text = match d.from_round {
+        0 if round > 0 => format!("  nothing to aggregate in rounds 1..={round}: the initial model"),
+        0 => String::new(),
+        r if r < round => {
+            format!("  nothing to aggregate in round {round}: aggregated {} model(s) of round {r}", d.used.len())
+        }
+        r => format!("  aggregated {} model(s) of round {r}", d.used.len()),
+    };
     for who in &d.excluded {
         text.push_str(&format!("\n  excluded {who} (scored below 0)"));
     }
@@ -307,7 +324,8 @@ async fn derive(conn: &Conn, ipfs: &Ipfs, id: u64, round: u64) -> Result<(Vec<u8
     }
     let left: Vec<serde_json::Value> =
         d.left_out.iter().map(|(who, why)| json!({ "participant": who, "why": why })).collect();
-    let info = json!({ "round": round, "used": d.used, "excluded": d.excluded, "leftOut": left });
+    let info =
+        json!({ "round": round, "fromRound": d.from_round, "used": d.used, "excluded": d.excluded, "leftOut": left });
     Ok((d.file, info, text))
 }
 
@@ -318,9 +336,10 @@ impl FlCmd {
             Self::Create(a) => {
                 let file = std::fs::read(&a.model).wrap_err_with(|| format!("cannot read {}", a.model.display()))?;
                 LinearModel::from_safetensors(&file).wrap_err_with(|| format!("{}", a.model.display()))?;
-                let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
+                let key = a.wallet.signer()?;
+                let conn = a.chain.connect_signing(key.clone()).await?;
                 let reward = parse_amount(&a.reward)?;
-                let cid = a.ipfs.node().add(&file).await?;
+                let cid = a.ipfs.node().add(&seal_as(&conn, &key, 0, 0, &file).await?).await?;
                 let fl = contract(&conn);
                 let receipt =
                     chain::send(fl.createTrainingRequest(cid.digest, a.rounds, a.round_secs).value(reward)).await?;
@@ -333,7 +352,7 @@ impl FlCmd {
                     .ok_or_else(|| eyre!("no TrainingCreated event in {}", receipt.transaction_hash))?;
                 Ok(Report::tx(
                     format!(
-                        "training {id}: {} rounds of {} s, reward {} ETH, model {cid} (pinned)",
+                        "training {id}: {} rounds of {} s, reward {} ETH, model {cid} (signed, pinned)",
                         a.rounds,
                         a.round_secs,
                         ether(reward)
@@ -406,13 +425,15 @@ impl FlCmd {
             Self::Submit(a) => {
                 let file = std::fs::read(&a.model).wrap_err_with(|| format!("cannot read {}", a.model.display()))?;
                 LinearModel::from_safetensors(&file).wrap_err_with(|| format!("{}", a.model.display()))?;
-                let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
+                let key = a.wallet.signer()?;
+                let conn = a.chain.connect_signing(key.clone()).await?;
                 training(&conn, a.id).await?;
                 let round = chain::call(contract(&conn).roundOf(U256::from(a.id))).await?;
-                let cid = a.ipfs.node().add(&file).await?;
+                let sealed = seal_as(&conn, &key, a.id, round.to::<u64>(), &file).await?;
+                let cid = a.ipfs.node().add(&sealed).await?;
                 let receipt = chain::send(contract(&conn).storeLocalModel(U256::from(a.id), cid.digest)).await?;
                 Ok(Report::tx(
-                    format!("training {}: model of round {round} stored, {cid} (pinned)", a.id),
+                    format!("training {}: model of round {round} stored, {cid} (signed, pinned)", a.id),
                     &receipt,
                     json!({ "training": a.id, "round": round.to::<u64>(), "cid": cid.to_string() }),
                 ))
@@ -496,13 +517,15 @@ async fn show(a: ShowArgs) -> Result<Report> {
     let round = chain::call(fl.roundOf(id)).await?.to::<u64>();
     let sched = chain::call(fl.scheduleOf(id, U256::from(round))).await?;
     let parts = chain::call(fl.participantsOf(id)).await?;
+    let when = if round > u64::from(t.targetRound) {
+        format!("after its {} rounds; the last scores until {}", t.targetRound, sched.scoringEnds)
+    } else {
+        format!("round {round} of {}; it scores until {}, ends at {}", t.targetRound, sched.scoringEnds, sched.end)
+    };
     let mut text = format!(
-        "training {}: {} (round {round} of {}; this round scores until {}, ends at {})\n  service  {}\n  reward   {} ETH\n  model    {}",
+        "training {}: {} ({when})\n  service  {}\n  reward   {} ETH\n  model    {}",
         a.id,
         STATUS.get(status as usize).unwrap_or(&"?"),
-        t.targetRound,
-        sched.scoringEnds,
-        sched.end,
         t.service,
         ether(U256::from(t.reward)),
         Cid { digest: t.modelRef }

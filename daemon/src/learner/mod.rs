@@ -1,9 +1,10 @@
 //! The learner role (paper §5.2.2 steps 5–18 and 23; docs/learning.md "The learner daemon"): a
 //! device's or gateway's participant in federated trainings. It joins the open trainings its
 //! config allows, and then, each round, on block time: scores the others' models of the previous
-//! round in the scoring window (by their R² on its own rows), derives the previous round's global
-//! model alone in the submission window (`federated::derive`), trains on its own rows from it,
-//! pins its model to IPFS and stores the reference; at the end it claims its part.
+//! round in the scoring window (by their R² on its own rows; a model not sealed by the key that
+//! stored it scores −100), derives the previous round's global model alone in the submission
+//! window (`federated::derive`), trains on its own rows from it, seals its model with its online
+//! key, pins it to IPFS and stores the reference; at the end it claims its part.
 //!
 //! Crash safety: every decision is read back from the chain on every tick — whether it is
 //! registered, whether its model of the round is stored — so a `kill -9` at any point, or a round
@@ -17,10 +18,12 @@ use crate::metrics::{Counter, MetricSet};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::Eip712Domain;
 use config::LearnerConfig;
 use eyre::{Result, WrapErr, eyre};
 use iotegrity_core::contracts::{FederatedLearning, IdentityRegistry, Role};
-use iotegrity_core::federated::derive::global_model;
+use iotegrity_core::federated::derive::{self, FetchError};
+use iotegrity_core::federated::{ModelOf, seal};
 use iotegrity_core::ipfs::{Cid, Ipfs};
 use iotegrity_core::learning::{Examples, LinearModel, diabetes};
 use iotegrity_core::{AddressBook, chain};
@@ -28,7 +31,7 @@ use prometheus_client::registry::Registry;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// The learner role's metrics.
 #[derive(Debug, Default)]
@@ -71,7 +74,10 @@ pub fn score_of(file: &[u8], own: &Examples) -> i8 {
 /// The running learner.
 pub struct Learner {
     cfg: LearnerConfig,
+    /// Its identity (offline address) and the online key that acts and seals its models.
     me: Address,
+    key: PrivateKeySigner,
+    domain: Eip712Domain,
     provider: DynProvider,
     book: AddressBook,
     ipfs: Ipfs,
@@ -100,7 +106,8 @@ impl Learner {
         let (i, n) = cfg.shard()?;
         let own = diabetes::shards_by_age(0..360, n).swap_remove(i - 1);
         let ipfs = Ipfs::new(&cfg.ipfs.url, Duration::from_secs(cfg.ipfs.timeout_secs));
-        Ok(Self { me: who.offline, provider, book, ipfs, own, scored: HashSet::new(), metrics, cfg })
+        let domain = iotegrity_core::signatures::domain_of(&book);
+        Ok(Self { me: who.offline, key, domain, provider, book, ipfs, own, scored: HashSet::new(), metrics, cfg })
     }
 
     fn fl(&self) -> FederatedLearning::FederatedLearningInstance<DynProvider> {
@@ -201,17 +208,20 @@ impl Learner {
     async fn score_round(&mut self, id: u64, round: u64) -> Result<()> {
         let fl = self.fl();
         let tid = U256::from(id);
-        for who in chain::call(fl.participantsOf(tid)).await? {
+        for model in derive::stored(&self.provider, &self.book, id, round).await? {
+            let who = model.author;
             if who == self.me || self.scored.contains(&(id, round, who)) {
                 continue;
             }
-            let r = chain::call(fl.localModelOf(tid, U256::from(round), who)).await?;
-            if r == B256::ZERO {
-                continue;
-            }
-            let file =
-                self.ipfs.cat(&Cid { digest: r }).await.wrap_err_with(|| format!("{who}'s model of round {round}"))?;
-            let score = score_of(&file, &self.own);
+            // A model not sealed by the key that stored it scores the minimum, as an unreadable one.
+            let score = match derive::fetch(&self.book, &self.ipfs, id, round, &model).await {
+                Ok(file) => score_of(&file, &self.own),
+                Err(FetchError::Unsigned(e)) => {
+                    warn!(training = id, round, author = %who, error = %e, "model refused");
+                    -100
+                }
+                Err(e) => return Err(eyre!(e).wrap_err(format!("{who}'s model of round {round}"))),
+            };
             self.scored.insert((id, round, who));
             match chain::send(fl.scoreLocalModel(tid, who, score)).await {
                 Ok(_) => {
@@ -226,11 +236,11 @@ impl Learner {
     }
 
     async fn train_and_store(&mut self, id: u64, round: u64) -> Result<()> {
-        let derived = global_model(&self.provider, self.book.federated_learning(), &self.ipfs, id, round - 1).await?;
+        let derived = derive::global_model(&self.provider, &self.book, &self.ipfs, id, round - 1).await?;
         let global = LinearModel::from_safetensors(&derived.file)?;
         let local = LinearModel::train_from(&global, &self.own, self.cfg.learner.mu)?;
-        let file = local.to_safetensors();
-        let cid = self.ipfs.add(&file).await?;
+        let of = ModelOf::new(self.book.federated_learning(), id, round, self.me);
+        let cid = self.ipfs.add(&seal(&of, &local.to_safetensors(), &self.key, &self.domain)).await?;
         match chain::send(self.fl().storeLocalModel(U256::from(id), cid.digest)).await {
             Ok(_) => {
                 self.metrics.models.inc();

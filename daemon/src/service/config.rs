@@ -27,9 +27,34 @@ pub struct ServiceConfig {
     /// The job market: what the batch API does with workers' proposals and deliveries.
     #[serde(default)]
     pub market: MarketConfig,
+    /// Federated learning: pin the models of this service's trainings. Default: off.
+    pub learning: Option<LearningConfig>,
     /// The tables to watch.
     #[serde(default)]
     pub tables: Vec<TableConfig>,
+}
+
+/// `[learning]` (docs/learning.md, "The service daemon"): pin, on this IPFS node, the initial
+/// model of each federated training the service's identity created, each round's local models
+/// and global model once the round's scores are final, and the final model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningConfig {
+    /// Kubo RPC API base URL, e.g. `http://127.0.0.1:5001`.
+    pub ipfs: String,
+    /// Give up on one IPFS request after this many seconds. Default 30.
+    #[serde(default = "default_ipfs_timeout")]
+    pub timeout_secs: u64,
+    /// How often the chain is read, milliseconds. Default 2 000.
+    #[serde(default = "default_learning_poll")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_ipfs_timeout() -> u64 {
+    30
+}
+fn default_learning_poll() -> u64 {
+    2_000
 }
 
 /// `[market]` (docs/market.md, "The service daemon"). Without it, proposals and deliveries are
@@ -281,6 +306,11 @@ mod tests {
         assert_eq!(cfg.receipts.poll_interval_ms, 1000);
         assert!(!cfg.receipts.install_triggers);
         assert!(cfg.metrics.listen.is_none());
+        assert!(cfg.learning.is_none(), "pinning is off without [learning]");
+        let learning: ServiceConfig =
+            toml::from_str(&format!("{MINIMAL}\n[learning]\nipfs = \"http://x:5001\"")).unwrap();
+        let l = learning.learning.unwrap();
+        assert_eq!((l.ipfs.as_str(), l.timeout_secs, l.poll_interval_ms), ("http://x:5001", 30, 2_000));
     }
 
     #[test]
@@ -289,6 +319,7 @@ mod tests {
         let cfg = ServiceConfig::load(&path).unwrap();
         assert_eq!(cfg.tables[0].name, "public.readings");
         assert!(!cfg.market.accept_proposals && !cfg.market.evaluate_results && cfg.market.min_worker_score.is_none());
+        assert_eq!(cfg.learning.unwrap().ipfs, "http://127.0.0.1:5001");
     }
 
     #[test]

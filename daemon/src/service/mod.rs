@@ -27,6 +27,7 @@
 pub mod config;
 pub mod ingest;
 pub mod jobs;
+pub mod learning;
 
 use crate::metrics::Metrics;
 use alloy::primitives::B256;
@@ -170,14 +171,31 @@ impl Service {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let ingest = self.start_ingest(stopped).await?;
+        let ingest = self.start_ingest(stopped.clone()).await?;
+        let pinner = self.start_pinner(stopped);
         let result = self.watch(&mut shutdown).await;
         let _ = stop.send(true);
-        if let Some(task) = ingest {
+        for task in [ingest, pinner].into_iter().flatten() {
             let _ = task.await;
         }
         info!("shut down");
         result
+    }
+
+    /// Starts pinning the models of the service's federated trainings, if `[learning]` is set.
+    fn start_pinner(&self, mut stopped: tokio::sync::watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+        let cfg = self.cfg.learning.as_ref()?;
+        let ipfs = iotegrity_core::ipfs::Ipfs::new(&cfg.ipfs, Duration::from_secs(cfg.timeout_secs));
+        let pinned = self.metrics.models_pinned.clone();
+        let mut pinner = learning::Pinner::new(self.provider.clone(), self.book.clone(), ipfs, self.service, pinned);
+        let (poll, errors) = (Duration::from_millis(cfg.poll_interval_ms), self.metrics.errors.clone());
+        info!(ipfs = %cfg.ipfs, "pinning the models of this service's federated trainings");
+        Some(tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.changed().await;
+            };
+            let _ = crate::poll::run(&mut pinner, "learning", poll, &errors, stop).await;
+        }))
     }
 
     /// Starts the ingest API and its registry sync, if `[ingest] listen` is set.

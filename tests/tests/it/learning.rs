@@ -2,15 +2,19 @@
 //! `FederatedLearning` contract, model files on IPFS checked against the chain's references,
 //! local training on non-IID shards of the diabetes table, and fixed-point FedAvg — three
 //! participants that each derive the global model alone get the same bytes every round, and a
-//! poisoned model scored down is left out by all of them. (The participants' daemon and
-//! `iotegrity fl` will drive these same steps; here the test does.)
+//! poisoned model scored down is left out by all of them, and so is a model not sealed by the key
+//! that stored it (a copy of another's, or a bare file). (The participants' daemon and
+//! `iotegrity fl` drive these same steps in the tests below; here the test does.)
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use iotegrity_core::contracts::FederatedLearning;
+use iotegrity_core::federated::derive::{Derived, global_model};
+use iotegrity_core::federated::{ModelOf, seal};
 use iotegrity_core::ipfs::{Cid, Ipfs};
 use iotegrity_core::learning::fedavg::PROXIMAL_MU;
 use iotegrity_core::learning::{Examples, LinearModel, diabetes};
+use iotegrity_core::signatures::domain_of;
 use iotegrity_core::{AddressBook, chain};
 use iotegrity_e2e::ipfs::IpfsNode;
 use iotegrity_e2e::{Ident, World, wait_for};
@@ -44,16 +48,18 @@ async fn warp_to(w: &World, p: &Party, at: U256) {
 /// round's global model alone, from the chain's references and IPFS
 /// (`iotegrity_core::federated::derive`: fetched, checked against the reference, excluded models
 /// left out, aggregated).
-async fn global_of(p: &Party, ipfs: &Ipfs, id: U256, round: u64) -> Vec<u8> {
-    let learning = *p.fl.address();
-    iotegrity_core::federated::derive::global_model(p.fl.provider(), learning, ipfs, id.to::<u64>(), round)
-        .await
-        .unwrap()
-        .file
+async fn global_of(p: &Party, book: &AddressBook, ipfs: &Ipfs, id: U256, round: u64) -> Derived {
+    global_model(p.fl.provider(), book, ipfs, id.to::<u64>(), round).await.unwrap()
+}
+
+/// `p`'s sealed model of `round` (docs/learning.md, "Model files and signatures").
+fn sealed(p: &Party, book: &AddressBook, id: u64, round: u64, file: &[u8]) -> Vec<u8> {
+    let of = ModelOf::new(book.federated_learning(), id, round, p.id.offline);
+    seal(&of, file, &p.id.online_key(), &domain_of(book))
 }
 
 #[tokio::test]
-async fn three_participants_derive_the_same_global_model_every_round_and_leave_the_poisoned_one_out() {
+async fn three_participants_derive_the_same_global_model_every_round_and_leave_the_poisoned_and_unsealed_out() {
     let w = World::new(&[]);
     let book = AddressBook::load(&w.book).unwrap();
     let node = IpfsNode::start();
@@ -64,20 +70,23 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
         party(&w, &book, "dev2", "device").await,
         party(&w, &book, "gw", "gateway").await,
     ];
+    // A fourth registers to be paid without training: it stores a copy of another's sealed model,
+    // then a bare file — neither sealed by its own key.
+    let thief = party(&w, &book, "thief", "device").await;
     let shards: Vec<Examples> = diabetes::shards_by_age(0..360, 3);
     let (features, label, held_out) = diabetes::examples(360..441);
 
     // The service pins its initial global model (zero) and offers the training.
     let zero = LinearModel { features, label, weights: vec![0.0; 10], intercept: 0.0, examples: 0 };
-    let initial = zero.to_safetensors();
+    let initial = sealed(&svc, &book, 0, 0, &zero.to_safetensors());
     let model_ref = ipfs.add(&initial).await.unwrap();
     chain::send(svc.fl.createTrainingRequest(model_ref.digest, T, D).value(U256::from(10u64.pow(18)))).await.unwrap();
     let id = U256::from(1);
-    for p in &ps {
+    for p in ps.iter().chain([&thief]) {
         chain::send(p.fl.registerTraining(id)).await.unwrap();
     }
     let parts: Vec<Address> = svc.fl.participantsOf(id).call().await.unwrap();
-    assert_eq!(parts, ps.iter().map(|p| p.id.offline).collect::<Vec<_>>());
+    assert_eq!(parts, ps.iter().chain([&thief]).map(|p| p.id.offline).collect::<Vec<_>>());
     // The chain's reference of the initial model reads back to its bytes.
     let t = svc.fl.trainingOf(id).call().await.unwrap();
     assert_eq!(ipfs.cat(&Cid { digest: t.modelRef }).await.unwrap(), initial);
@@ -100,20 +109,35 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
         // Every participant derives the round's global model alone: the same bytes.
         let mut derived = Vec::new();
         for p in &ps {
-            derived.push(global_of(p, &ipfs, id, round - 1).await);
+            derived.push(global_of(p, &book, &ipfs, id, round - 1).await);
         }
-        assert!(derived.iter().all(|g| *g == derived[0]), "round {round}: participants disagree");
-        let global = LinearModel::from_safetensors(&derived[0]).unwrap();
+        assert!(derived.iter().all(|g| g.file == derived[0].file), "round {round}: participants disagree");
+        if round >= 2 {
+            // The thief's models are left out by everyone, with the reason.
+            let left = &derived[0].left_out;
+            assert!(left.len() == 1 && left[0].0 == thief.id.offline, "{left:?}");
+            assert!(left[0].1.contains(&format!("not signed by {}", thief.id.online)), "{left:?}");
+            assert_eq!(derived[0].used.len(), if round == 3 { 2 } else { 3 }, "{:?}", derived[0]);
+        }
+        let global = LinearModel::from_safetensors(&derived[0].file).unwrap();
         globals.push(global.clone());
-        // Each trains on its own shard, pins its model and stores the reference.
+        // Each trains on its own shard, seals and pins its model and stores the reference.
+        let mut first = None;
         for (i, p) in ps.iter().enumerate() {
             let mut local = LinearModel::train_from(&global, &shards[i], PROXIMAL_MU).unwrap();
             if round == 2 && i == 2 {
                 local.weights.iter_mut().for_each(|w| *w *= 50.0); // a poisoned, scaled model
             }
-            let cid = ipfs.add(&local.to_safetensors()).await.unwrap();
+            let cid = ipfs.add(&sealed(p, &book, id.to(), round, &local.to_safetensors())).await.unwrap();
             chain::send(p.fl.storeLocalModel(id, cid.digest)).await.unwrap();
+            first.get_or_insert((cid, local));
         }
+        let (copied, bare) = first.unwrap();
+        let stolen = match round {
+            1 => copied,                                          // dev1's sealed model, byte for byte
+            _ => ipfs.add(&bare.to_safetensors()).await.unwrap(), // a good model, but not sealed
+        };
+        chain::send(thief.fl.storeLocalModel(id, stolen.digest)).await.unwrap();
         // A second model in the same round is refused by name.
         let err = chain::send(ps[0].fl.storeLocalModel(id, B256::repeat_byte(1))).await.unwrap_err().to_string();
         assert!(err.contains("FederatedLearning_AlreadyStored"), "{err}");
@@ -127,7 +151,7 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
     let finals: Vec<Vec<u8>> = {
         let mut v = Vec::new();
         for p in &ps {
-            v.push(global_of(p, &ipfs, id, u64::from(T)).await);
+            v.push(global_of(p, &book, &ipfs, id, u64::from(T)).await.file);
         }
         v
     };
@@ -144,13 +168,16 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
 
     // The service splits the reward (the poisoner gets nothing); every part is claimed once.
     let one = U256::from(10u64.pow(18));
-    let weights = vec![U256::from(6) * one / U256::from(10), U256::from(4) * one / U256::from(10), U256::ZERO];
+    let weights =
+        vec![U256::from(6) * one / U256::from(10), U256::from(4) * one / U256::from(10), U256::ZERO, U256::ZERO];
     chain::send(svc.fl.closeTraining(id, weights)).await.unwrap();
     for p in &ps[..2] {
         chain::send(p.fl.claimReward(id)).await.unwrap();
     }
-    let err = chain::send(ps[2].fl.claimReward(id)).await.unwrap_err().to_string();
-    assert!(err.contains("FederatedLearning_NothingToClaim"), "{err}");
+    for p in [&ps[2], &thief] {
+        let err = chain::send(p.fl.claimReward(id)).await.unwrap_err().to_string();
+        assert!(err.contains("FederatedLearning_NothingToClaim"), "{err}");
+    }
     assert_eq!(svc.fl.totalOwed().call().await.unwrap(), U256::ZERO);
 }
 
@@ -202,6 +229,13 @@ async fn iotegrity_fl_runs_a_training_from_the_command_line() {
 
     // Round 1's submission window: each derives the initial model, trains on its half, submits.
     w.advance(120 + 60 + 2).await;
+    // Before anyone submits, round 1 has nothing to aggregate: its global model is the initial one.
+    let early =
+        w.cli(&["fl", "model", &id, "--round", "1", "--out", &path("early.safetensors"), "--ipfs", &ipfs]).json();
+    assert_eq!(early["fromRound"], 0, "{early}");
+    let initial =
+        w.cli(&["fl", "model", &id, "--round", "0", "--out", &path("g0.safetensors"), "--ipfs", &ipfs]).json();
+    assert_eq!(early["cid"], initial["cid"], "{early}");
     for (i, d) in devs.iter().enumerate() {
         let g = path(&format!("g0-{i}.safetensors"));
         w.cli(&["fl", "model", &id, "--round", "0", "--out", &g, "--ipfs", &ipfs]).json();
@@ -252,14 +286,27 @@ async fn warp_key(w: &World, key: &str) {
 }
 
 #[tokio::test]
-async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_ipfs_going_away_and_are_paid() {
-    use iotegrity_e2e::Daemon;
-    let w = World::new(&[]);
+async fn three_learner_daemons_vote_a_poisoner_out_survive_kill_9_a_missed_round_and_ipfs_going_away_and_the_service_pins_every_global_model()
+ {
+    use iotegrity_e2e::{Daemon, ServiceWorld};
     let node = IpfsNode::start();
-    let svc = w.identity("svc", "service").await;
+    // The service daemon (it watches an empty table) pins its trainings' models on the node.
+    let metrics_port = iotegrity_e2e::pg::free_port();
+    let sw = ServiceWorld::with_extra(
+        "name = \"public.readings\"",
+        &format!(
+            "[learning]\nipfs = \"{}\"\npoll_interval_ms = 100\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+            node.api()
+        ),
+    )
+    .await;
+    let (w, svc) = (&sw.w, &sw.svc);
+    let mut service = sw.spawn_daemon(0);
     let ids =
         [w.identity("dev1", "device").await, w.identity("dev2", "device").await, w.identity("gw", "gateway").await];
-    for id in std::iter::once(&svc).chain(&ids) {
+    // A fourth participant, run by hand, submits a poisoned model (weights × 50, sealed properly).
+    let evil = w.identity("evil", "device").await;
+    for id in ids.iter().chain([&evil]) {
         w.fund(id.online).await;
     }
     let config = |i: usize| {
@@ -285,8 +332,11 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
     };
     let log = |i: usize, n: usize| w.dir.path().join(format!("learner-{i}-{n}.log"));
     let read = |i: usize, n: usize| std::fs::read_to_string(log(i, n)).unwrap_or_default();
-    let logs =
-        || (0..3).flat_map(|i| (0..3).map(move |n| (i, n))).map(|(i, n)| read(i, n)).collect::<Vec<_>>().join("\n--\n");
+    let service_log = || std::fs::read_to_string(w.dir.path().join("daemon-0.log")).unwrap_or_default();
+    let logs = || {
+        let learners = (0..3).flat_map(|i| (0..3).map(move |n| (i, n))).map(|(i, n)| read(i, n));
+        learners.chain([service_log()]).collect::<Vec<_>>().join("\n--\n")
+    };
     let show = || w.cli(&["fl", "show", "1"]).json();
     let models_of = |round: u64| -> usize {
         show()["participants"]
@@ -300,7 +350,7 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
     let mut learners: Vec<Daemon> = (0..3).map(|i| Daemon::spawn("learner", &config(i), &log(i, 0))).collect();
     w.cli(&["fl", "train", "--zero", "--out", &w.path("initial.safetensors")]).json();
     w.run_online(
-        &svc,
+        svc,
         &[
             "fl",
             "create",
@@ -318,16 +368,23 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
     )
     .json();
     wait_for("three registrations", 60, || show()["participants"].as_array().unwrap().len() == 3, logs);
-    // Round 1: all three submit; then learner 0 is killed (-9) and restarted at once.
-    warp_key(&w, "roundEnds").await;
-    warp_key(&w, "scoringEnds").await;
-    wait_for("round 1's three models", 60, || models_of(1) == 3, logs);
+    w.run_online(&evil, &["fl", "register", "1"]).json();
+    // Round 1: all four submit; then learner 0 is killed (-9) and restarted at once.
+    warp_key(w, "roundEnds").await;
+    warp_key(w, "scoringEnds").await;
+    let (features, label, rows) = diabetes::examples(0..360);
+    let mut poisoned = LinearModel::train(&features, &label, &rows).unwrap();
+    poisoned.weights.iter_mut().for_each(|x| *x *= 50.0);
+    std::fs::write(w.path("poisoned.safetensors"), poisoned.to_safetensors()).unwrap();
+    let ipfs = node.api();
+    w.run_online(&evil, &["fl", "submit", "1", "--model", &w.path("poisoned.safetensors"), "--ipfs", &ipfs]).json();
+    wait_for("round 1's four models", 60, || models_of(1) == 4, logs);
     learners[0].signal("-9");
     learners[0] = Daemon::spawn("learner", &config(0), &log(0, 1));
     // Round 2: learner 2 is down (a missed round); the others score round 1 and submit.
     let status = learners[2].signal("-TERM");
     assert!(status.success(), "{status:?}");
-    warp_key(&w, "roundEnds").await;
+    warp_key(w, "roundEnds").await;
     wait_for(
         "round 1 scored",
         60,
@@ -342,15 +399,18 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
     );
     // The IPFS node goes away as round 2's submission window opens, and comes back: the learners
     // retry (each failed tick is logged) and submit once it is back.
+    let poisoner = show()["participants"][3].clone();
+    assert_eq!(poisoner["participant"].as_str().unwrap().parse::<Address>().unwrap(), evil.offline, "{poisoner}");
+    assert_eq!(poisoner["models"][0]["excluded"], true, "the learners voted the poisoned model out: {poisoner}");
     node.stop();
-    warp_key(&w, "scoringEnds").await;
+    warp_key(w, "scoringEnds").await;
     wait_for("a learner noticing the node is down", 60, || logs().contains("cannot reach the IPFS node"), logs);
     assert_eq!(models_of(2), 0, "nothing stored while the models cannot be fetched or pinned");
     node.up();
     wait_for("round 2's two models", 60, || models_of(2) == 2, logs);
     // Round 3: learner 2 is back, derives round 2's global model from the chain, and takes part.
     learners[2] = Daemon::spawn("learner", &config(2), &log(2, 1));
-    warp_key(&w, "roundEnds").await;
+    warp_key(w, "roundEnds").await;
     wait_for(
         "round 2 scored",
         60,
@@ -365,7 +425,7 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
         },
         logs,
     );
-    warp_key(&w, "scoringEnds").await;
+    warp_key(w, "scoringEnds").await;
     wait_for("round 3's three models", 60, || models_of(3) == 3, logs);
 
     // Every learner logged the same global model for each round it trained from.
@@ -389,11 +449,20 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
         assert!(g.len() >= 2 && g.iter().all(|x| *x == g[0]), "round {round}: {g:?}\n{}", logs());
     }
     assert_eq!(globals(3).len(), 3, "the learner that missed round 2 trained in round 3");
+    // Round 2 trained from round 1's global model without the poisoner's.
+    let round2: Vec<String> = (0..2)
+        .map(|i| read(i, 0) + &read(i, 1))
+        .collect::<String>()
+        .lines()
+        .filter(|l| l.contains("local model stored") && l.contains("round=2 "))
+        .map(str::to_string)
+        .collect();
+    assert!(round2.len() == 2 && round2.iter().all(|l| l.contains("used=3 excluded=1")), "{round2:?}");
 
     // The end: the service closes, each learner claims its part by itself.
-    warp_key(&w, "roundEnds").await;
-    warp_key(&w, "scoringEnds").await;
-    w.run_online(&svc, &["fl", "close", "1", "--scores", "1,1,1"]).json();
+    warp_key(w, "roundEnds").await;
+    warp_key(w, "scoringEnds").await;
+    w.run_online(svc, &["fl", "close", "1", "--weights", "0.4,0.3,0.3,0"]).json();
     wait_for(
         "every part claimed",
         60,
@@ -407,4 +476,30 @@ async fn three_learner_daemons_train_together_survive_kill_9_a_missed_round_and_
         assert!(l.signal("-TERM").success());
     }
     assert!(read(0, 1).contains("shut down"), "{}", read(0, 1));
+
+    // The service daemon pinned the initial model, and each round's global model — the very one
+    // the learners trained from next — up to the final one, which anyone derives alone again.
+    wait_for("the final model pinned", 60, || service_log().contains("final global model pinned"), logs);
+    let pinned = |round: u64| -> String {
+        let log = service_log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("global model pinned") && l.contains(&format!("round={round} ")))
+            .unwrap_or_else(|| panic!("no pin of round {round}:\n{log}"))
+            .to_string();
+        line.split("global=").nth(1).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    assert!(service_log().contains("initial global model pinned"), "{}", service_log());
+    assert_eq!(pinned(1), globals(2)[0]);
+    assert_eq!(pinned(2), globals(3)[0]);
+    let derived =
+        w.cli(&["fl", "model", "1", "--round", "3", "--out", &w.path("final.safetensors"), "--ipfs", &ipfs]).json();
+    assert_eq!(derived["cid"].as_str(), Some(pinned(3).as_str()), "{derived}");
+    let pins = Ipfs::new(&ipfs, Duration::from_secs(10)).pin_ls().await.unwrap();
+    for cid in [pinned(1), pinned(2), pinned(3), show()["model"].as_str().unwrap().to_string()] {
+        assert!(pins.iter().any(|p| p.to_string() == cid), "{cid} not pinned: {pins:?}");
+    }
+    let m = iotegrity_e2e::metric(&iotegrity_e2e::metrics(metrics_port).await, "iotegrity_models_pinned_total");
+    assert!(m >= Some(1 + (4 + 1) + (2 + 1) + (3 + 1)), "initial, then each round's local models and global: {m:?}");
+    assert!(service.signal("-TERM").success());
 }
