@@ -56,3 +56,21 @@ impl Drop for IpfsNode {
             .output();
     }
 }
+
+/// A hostile "IPFS node" for the attack tests: it answers every RPC request with `body` (say, a
+/// valid model file other than the one asked for). Returns its API URL; it serves until the
+/// test process ends.
+pub fn hostile(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("its port").port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 8192];
+            let _ = s.read(&mut buf);
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes()).and_then(|()| s.write_all(&body));
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}

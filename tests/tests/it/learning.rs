@@ -247,6 +247,18 @@ async fn iotegrity_fl_runs_a_training_from_the_command_line() {
     let err =
         fl(&devs[0], &["submit", &id, "--model", &path("local-0.safetensors"), "--ipfs", &ipfs]).failure().to_string();
     assert!(err.contains("FederatedLearning_AlreadyStored"), "{err}");
+    // A node that serves other bytes — here dev2's real, sealed model for every CID asked — is not
+    // believed: the bytes are hashed before anything is parsed, and the derivation stops.
+    let dev2 = w.cli(&["fl", "show", &id]).json()["participants"][1]["models"][0]["cid"].as_str().unwrap().to_string();
+    let served =
+        iotegrity_core::ipfs::Ipfs::new(&ipfs, Duration::from_secs(5)).cat(&dev2.parse().unwrap()).await.unwrap();
+    let hostile = iotegrity_e2e::ipfs::hostile(served);
+    let err = w
+        .cli(&["fl", "model", &id, "--round", "1", "--out", &path("x.safetensors"), "--ipfs", &hostile])
+        .failure()
+        .to_string();
+    assert!(err.contains(&format!("hash to {dev2}: refused")), "{err}");
+    assert!(!std::path::Path::new(&path("x.safetensors")).exists(), "nothing written");
 
     // The final scoring window: a score; both derive the global model of round 1 alone: one CID.
     w.advance(60).await;
