@@ -44,6 +44,9 @@ pub enum Command {
     /// Certificates pinned on chain per name.
     #[command(subcommand)]
     Cert(cmd::cert::CertCmd),
+    /// The secure channel: handshake with a name's server, pinned on chain.
+    #[command(subcommand)]
+    Tls(cmd::tls::TlsCmd),
     /// Reputation votes and scores.
     #[command(subcommand)]
     Reputation(cmd::reputation::ReputationCmd),
@@ -81,6 +84,7 @@ impl Cli {
             Command::Identity(cmd) => cmd.run().await,
             Command::Name(cmd) => cmd.run().await,
             Command::Cert(cmd) => cmd.run().await,
+            Command::Tls(cmd) => cmd.run().await,
             Command::Reputation(cmd) => cmd.run().await,
             Command::Receipt(cmd) => cmd.run().await,
             Command::Audit(args) => args.run(self.json).await,

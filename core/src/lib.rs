@@ -29,6 +29,8 @@ pub mod revert;
 pub mod signatures;
 #[cfg(feature = "postgres")]
 pub mod store;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 pub use address_book::AddressBook;

@@ -81,8 +81,46 @@ pub async fn bind(addr: &str, what: &str) -> Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets the requests in flight finish.
-pub async fn serve(listener: TcpListener, app: Router, cfg: &HttpConfig, shutdown: impl Future<Output = ()>) {
+/// One HTTP/1 connection over `io` (TCP, or TLS over it) until it ends or the server stops.
+async fn serve_connection<IO>(
+    io: IO,
+    app: Router,
+    header: Duration,
+    body: Duration,
+    mut stopped: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        app.clone().oneshot(req.map(|b| Body::new(Deadline::new(b, body))))
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stopped.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "connection closed");
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets the requests in flight finish;
+/// with `tls`, over TLS (docs/secure-channel.md: TLS 1.3 only, no resumption).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    cfg: &HttpConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let (header, body) = (Duration::from_millis(cfg.header_timeout_ms), Duration::from_millis(cfg.body_timeout_ms));
     let (stop, stopped) = watch::channel(false);
@@ -104,25 +142,16 @@ pub async fn serve(listener: TcpListener, app: Router, cfg: &HttpConfig, shutdow
                 }
             },
         };
-        let (app, mut stopped) = (app.clone(), stopped.clone());
+        let (app, stopped, tls) = (app.clone(), stopped.clone(), tls.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                app.clone().oneshot(req.map(|b| Body::new(Deadline::new(b, body))))
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stopped.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "connection closed");
+            match tls {
+                None => serve_connection(stream, app, header, body, stopped, peer).await,
+                // The TLS handshake counts against the head's time, as the head would.
+                Some(acceptor) => match tokio::time::timeout(header, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, app, header, body, stopped, peer).await,
+                    Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake refused"),
+                    Err(_) => debug!(%peer, "TLS handshake timed out"),
+                },
             }
             drop(permit);
         });

@@ -78,7 +78,7 @@ pub async fn serve(listen: &Option<String>, set: Arc<impl MetricSet>, http: &Htt
     let Some(addr) = listen else { return Ok(()) };
     let listener = crate::http::bind(addr, "metrics").await?;
     let (app, http) = (router(set), http.clone());
-    tokio::spawn(async move { crate::http::serve(listener, app, &http, std::future::pending()).await });
+    tokio::spawn(async move { crate::http::serve(listener, app, &http, None, std::future::pending()).await });
     Ok(())
 }
 

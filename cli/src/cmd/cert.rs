@@ -17,6 +17,9 @@ use std::path::PathBuf;
 /// Certificate commands.
 #[derive(Debug, Subcommand)]
 pub enum CertCmd {
+    /// Make a self-signed P-256 certificate and its key for a name (no openssl needed); pin it
+    /// with `cert add`, serve it with `[ingest] tls_cert` / `tls_key`.
+    Issue(IssueArgs),
     /// Pin a certificate's key to a name, with its validity window (default: the certificate's own)
     /// and the key's proof of possession.
     Add(AddArgs),
@@ -26,6 +29,22 @@ pub enum CertCmd {
     Verify(VerifyArgs),
     /// Revoke a certificate of a name.
     Revoke(RevokeArgs),
+}
+
+/// `cert issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The name the certificate is for (its subject and its one subject alternative name).
+    pub name: String,
+    /// Days of validity from now.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Where to write the certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub cert_out: PathBuf,
+    /// Where to write its private key (PKCS#8 PEM; created readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    pub key_out: PathBuf,
 }
 
 /// Which certificate: a PEM file or the key hash itself.
@@ -140,6 +159,19 @@ pub struct RevokeArgs {
     pub wallet: WalletOpts,
 }
 
+/// Writes a new file with `mode`; an existing file is never overwritten (a key lost is a pin lost).
+fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .wrap_err_with(|| format!("cannot create {} (an existing file is never overwritten)", path.display()))?;
+    f.write_all(bytes).wrap_err_with(|| format!("cannot write {}", path.display()))
+}
+
 fn read_cert(path: &PathBuf) -> Result<CertInfo> {
     let pem = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
     CertInfo::from_pem(&pem).wrap_err_with(|| format!("{} is not a PEM certificate", path.display()))
@@ -199,6 +231,26 @@ impl CertCmd {
     /// Runs the certificate subcommand.
     pub async fn run(self) -> Result<Report> {
         match self {
+            Self::Issue(a) => {
+                validate_name(&a.name)?;
+                let (cert, key) = iotegrity_core::tls::issue(&a.name, a.days)?;
+                write_new(&a.key_out, key.as_bytes(), 0o600)?;
+                write_new(&a.cert_out, cert.as_bytes(), 0o644)?;
+                let info = CertInfo::from_pem(cert.as_bytes())?;
+                Ok(Report::new(
+                    format!(
+                        "{} -> {} (key {}), valid {}..{}; its key hash {}",
+                        info.subject,
+                        a.cert_out.display(),
+                        a.key_out.display(),
+                        info.not_before,
+                        info.not_after,
+                        info.key_hash
+                    ),
+                    json!({ "name": a.name, "cert": a.cert_out, "key": a.key_out, "keyHash": info.key_hash,
+                            "notBefore": info.not_before, "notAfter": info.not_after }),
+                ))
+            }
             Self::Add(a) => {
                 let key = a.possession.key.as_ref().map(read_key).transpose()?;
                 let (info, point, nb, na) = a.binding.read(key.as_ref())?;

@@ -14,3 +14,4 @@ pub mod reading;
 pub mod receipt;
 pub mod reputation;
 pub mod simulate;
+pub mod tls;

@@ -463,7 +463,7 @@ impl Gateway {
             let listener = crate::http::bind(addr, "gateway API").await?;
             let app = api::router(self.clone()).await;
             let http = self.cfg.http.clone();
-            tokio::spawn(async move { crate::http::serve(listener, app, &http, std::future::pending()).await });
+            tokio::spawn(async move { crate::http::serve(listener, app, &http, None, std::future::pending()).await });
         }
         self.start_sensors()?;
         let deliverer = tokio::spawn(deliver::run(self.clone()));

@@ -126,6 +126,11 @@ pub struct ReceiptsConfig {
 pub struct IngestConfig {
     /// Address of the ingest API, e.g. `127.0.0.1:8080`. Default: off.
     pub listen: Option<String>,
+    /// Serve the API over TLS 1.3 with this certificate (PEM; its key pinned on chain for the
+    /// service's name: `iotegrity cert issue`, `cert add`), and `tls_key`. Default: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM). Required with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Largest request body accepted by the single-item routes (a reading, an aggregate, a
     /// feedback), bytes. Default 262 144.
     #[serde(default = "default_max_body")]
@@ -155,6 +160,8 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             listen: None,
+            tls_cert: None,
+            tls_key: None,
             max_body_bytes: default_max_body(),
             max_batch_bytes: default_max_batch(),
             max_payload_bytes: default_max_payload(),
@@ -276,6 +283,10 @@ impl ServiceConfig {
             );
             eyre::ensure!(t.m <= 1_000_000, "table {}: m = {} is more than 1 000 000 rows per batch", t.name, t.m);
         }
+        eyre::ensure!(
+            self.ingest.tls_cert.is_some() == self.ingest.tls_key.is_some(),
+            "[ingest] tls_cert and tls_key go together"
+        );
         self.http.check()?;
         let max = self.receipts.max_batches_per_anchor;
         eyre::ensure!((1..=256).contains(&max), "max_batches_per_anchor must be 1..=256, not {max}");

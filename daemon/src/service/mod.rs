@@ -222,6 +222,17 @@ impl Service {
             keys,
             self.cfg.market.clone(),
         );
+        let tls = match (&self.cfg.ingest.tls_cert, &self.cfg.ingest.tls_key) {
+            (Some(cert), Some(key)) => {
+                let read =
+                    |p: &std::path::PathBuf| std::fs::read(p).wrap_err_with(|| format!("cannot read {}", p.display()));
+                let config = iotegrity_core::tls::server_config(&read(cert)?, &read(key)?)
+                    .wrap_err_with(|| format!("[ingest] tls_cert {} / tls_key {}", cert.display(), key.display()))?;
+                info!(cert = %cert.display(), "ingest API over TLS 1.3 (no resumption)");
+                Some(tokio_rustls::TlsAcceptor::from(config))
+            }
+            _ => None,
+        };
         let listener = crate::http::bind(addr, "ingest API").await?;
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         let (sync_api, mut sync_stop) = (api.clone(), stopped.clone());
@@ -238,7 +249,7 @@ impl Service {
             let graceful = async move {
                 let _ = serve_stop.changed().await;
             };
-            crate::http::serve(listener, ingest::router(api).merge(jobs::router(jobs)), &http, graceful).await;
+            crate::http::serve(listener, ingest::router(api).merge(jobs::router(jobs)), &http, tls, graceful).await;
         })))
     }
 

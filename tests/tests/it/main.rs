@@ -16,3 +16,4 @@ mod reputation;
 mod service;
 mod signatures;
 mod tamper;
+mod tls;

@@ -1,0 +1,332 @@
+//! The secure channel of paper §3.2.2 on TLS 1.3 (docs/secure-channel.md): a client that knows
+//! only a name resolves it on chain, and accepts the server only if the certificate key it
+//! presents is one that `NameRegistry.verifyCertificate(name, keyHash)` accepts at the latest
+//! block — exists, bound to the name and its current owner, not revoked, inside its window, the
+//! owner's identity open. No CA takes part: self-signed certificates work, and the handshake's
+//! signature is still checked with the provider's algorithms. Sessions are never resumed, so
+//! every connection is checked against the chain of its own time (a revocation counts from the
+//! next connection on).
+//!
+//! The on-chain part ([`Resolved::now`]) runs before the handshake: it reads every key ever pinned
+//! for the name (`CertificateAdded` events) and keeps those `verifyCertificate` accepts at one
+//! block, with the name's address at that block. rustls's verifier, which cannot wait on the
+//! chain, then only compares the presented key's hash with that set.
+
+use crate::contracts::NameRegistry;
+use crate::{AddressBook, chain};
+use alloy::primitives::{B256, keccak256};
+use alloy::providers::DynProvider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use x509_cert::der::{Decode, Encode};
+
+/// The TLS stream of a pinned connection.
+pub type Stream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The label of RFC 9266's `tls-exporter` channel binding.
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+
+/// Why a pinned channel was not established.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] crate::Error),
+    /// The name has no record, or its record holds no usable address.
+    #[error("{name} does not resolve on chain")]
+    Unresolved {
+        /// The name.
+        name: String,
+    },
+    /// No TCP connection to the name's address.
+    #[error("cannot connect to {name} at {addr} (its address on chain): {source}")]
+    Connect {
+        /// The name.
+        name: String,
+        /// Where it resolved to.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server presented a key that the chain does not accept for the name now.
+    #[error(
+        "{name} at {addr} presented certificate key {presented}, which the chain does not accept for {name} at block {block} (accepted: {})",
+        if accepted.is_empty() { "none".to_string() } else { accepted.iter().map(B256::to_string).collect::<Vec<_>>().join(", ") }
+    )]
+    NotPinned {
+        /// The name.
+        name: String,
+        /// The server's address.
+        addr: SocketAddr,
+        /// keccak256 of the presented certificate's SubjectPublicKeyInfo.
+        presented: B256,
+        /// The block of the check.
+        block: u64,
+        /// The keys the chain accepts for the name at that block.
+        accepted: Vec<B256>,
+    },
+    /// The handshake failed for another reason (no TLS 1.3, a bad signature, a closed socket…).
+    #[error("TLS 1.3 handshake with {name} at {addr} failed: {source}")]
+    Handshake {
+        /// The name.
+        name: String,
+        /// The server's address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The handshake did not finish in time.
+    #[error("TLS handshake with {name} at {addr} did not finish within {secs} s")]
+    Timeout {
+        /// The name.
+        name: String,
+        /// The server's address.
+        addr: SocketAddr,
+        /// The limit.
+        secs: u64,
+    },
+    /// A certificate or key file that cannot be used.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A name as the chain has it at one block: its address and the certificate keys accepted now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The name.
+    pub name: String,
+    /// Its IP address on chain.
+    pub ip: IpAddr,
+    /// The block read.
+    pub block: u64,
+    /// The keys `verifyCertificate(name, key)` accepts at `block`, in the order they were pinned.
+    pub accepted: Vec<B256>,
+}
+
+impl Resolved {
+    /// Reads the name's record at the latest block: its address and every key pinned for it that
+    /// `verifyCertificate` accepts at that block.
+    pub async fn now(provider: &DynProvider, book: &AddressBook, name: &str) -> Result<Self, TlsError> {
+        let block = chain::latest_block(provider).await?;
+        let at = alloy::eips::BlockId::number(block);
+        let names = NameRegistry::new(book.name_registry(), provider);
+        let unresolved = || TlsError::Unresolved { name: name.to_string() };
+        let ip_bytes = match chain::call(names.resolveAddress(name.to_string()).block(at)).await {
+            Ok(ip) => ip,
+            Err(e) if e.to_string().contains("Names_UnknownName") => return Err(unresolved()),
+            Err(e) => return Err(e.into()),
+        };
+        let ip = crate::names::decode_ip(&ip_bytes).ok_or_else(unresolved)?;
+        let filter = Filter::new()
+            .address(book.name_registry())
+            .event_signature(NameRegistry::CertificateAdded::SIGNATURE_HASH)
+            .topic1(keccak256(name.as_bytes()));
+        let mut accepted = Vec::new();
+        for log in chain::logs(provider, &filter, book.deployed_block, block).await? {
+            let Some(key) = log.topics().get(2).copied() else { continue };
+            if !accepted.contains(&key) && chain::call(names.verifyCertificate(name.to_string(), key).block(at)).await?
+            {
+                accepted.push(key);
+            }
+        }
+        Ok(Self { name: name.to_string(), ip, block, accepted })
+    }
+}
+
+/// What a pinned handshake established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// keccak256 of the server certificate's SubjectPublicKeyInfo: one of the accepted pins.
+    pub cert_key_hash: B256,
+    /// The RFC 9266 `tls-exporter` value (32 bytes) of this session: the same on both ends,
+    /// different for every session.
+    pub exporter: B256,
+}
+
+/// keccak256 of a DER certificate's SubjectPublicKeyInfo: the `certKeyHash` the chain pins.
+pub fn cert_key_hash(cert: &[u8]) -> Option<B256> {
+    let cert = x509_cert::Certificate::from_der(cert).ok()?;
+    Some(keccak256(cert.tbs_certificate.subject_public_key_info.to_der().ok()?))
+}
+
+/// The one crypto provider of the channel (aws-lc-rs, already in the tree through reqwest).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Accepts a server certificate iff its key is in the accepted set; checks the TLS 1.3
+/// handshake signature with the provider's algorithms; refuses TLS 1.2.
+#[derive(Debug)]
+struct PinnedVerifier {
+    accepted: Vec<B256>,
+    provider: Arc<CryptoProvider>,
+    /// The key the server presented (read back to name it when it is refused).
+    presented: Mutex<Option<B256>>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let hash = cert_key_hash(end_entity)
+            .ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        *self.presented.lock().expect("not poisoned") = Some(hash);
+        if self.accepted.contains(&hash) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is refused: the channel is TLS 1.3 only".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens a pinned TLS 1.3 channel to `resolved` on `port` (the handshake within `timeout`).
+pub async fn connect(resolved: &Resolved, port: u16, timeout: Duration) -> Result<(Stream, Session), TlsError> {
+    let name = resolved.name.clone();
+    let addr = SocketAddr::new(resolved.ip, port);
+    let provider = provider();
+    let verifier = Arc::new(PinnedVerifier {
+        accepted: resolved.accepted.clone(),
+        provider: provider.clone(),
+        presented: Mutex::new(None),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server_name =
+        ServerName::try_from(name.clone()).map_err(|_| TlsError::Config(format!("{name} is not a DNS name")))?;
+    let tcp =
+        TcpStream::connect(addr).await.map_err(|source| TlsError::Connect { name: name.clone(), addr, source })?;
+    let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(server_name, tcp);
+    let stream = match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => return Err(TlsError::Timeout { name, addr, secs: timeout.as_secs() }),
+        Ok(Err(source)) => {
+            let presented = *verifier.presented.lock().expect("not poisoned");
+            return Err(match presented {
+                Some(presented) if !resolved.accepted.contains(&presented) => TlsError::NotPinned {
+                    name,
+                    addr,
+                    presented,
+                    block: resolved.block,
+                    accepted: resolved.accepted.clone(),
+                },
+                _ => TlsError::Handshake { name, addr, source },
+            });
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    let conn = stream.get_ref().1;
+    let cert_key_hash = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| cert_key_hash(c))
+        .ok_or_else(|| TlsError::Config("the server presented no certificate".into()))?;
+    let mut exporter = [0u8; 32];
+    conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None)
+        .map_err(|e| TlsError::Config(format!("no tls-exporter value: {e}")))?;
+    Ok((stream, Session { addr, cert_key_hash, exporter: B256::from(exporter) }))
+}
+
+/// A server configuration for a pinned name: TLS 1.3 only, the certificate chain and key of PEM
+/// files, no session tickets and no session cache (every client checks the chain anew).
+pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Config(format!("the certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::Config("the certificate file holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Config(format!("the key file: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(format!("the certificate and key: {e}")))?;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A self-signed P-256 certificate for `name`, valid for `days` from now (from five minutes ago,
+/// for clocks a little behind): (certificate PEM, key PEM). Its key is what gets pinned
+/// (`iotegrity cert add`). Feature `certgen`.
+#[cfg(feature = "certgen")]
+pub fn issue(name: &str, days: u32) -> Result<(String, String), TlsError> {
+    let bad = |e: rcgen::Error| TlsError::Config(format!("cannot issue a certificate for {name}: {e}"));
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(bad)?;
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).map_err(bad)?;
+    let now = std::time::SystemTime::now();
+    params.not_before = (now - Duration::from_secs(300)).into();
+    params.not_after = (now + Duration::from_secs(u64::from(days) * 86_400)).into();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    let cert = params.self_signed(&key).map_err(bad)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(feature = "certgen")]
+    fn an_issued_certificate_hashes_to_the_key_the_chain_would_pin_and_serves() {
+        let (cert, key) = issue("svc.iot", 30).unwrap();
+        let info = crate::cert::CertInfo::from_pem(cert.as_bytes()).unwrap();
+        let pinned = crate::cert::p256_key_hash(&info.p256_key().unwrap());
+        assert_eq!(info.key_hash, pinned);
+        use rustls::pki_types::pem::PemObject;
+        let der = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        assert_eq!(cert_key_hash(&der), Some(pinned));
+        assert!(info.not_after - info.not_before >= 30 * 86_400 - 1);
+        assert!(info.subject.contains("svc.iot"), "{}", info.subject);
+        assert!(server_config(cert.as_bytes(), key.as_bytes()).is_ok());
+        assert!(matches!(server_config(b"", key.as_bytes()), Err(TlsError::Config(_))));
+        assert!(matches!(server_config(cert.as_bytes(), b"junk"), Err(TlsError::Config(_))));
+        assert_eq!(cert_key_hash(b"not a certificate"), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! The pinned TLS channel (paper §3.2.2, docs/secure-channel.md) over real sockets: the service
+//! daemon serves its API over TLS 1.3 with a certificate made by `iotegrity cert issue` and
+//! pinned on chain; `iotegrity tls probe NAME` resolves the name on chain and accepts the server
+//! only while `verifyCertificate` accepts the key it presents — refusing a wrong pin, another
+//! name's pin at the address, a TLS 1.2-only peer, an expired window, a revoked certificate (from
+//! the next connection on) and a closed owner. openssl, from outside, reads the same key.
+
+use iotegrity_e2e::pg::free_port;
+use iotegrity_e2e::{Ident, ServiceWorld, World};
+use std::process::{Child, Command, Stdio};
+
+/// `openssl s_server` on `ip:port` with `cert`/`key` and `proto` (e.g. `-tls1_3`); killed on drop.
+struct OpensslServer(Child);
+
+impl OpensslServer {
+    fn start(ip: &str, port: u16, cert: &str, key: &str, proto: &str) -> Self {
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-naccept", "100", "-accept", &format!("{ip}:{port}")])
+            .args(["-cert", cert, "-key", key, proto])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs (make test installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect((ip, port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "openssl s_server did not listen on {ip}:{port}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A certificate's files: `<dir>/<stem>.pem`, `<dir>/<stem>.key`.
+fn files(dir: &std::path::Path, stem: &str) -> (String, String) {
+    (dir.join(format!("{stem}.pem")).display().to_string(), dir.join(format!("{stem}.key")).display().to_string())
+}
+
+/// `cert issue NAME` into `files`; returns the key hash.
+fn issue(w: &World, name: &str, (cert, key): &(String, String)) -> String {
+    let out = w.cli(&["cert", "issue", name, "--cert-out", cert, "--key-out", key]).json();
+    out["keyHash"].as_str().unwrap().to_string()
+}
+
+/// `cert add NAME` for `files`, its possession proven with its key, by `owner`, with `extra`.
+fn pin(w: &World, owner: &Ident, name: &str, (cert, key): &(String, String), extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["cert", "add", name, "--cert", cert, "--key", key];
+    args.extend_from_slice(extra);
+    w.run_as(owner, &args).json()
+}
+
+fn probe(w: &World, name: &str, port: u16) -> iotegrity_e2e::Run {
+    w.cli(&["tls", "probe", name, "--port", &port.to_string(), "--timeout-secs", "5"])
+}
+
+/// The certificate `openssl s_client` is shown on `port`, as PEM.
+fn seen_by_openssl(port: u16, proto: &str) -> std::process::Output {
+    Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "svc.iot", proto])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs")
+}
+
+#[tokio::test]
+async fn the_pinned_channel_accepts_only_what_the_chain_accepts_now() {
+    let port = free_port();
+    // The daemon's certificate is written by `cert issue` below, before the daemon starts.
+    let dir = tempfile::tempdir().unwrap();
+    let svc_files = files(dir.path(), "svc");
+    let sw = ServiceWorld::with_extra(
+        "name = \"public.readings\"",
+        &format!(
+            "[ingest]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            svc_files.0, svc_files.1
+        ),
+    )
+    .await;
+    let (w, svc) = (&sw.w, &sw.svc);
+    w.run_as(svc, &["name", "register", "svc.iot", "--ip", "127.0.0.1"]).json();
+    let pinned = issue(w, "svc.iot", &svc_files);
+    // An existing key file is never overwritten.
+    let again = w.cli(&["cert", "issue", "svc.iot", "--cert-out", &w.path("x.pem"), "--key-out", &svc_files.1]);
+    assert!(again.failure().contains("never overwritten"), "{}", again.stderr);
+    assert_eq!(pin(w, svc, "svc.iot", &svc_files, &[])["keyHash"].as_str(), Some(pinned.as_str()));
+    let _daemon = sw.spawn_daemon(0);
+    sw.wait_log(0, "ingest API listening");
+
+    // The channel: resolved on chain, the presented key is the pinned one.
+    let ok = probe(w, "svc.iot", port).json();
+    assert_eq!(ok["certKeyHash"].as_str(), Some(pinned.as_str()), "{ok}");
+    assert_eq!(ok["accepted"], serde_json::json!([pinned]), "{ok}");
+    assert_eq!((ok["ip"].as_str(), ok["tlsVersion"].as_str()), (Some("127.0.0.1"), Some("TLSv1.3")), "{ok}");
+    assert_ne!(probe(w, "svc.iot", port).json()["exporterHash"], ok["exporterHash"], "one exporter per session");
+    // From outside: the certificate openssl reads from the daemon hashes to the chain's pin, and
+    // openssl cannot speak TLS 1.2 to it.
+    let out = seen_by_openssl(port, "-tls1_3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let pem = &text
+        [text.find("-----BEGIN CERTIFICATE-----").expect(&text)..text.find("-----END CERTIFICATE-----").unwrap() + 25];
+    let info = iotegrity_core::cert::CertInfo::from_pem(pem.as_bytes()).unwrap();
+    assert_eq!(info.key_hash.to_string(), pinned);
+    let old = seen_by_openssl(port, "-tls1_2");
+    assert!(!String::from_utf8_lossy(&old.stdout).contains("-----BEGIN CERTIFICATE-----"), "TLS 1.2 was served");
+
+    // A server at the name's address with a key nobody pinned: refused, and named.
+    let stranger = files(w.dir.path(), "stranger");
+    let stranger_hash = issue(w, "svc.iot", &stranger);
+    let p2 = free_port();
+    let s2 = OpensslServer::start("127.0.0.1", p2, &stranger.0, &stranger.1, "-tls1_3");
+    let err = probe(w, "svc.iot", p2).failure().to_string();
+    assert!(
+        err.contains(&format!("presented certificate key {stranger_hash}, which the chain does not accept")),
+        "{err}"
+    );
+    drop(s2);
+    // The pinned certificate itself, but a peer that speaks TLS 1.2 only: refused.
+    let p3 = free_port();
+    let s3 = OpensslServer::start("127.0.0.1", p3, &svc_files.0, &svc_files.1, "-tls1_2");
+    let err = probe(w, "svc.iot", p3).failure().to_string();
+    assert!(err.contains("TLS 1.3 handshake with svc.iot at 127.0.0.1") && err.contains("failed"), "{err}");
+    drop(s3);
+
+    // The name resolves elsewhere, to a server whose key is pinned — for another name: refused.
+    w.run_as(svc, &["name", "register", "other.iot", "--ip", "127.0.0.2"]).json();
+    let other = files(w.dir.path(), "other");
+    let other_hash = issue(w, "other.iot", &other);
+    pin(w, svc, "other.iot", &other, &[]);
+    let p4 = free_port();
+    let s4 = OpensslServer::start("127.0.0.2", p4, &other.0, &other.1, "-tls1_3");
+    assert_eq!(
+        w.cli(&["tls", "probe", "other.iot", "--port", &p4.to_string()]).json()["certKeyHash"].as_str(),
+        Some(other_hash.as_str())
+    );
+    w.run_as(svc, &["name", "update-ip", "svc.iot", "--ip", "127.0.0.2"]).json();
+    let err = probe(w, "svc.iot", p4).failure().to_string();
+    assert!(err.contains(&format!("svc.iot at 127.0.0.2:{p4} presented certificate key {other_hash}")), "{err}");
+    drop(s4);
+    w.run_as(svc, &["name", "update-ip", "svc.iot", "--ip", "127.0.0.1"]).json();
+
+    // A pin whose window ends: accepted inside it, refused once the chain's clock passes it.
+    let short = files(w.dir.path(), "short");
+    issue(w, "svc.iot", &short);
+    let now = chain_now(w).await;
+    pin(w, svc, "svc.iot", &short, &["--not-after", &(now + 100).to_string()]);
+    let p5 = free_port();
+    let _s5 = OpensslServer::start("127.0.0.1", p5, &short.0, &short.1, "-tls1_3");
+    probe(w, "svc.iot", p5).json();
+    w.advance(200).await;
+    let err = probe(w, "svc.iot", p5).failure().to_string();
+    assert!(err.contains("which the chain does not accept"), "{err}");
+
+    // Revoked between two connections: the second is refused.
+    let rev = files(w.dir.path(), "rev");
+    issue(w, "svc.iot", &rev);
+    pin(w, svc, "svc.iot", &rev, &[]);
+    let p6 = free_port();
+    let _s6 = OpensslServer::start("127.0.0.1", p6, &rev.0, &rev.1, "-tls1_3");
+    probe(w, "svc.iot", p6).json();
+    w.run_as(svc, &["cert", "revoke", "svc.iot", "--cert", &rev.0]).json();
+    let err = probe(w, "svc.iot", p6).failure().to_string();
+    assert!(err.contains("which the chain does not accept"), "{err}");
+
+    // The owner's identity closes: its name no longer resolves (and its pins no longer verify).
+    probe(w, "svc.iot", port).json();
+    w.run_as(svc, &["identity", "close", "--yes"]).json();
+    let err = probe(w, "svc.iot", port).failure().to_string();
+    assert!(err.contains("svc.iot does not resolve on chain"), "{err}");
+    assert_eq!(w.cli(&["cert", "verify", "svc.iot", "--cert", &svc_files.0]).code, 1);
+    // A name nobody registered does not resolve.
+    let err = probe(w, "nobody.iot", port).failure().to_string();
+    assert!(err.contains("nobody.iot does not resolve on chain"), "{err}");
+}
+
+/// The latest block's timestamp.
+async fn chain_now(w: &World) -> u64 {
+    let p = iotegrity_core::chain::reader(&w.anvil.endpoint()).unwrap();
+    iotegrity_core::chain::latest_timestamp(&p).await.unwrap()
+}
