@@ -3,11 +3,12 @@
 # deploy (the deployer is the governance) → register a device, a gateway and a service (two keys
 # each) → the governance appoints a notary and a CA, which register; a self-declared notary is
 # refused → names for the gateway and the service → pin the gateway's TLS certificate on chain
-# with its key's proof of possession and verify it → the service votes on the gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
+# with its key's proof of possession and verify it → the service vouches for the gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
 # telegrams, CRC-checked) and two room sensors, signs as device and countersigns, journals, and
 # delivers to the service's ingest API — also across a service outage (store-and-forward) → the
 # service commands the meter through the gateway → an ingest-only second daemon refuses a hostile
-# body with its path → the daemon anchors receipts → audit (clean) →
+# body with its path → a third serves TLS 1.3 as service.iot; the gateway opens a pinned channel
+# by name and votes on it with a handshake proof → the daemon anchors receipts → audit (clean) →
 # a stored reading edited in Postgres → audit names it → the editor covers up (deletes the
 # receipts and batches, moves the watermark back) → the daemon refuses to anchor the edited rows
 # again, and the audit, trusting only the chain, names the range. Data in process: the service
@@ -61,6 +62,7 @@ cat "$IOTEGRITY_DEPLOYMENTS"
 
 echo "demo password" >"$demo/pw.txt"
 wallet() { echo --keystore "$demo/$1/offline.json" --password-file "$demo/pw.txt"; }
+online_wallet() { echo --keystore "$demo/$1/online.json" --password-file "$demo/pw.txt"; }
 declare -A offline online
 for who in device gateway service room1 room2 worker; do
   role=$who; [[ $who == room* ]] && role=device
@@ -108,18 +110,10 @@ sleep 1
 "$iot" cert add gateway.iot --cert "$demo/gateway/tls.pem" --key "$demo/gateway/tls.key" $(wallet gateway)
 "$iot" cert verify gateway.iot --cert "$demo/gateway/tls.pem"
 
-step "the service vouches for the gateway and votes on it after a session"
+step "the service vouches for the gateway"
 # shellcheck disable=SC2046
 "$iot" identity vouch "${online[gateway]}" --value 0.1ether $(wallet service)
-echo '{"clientRandom":"demo","serverRandom":"demo"}' >"$demo/handshake.json"
-# shellcheck disable=SC2046
-"$iot" reputation vote --name gateway.iot --score 90 --proof-file "$demo/handshake.json" $(wallet service)
-"$iot" reputation show --name gateway.iot
 "$iot" identity show "${online[gateway]}"
-
-step "a refused action is explained by its contract error"
-# shellcheck disable=SC2046
-"$iot" reputation vote --name gateway.iot --score 50 $(wallet service) || true
 
 step "data at rest: PostgreSQL and the service daemon (iotegrityd service, ingest API on :$api_port)"
 "$root/scripts/postgres.sh" start "$demo/pg" "$pg_port"
@@ -256,6 +250,32 @@ PY
 kill "$front_pid"; wait "$front_pid" 2>/dev/null || true
 front_pid=""
 
+step "the secure channel (docs/secure-channel.md): a third iotegrityd serves the API over TLS 1.3 as service.iot"
+tls_port="${DEMO_TLS_PORT:-8552}"
+# shellcheck disable=SC2046
+"$iot" name update-ip service.iot --ip 127.0.0.1 $(wallet service) >/dev/null
+"$iot" cert issue service.iot --cert-out "$demo/service/tls.pem" --key-out "$demo/service/tls.key" --days 30
+# shellcheck disable=SC2046
+"$iot" cert add service.iot --cert "$demo/service/tls.pem" --key "$demo/service/tls.key" $(wallet service)
+sed -e "s/127.0.0.1:$front_port/127.0.0.1:$tls_port/" \
+  -e "/^\[ingest\]/a tls_cert = \"$demo/service/tls.pem\"\ntls_key = \"$demo/service/tls.key\"" "$demo/front.toml" >"$demo/tls.toml"
+"$root/target/debug/iotegrityd" service --config "$demo/tls.toml" 2>"$demo/tls.log" &
+front_pid=$!
+for _ in $(seq 100); do grep -q "ingest only" "$demo/tls.log" && break; sleep 0.1; done
+echo "the gateway knows only the name: resolved on chain, the presented key must be one the chain accepts now,"
+echo "and the service signs a proof of this very session (tls-exporter), which the gateway countersigns:"
+# shellcheck disable=SC2046
+"$iot" tls probe service.iot --port "$tls_port" --proof-out "$demo/handshake.json" $(online_wallet gateway) | sed 's/^/  /'
+step "the gateway votes on service.iot, backed by that proof (checked on chain: signers, session, freshness, once)"
+# shellcheck disable=SC2046
+"$iot" reputation vote --name service.iot --score 90 --proof "$demo/handshake.json" $(wallet gateway)
+"$iot" reputation show --name service.iot
+echo "a replayed proof is refused by its contract error:"
+# shellcheck disable=SC2046
+"$iot" reputation vote --name service.iot --score 90 --proof "$demo/handshake.json" $(wallet gateway) 2>&1 | sed 's/^/  /' || true
+kill "$front_pid"; wait "$front_pid" 2>/dev/null || true
+front_pid=""
+
 step "the gateway stops (SIGTERM) once everything is delivered; the daemon anchors the rest"
 for _ in $(seq 100); do [[ "$(status 's["journal"]["backlog"]' 2>/dev/null)" == 0 ]] && break; sleep 0.2; done
 kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
@@ -279,7 +299,6 @@ for _ in $(seq 150); do
   [[ "$(psql "SELECT coalesce(sum(length(rows) / 40), 0) FROM iotegrity.receipts WHERE table_name = 'public.diabetes'")" == 441 ]] && break
   sleep 0.2
 done
-online_wallet() { echo --keystore "$demo/$1/online.json" --password-file "$demo/pw.txt"; }
 "$iot" dataset spec --db "$db" --table public.diabetes --owner "${offline[service]}" \
   --train 1..=360 --holdout 361..=441 --target 0.3 --out "$demo/spec.json"
 "$iot" dataset verify --db "$db" --spec "$demo/spec.json"

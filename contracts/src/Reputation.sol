@@ -5,6 +5,7 @@ import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {INameRegistry} from "./interfaces/INameRegistry.sol";
 import {IReputation} from "./interfaces/IReputation.sol";
 import {Credits} from "./base/Credits.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @title Reputation
 /// @notice Deposit-backed votes with age-weighted scores and notary strikes. See {IReputation}.
@@ -18,6 +19,13 @@ contract Reputation is IReputation, Credits {
     uint256 public constant MAX_DOUBLINGS = 120;
     bytes32 private constant DOMAIN_TAG = keccak256("iotegrity.reputation.domain");
     bytes32 private constant ACCOUNT_TAG = keccak256("iotegrity.reputation.account");
+    /// @notice How old a handshake proof may be when it backs a vote, in seconds.
+    uint256 public constant PROOF_WINDOW = 1 days;
+    /// @notice How far the proof's clocks may run ahead of the chain's, or apart, in seconds.
+    uint256 public constant MAX_CLOCK_SKEW = 5 minutes;
+    bytes32 private constant HANDSHAKE_PROOF_TYPEHASH = keccak256(
+        "HandshakeProof(string name,bytes32 certKeyHash,bytes32 exporterHash,address server,address client,uint64 serverTime,uint64 clientTime)"
+    );
 
     // ---------------------------------------------------------------- immutables
 
@@ -35,11 +43,14 @@ contract Reputation is IReputation, Credits {
     uint256 public immutable DISPUTE_WINDOW;
     /// @notice Age at which a vote weighs half as much as a new one, in seconds.
     uint256 public immutable HALF_LIFE;
+    /// @dev The iotegrity EIP-712 domain (IdentityRegistry's), read once.
+    bytes32 private immutable _DOMAIN_SEPARATOR;
 
     // ---------------------------------------------------------------- storage
 
     mapping(bytes32 subject => mapping(address voter => mapping(uint64 period => Vote))) private _votes;
     mapping(bytes32 subject => Tally) private _tallies;
+    mapping(bytes32 digest => bool) private _usedProofs;
 
     // ---------------------------------------------------------------- constructor
 
@@ -69,15 +80,87 @@ contract Reputation is IReputation, Credits {
         PERIOD = period;
         DISPUTE_WINDOW = disputeWindow;
         HALF_LIFE = halfLife;
+        _DOMAIN_SEPARATOR = identity.domainSeparator();
     }
 
     // ---------------------------------------------------------------- votes
 
     /// @inheritdoc IReputation
-    function voteDomain(string calldata name, int8 score, bytes32 proofHash) external payable {
-        if (NAMES.resolveAddress(name).length == 0) revert Reputation_UnknownName(name);
-        if (NAMES.nameRecord(name).owner == msg.sender) revert Reputation_SelfVote();
-        _vote(domainSubject(name), score, proofHash);
+    function voteDomain(
+        string calldata name,
+        int8 score,
+        HandshakeProof calldata proof,
+        bytes calldata serverSig,
+        bytes calldata clientSig
+    ) external payable {
+        if (NAMES.resolveAddress(name).length == 0) {
+            revert Reputation_UnknownName(name);
+        }
+        address owner = NAMES.nameRecord(name).owner;
+        if (owner == msg.sender) revert Reputation_SelfVote();
+        bytes32 digest = _checkProof(name, owner, proof, serverSig, clientSig);
+        _usedProofs[digest] = true;
+        _vote(domainSubject(name), score, digest);
+    }
+
+    /// @inheritdoc IReputation
+    function handshakeProofDigest(HandshakeProof calldata proof) public view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                HANDSHAKE_PROOF_TYPEHASH,
+                keccak256(bytes(proof.name)),
+                proof.certKeyHash,
+                proof.exporterHash,
+                proof.server,
+                proof.client,
+                proof.serverTime,
+                proof.clientTime
+            )
+        );
+        return keccak256(abi.encodePacked("\x19\x01", _DOMAIN_SEPARATOR, structHash));
+    }
+
+    /// @dev The digest of `proof` if it proves a channel from the sender to `name` (owned by
+    /// `owner`) as {IReputation-voteDomain} requires; reverts with the first rule it breaks.
+    function _checkProof(
+        string calldata name,
+        address owner,
+        HandshakeProof calldata proof,
+        bytes calldata serverSig,
+        bytes calldata clientSig
+    ) private view returns (bytes32 digest) {
+        bytes32 nameHash = keccak256(bytes(name));
+        if (keccak256(bytes(proof.name)) != nameHash) revert Reputation_ProofForAnotherName(proof.name);
+        digest = handshakeProofDigest(proof);
+        if (_usedProofs[digest]) revert Reputation_ProofUsed(digest);
+        address serverKey = IDENTITY.identityOf(owner).online;
+        address signer = _signer(digest, serverSig);
+        if (signer == address(0) || signer != serverKey || proof.server != serverKey) {
+            revert Reputation_WrongServerSigner(signer, serverKey);
+        }
+        address clientKey = IDENTITY.identityOf(msg.sender).online;
+        if (clientKey == address(0)) revert Reputation_VoterNotActive(msg.sender);
+        signer = _signer(digest, clientSig);
+        if (signer == address(0) || signer != clientKey || proof.client != clientKey) {
+            revert Reputation_WrongClientSigner(signer, clientKey);
+        }
+        uint256 st = proof.serverTime;
+        uint256 ct = proof.clientTime;
+        if (
+            st > block.timestamp + MAX_CLOCK_SKEW || block.timestamp > st + PROOF_WINDOW
+                || (st > ct ? st - ct : ct - st) > MAX_CLOCK_SKEW
+        ) revert Reputation_StaleProof(proof.serverTime, proof.clientTime);
+        if (NAMES.certificate(proof.certKeyHash).nameHash != nameHash) {
+            revert Reputation_UnpinnedKey(proof.certKeyHash);
+        }
+    }
+
+    /// @dev The signer of `digest`, or zero for a malformed or high-s signature.
+    function _signer(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
+        ECDSA.RecoverError err;
+        // slither-disable-next-line unused-return -- the error's argument adds nothing to `err`
+        (signer, err,) = ECDSA.tryRecoverCalldata(digest, sig);
+        if (err != ECDSA.RecoverError.NoError) signer = address(0);
     }
 
     /// @inheritdoc IReputation

@@ -7,6 +7,7 @@ import {NameRegistry} from "../src/NameRegistry.sol";
 import {Reputation} from "../src/Reputation.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {INameRegistry} from "../src/interfaces/INameRegistry.sol";
+import {IReputation} from "../src/interfaces/IReputation.sol";
 
 /// @notice Shared fixture: the three contracts (names in Decentralized mode, plus a
 /// QuasiCentralized registry), a governance that appoints notaries and CAs, a penalty sink, and
@@ -123,5 +124,35 @@ abstract contract Base is Test {
         vm.prank(sender);
         registry.addCertificate(name, key, nb, na, proof);
         return registry.p256KeyHash(key[0], key[1]);
+    }
+
+    /// @dev A handshake proof of a channel from `client` to `server` for `name`, now.
+    function handshakeProof(string memory name, bytes32 certKeyHash, Keys memory server, Keys memory client)
+        internal
+        view
+        returns (IReputation.HandshakeProof memory)
+    {
+        return IReputation.HandshakeProof({
+            name: name,
+            certKeyHash: certKeyHash,
+            exporterHash: keccak256(abi.encode("tls-exporter", client.online, block.timestamp)),
+            server: server.online,
+            client: client.online,
+            serverTime: uint64(block.timestamp),
+            clientTime: uint64(block.timestamp)
+        });
+    }
+
+    /// @dev `proof` signed by the keys `serverPk` and `clientPk`: (serverSig, clientSig).
+    function signProof(IReputation.HandshakeProof memory proof, uint256 serverPk, uint256 clientPk)
+        internal
+        view
+        returns (bytes memory serverSig, bytes memory clientSig)
+    {
+        bytes32 digest = reputation.handshakeProofDigest(proof);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(serverPk, digest);
+        serverSig = abi.encodePacked(r, s, v);
+        (v, r, s) = vm.sign(clientPk, digest);
+        clientSig = abi.encodePacked(r, s, v);
     }
 }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {Base} from "./Base.t.sol";
 import {IIdentityRegistry} from "../src/interfaces/IIdentityRegistry.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {IReputation} from "../src/interfaces/IReputation.sol";
 import {MarketBase} from "./JobMarket.t.sol";
 import {FLBase} from "./FederatedLearning.t.sol";
 
@@ -63,6 +64,20 @@ contract GasTest is Base {
         vm.prank(k.offline);
         names.addCertificate("gateway.bit", key, 1, 2 ** 40, proof);
         vm.snapshotGasLastCall("addCertificate");
+    }
+
+    function test_gas_voteDomain() public {
+        Keys memory gw = register(1, IIdentityRegistry.Role.Gateway);
+        Keys memory voter = register(2, IIdentityRegistry.Role.Service);
+        vm.prank(gw.offline);
+        names.submitDomainName(gw.offline, "gateway.bit", IP4);
+        bytes32 cert = pinCert(names, gw.offline, 1, "gateway.bit", 1, 2 ** 40);
+        IReputation.HandshakeProof memory proof = handshakeProof("gateway.bit", cert, gw, voter);
+        (bytes memory serverSig, bytes memory clientSig) = signProof(proof, gw.onlinePk, voter.onlinePk);
+        vm.prank(voter.offline);
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 50, proof, serverSig, clientSig);
+        // Issue 17's budget: at most 1.3 × voteDomain without a proof (150 346 gas).
+        vm.assertLe(vm.snapshotGasLastCall("voteDomain"), 195_449, "voteDomain with its proof <= 1.3x");
     }
 
     function test_gas_voteReputation() public {

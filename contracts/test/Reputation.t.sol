@@ -14,6 +14,7 @@ contract ReputationTest is Base {
     Keys internal svc;
     Keys internal svc2;
     Keys internal notary;
+    bytes32 internal cert; // gateway.bit's pinned certificate key
 
     function setUp() public override {
         super.setUp();
@@ -23,19 +24,150 @@ contract ReputationTest is Base {
         notary = register(4, IIdentityRegistry.Role.Notary);
         vm.prank(gw.offline);
         names.submitDomainName(gw.offline, "gateway.bit", IP4);
+        cert = pinCert(names, gw.offline, 1, "gateway.bit", 1, 2 ** 40);
+    }
+
+    /// @dev `voter` votes on gateway.bit with a fresh, valid proof of a channel to it.
+    function voteOnGateway(Keys memory voter, int8 score) internal returns (bytes32 digest) {
+        IReputation.HandshakeProof memory p = handshakeProof("gateway.bit", cert, gw, voter);
+        (bytes memory ss, bytes memory cs) = signProof(p, gw.onlinePk, voter.onlinePk);
+        digest = reputation.handshakeProofDigest(p);
+        vm.prank(voter.offline);
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", score, p, ss, cs);
+    }
+
+    /// @dev Expects `voter`'s vote with proof `p` signed by (serverPk, clientPk) to revert with `err`.
+    function expectRefused(
+        Keys memory voter,
+        IReputation.HandshakeProof memory p,
+        uint256 serverPk,
+        uint256 clientPk,
+        bytes memory err
+    ) internal {
+        (bytes memory ss, bytes memory cs) = signProof(p, serverPk, clientPk);
+        vm.prank(voter.offline);
+        vm.expectRevert(err);
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 10, p, ss, cs);
     }
 
     function test_voteDomain_counts() public {
         bytes32 subject = reputation.domainSubject("gateway.bit");
         uint64 period = reputation.periodOf(block.timestamp);
+        IReputation.HandshakeProof memory p = handshakeProof("gateway.bit", cert, gw, svc);
         vm.expectEmit(address(reputation));
-        emit IReputation.VoteCast(subject, svc.offline, period, 80, keccak256("proof"));
-        vm.prank(svc.offline);
-        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 80, keccak256("proof"));
+        emit IReputation.VoteCast(subject, svc.offline, period, 80, reputation.handshakeProofDigest(p));
+        voteOnGateway(svc, 80);
         (int256 score, uint256 votes) = reputation.getReputation("gateway.bit");
         assertEq(score, 80e18, "mean of one vote");
         assertEq(votes, 1, "one vote");
         assertEq(address(reputation).balance, DEPOSIT, "deposit held");
+    }
+
+    function test_RevertWhen_HandshakeProofDoesNotHold() public {
+        IReputation.HandshakeProof memory p = handshakeProof("gateway.bit", cert, gw, svc);
+        bytes memory err;
+        // For another name (which svc2 owns, so the vote itself would be allowed).
+        vm.prank(svc2.offline);
+        names.submitDomainName(svc2.offline, "other.bit", IP4);
+        p.name = "other.bit";
+        expectRefused(
+            svc,
+            p,
+            gw.onlinePk,
+            svc.onlinePk,
+            abi.encodeWithSelector(IReputation.Reputation_ProofForAnotherName.selector, "other.bit")
+        );
+        p.name = "gateway.bit";
+        // The server's part signed by someone else than the owner's online key (here: its offline key).
+        address wrong = vm.addr(gw.offlinePk);
+        err = abi.encodeWithSelector(IReputation.Reputation_WrongServerSigner.selector, wrong, gw.online);
+        expectRefused(svc, p, gw.offlinePk, svc.onlinePk, err);
+        // The client's part by another key than the voter's online key; or another voter's proof.
+        err = abi.encodeWithSelector(
+            IReputation.Reputation_WrongClientSigner.selector, svc2.online, svc.online
+        );
+        expectRefused(svc, p, gw.onlinePk, svc2.onlinePk, err);
+        err = abi.encodeWithSelector(
+            IReputation.Reputation_WrongClientSigner.selector, svc.online, svc2.online
+        );
+        expectRefused(svc2, p, gw.onlinePk, svc.onlinePk, err);
+        // A key never pinned for the name.
+        IReputation.HandshakeProof memory q = handshakeProof("gateway.bit", keccak256("another key"), gw, svc);
+        expectRefused(
+            svc,
+            q,
+            gw.onlinePk,
+            svc.onlinePk,
+            abi.encodeWithSelector(IReputation.Reputation_UnpinnedKey.selector, keccak256("another key"))
+        );
+        // Clocks: too far ahead, too old, too far apart.
+        q = handshakeProof("gateway.bit", cert, gw, svc);
+        q.serverTime = uint64(block.timestamp + 6 minutes);
+        q.clientTime = q.serverTime;
+        err = abi.encodeWithSelector(IReputation.Reputation_StaleProof.selector, q.serverTime, q.clientTime);
+        expectRefused(svc, q, gw.onlinePk, svc.onlinePk, err);
+        q.serverTime = uint64(block.timestamp);
+        q.clientTime = q.serverTime + 6 minutes;
+        err = abi.encodeWithSelector(IReputation.Reputation_StaleProof.selector, q.serverTime, q.clientTime);
+        expectRefused(svc, q, gw.onlinePk, svc.onlinePk, err);
+        (bytes memory ss, bytes memory cs) = signProof(p, gw.onlinePk, svc.onlinePk);
+        vm.warp(block.timestamp + 1 days + 1);
+        vm.prank(svc.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IReputation.Reputation_StaleProof.selector, p.serverTime, p.clientTime)
+        );
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 10, p, ss, cs);
+        assertEq(
+            uint256(reputation.tallyOf(reputation.domainSubject("gateway.bit")).votes), 0, "nothing counted"
+        );
+    }
+
+    function test_RevertWhen_HandshakeProofReplayed() public {
+        IReputation.HandshakeProof memory p = handshakeProof("gateway.bit", cert, gw, svc);
+        (bytes memory ss, bytes memory cs) = signProof(p, gw.onlinePk, svc.onlinePk);
+        bytes32 digest = reputation.handshakeProofDigest(p);
+        vm.prank(svc.offline);
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 10, p, ss, cs);
+        // In the next period the voter may vote again — with a new handshake, not this one.
+        vm.warp(block.timestamp + PERIOD);
+        vm.prank(svc.offline);
+        vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_ProofUsed.selector, digest));
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 10, p, ss, cs);
+        voteOnGateway(svc, 10);
+        assertEq(
+            uint256(reputation.tallyOf(reputation.domainSubject("gateway.bit")).votes),
+            2,
+            "two handshakes, two votes"
+        );
+    }
+
+    function test_RevertWhen_TheOwnerRotatedItsKeyAfterTheHandshake() public {
+        IReputation.HandshakeProof memory p = handshakeProof("gateway.bit", cert, gw, svc);
+        (bytes memory ss, bytes memory cs) = signProof(p, gw.onlinePk, svc.onlinePk);
+        (address online2, uint256 pk2, bytes memory pub2) = onlineKeyOf(1);
+        bytes memory sig = pop(gw.offline, online2, pk2);
+        vm.prank(gw.offline);
+        identity.updatePublicKey(online2, pub2, sig);
+        vm.prank(svc.offline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IReputation.Reputation_WrongServerSigner.selector, gw.online, online2)
+        );
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 10, p, ss, cs);
+    }
+
+    /// Freshness is exactly the window: a proof of age a counts iff a <= PROOF_WINDOW.
+    function testFuzz_proofFreshness(uint32 age) public {
+        IReputation.HandshakeProof memory p = handshakeProof("gateway.bit", cert, gw, svc);
+        (bytes memory ss, bytes memory cs) = signProof(p, gw.onlinePk, svc.onlinePk);
+        uint256 window = reputation.PROOF_WINDOW();
+        vm.warp(block.timestamp + age);
+        vm.prank(svc.offline);
+        if (age > window) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IReputation.Reputation_StaleProof.selector, p.serverTime, p.clientTime)
+            );
+        }
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 10, p, ss, cs);
     }
 
     function test_voteReputation_counts() public {
@@ -114,7 +246,8 @@ contract ReputationTest is Base {
     function test_RevertWhen_UnknownTargets() public {
         vm.startPrank(svc.offline);
         vm.expectRevert(abi.encodeWithSelector(IReputation.Reputation_UnknownName.selector, "nope.bit"));
-        reputation.voteDomain{value: DEPOSIT}("nope.bit", 5, bytes32(0));
+        IReputation.HandshakeProof memory none;
+        reputation.voteDomain{value: DEPOSIT}("nope.bit", 5, none, "", "");
         vm.expectRevert(
             abi.encodeWithSelector(IReputation.Reputation_UnknownTarget.selector, address(0xBEEF))
         );
@@ -123,9 +256,10 @@ contract ReputationTest is Base {
     }
 
     function test_RevertWhen_SelfVote() public {
+        IReputation.HandshakeProof memory none;
         vm.startPrank(gw.offline);
         vm.expectRevert(IReputation.Reputation_SelfVote.selector);
-        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 5, bytes32(0));
+        reputation.voteDomain{value: DEPOSIT}("gateway.bit", 5, none, "", "");
         vm.expectRevert(IReputation.Reputation_SelfVote.selector);
         reputation.voteReputation{value: DEPOSIT}(gw.online, 5);
         vm.stopPrank();

@@ -81,6 +81,17 @@ pub async fn bind(addr: &str, what: &str) -> Result<TcpListener> {
     Ok(listener)
 }
 
+/// A server's TLS: its acceptor, and the key hash of the certificate it presents (each request
+/// of a TLS connection carries the connection's [`iotegrity_core::tls::Channel`] as an extension;
+/// plain ones carry `None`).
+#[derive(Clone)]
+pub struct Tls {
+    /// TLS 1.3, no resumption (`iotegrity_core::tls::server_config`).
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// keccak256 of the certificate's SubjectPublicKeyInfo.
+    pub cert_key_hash: alloy::primitives::B256,
+}
+
 /// One HTTP/1 connection over `io` (TCP, or TLS over it) until it ends or the server stops.
 async fn serve_connection<IO>(
     io: IO,
@@ -118,7 +129,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     cfg: &HttpConfig,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
@@ -145,10 +156,17 @@ pub async fn serve(
         let (app, stopped, tls) = (app.clone(), stopped.clone(), tls.clone());
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, app, header, body, stopped, peer).await,
+                None => {
+                    let app = app.layer(axum::Extension(None::<iotegrity_core::tls::Channel>));
+                    serve_connection(stream, app, header, body, stopped, peer).await
+                }
                 // The TLS handshake counts against the head's time, as the head would.
-                Some(acceptor) => match tokio::time::timeout(header, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => serve_connection(stream, app, header, body, stopped, peer).await,
+                Some(tls) => match tokio::time::timeout(header, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let channel = iotegrity_core::tls::Channel::of(stream.get_ref().1, tls.cert_key_hash);
+                        let app = app.layer(axum::Extension(channel));
+                        serve_connection(stream, app, header, body, stopped, peer).await
+                    }
                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake refused"),
                     Err(_) => debug!(%peer, "TLS handshake timed out"),
                 },

@@ -4,7 +4,7 @@
 use crate::Report;
 use crate::opts::{ChainOpts, Conn, WalletOpts, parse_reason};
 use crate::output::ether;
-use alloy::primitives::{Address, B256, I256, U256, keccak256};
+use alloy::primitives::{Address, B256, I256, U256};
 use clap::{Args, Subcommand};
 use eyre::{Context, Result, bail};
 use iotegrity_core::chain;
@@ -41,7 +41,7 @@ pub struct Subject {
 /// `reputation vote`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  iotegrity reputation vote --name gateway.bit --score 80 --proof-file handshake.json \\\n    \
+    after_help = "Example:\n  iotegrity tls probe gateway.bit --port 8443 --proof-out handshake.json --online-keystore keys/svc/online.json ...\n  iotegrity reputation vote --name gateway.bit --score 80 --proof handshake.json \\\n    \
     --keystore keys/svc/offline.json --password-file pw.txt\nThe deposit (VOTE_DEPOSIT) is sent automatically and can be reclaimed after the dispute window."
 )]
 pub struct VoteArgs {
@@ -51,9 +51,10 @@ pub struct VoteArgs {
     /// Score from -100 to 100, not 0.
     #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(i8).range(-100..=100))]
     pub score: i8,
-    /// File whose keccak256 commits to the proof of the secure channel (name votes).
-    #[arg(long, value_name = "FILE", conflicts_with = "address")]
-    pub proof_file: Option<PathBuf>,
+    /// The handshake proof of a TLS channel to the name, countersigned (`iotegrity tls probe NAME
+    /// --proof-out FILE`): a name vote counts only with one (docs/secure-channel.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "address", required_unless_present = "address")]
+    pub proof: Option<PathBuf>,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -129,17 +130,33 @@ impl ReputationCmd {
                 if let Some(n) = &a.subject.name {
                     validate_name(n)?;
                 }
-                let proof = match &a.proof_file {
-                    Some(p) => keccak256(std::fs::read(p).wrap_err_with(|| format!("cannot read {}", p.display()))?),
-                    None => B256::ZERO,
+                let proof = match &a.proof {
+                    Some(p) => {
+                        let text =
+                            std::fs::read_to_string(p).wrap_err_with(|| format!("cannot read {}", p.display()))?;
+                        let file: iotegrity_core::tls::ProofFile = serde_json::from_str(&text).wrap_err_with(|| {
+                            format!("{} is not a handshake proof (tls probe --proof-out)", p.display())
+                        })?;
+                        if file.client_sig.is_empty() {
+                            bail!("{}: the proof is not countersigned by the client", p.display());
+                        }
+                        Some(file)
+                    }
+                    None => None,
                 };
                 let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
                 let r = contract(&conn);
                 let deposit: U256 = chain::call(r.VOTE_DEPOSIT()).await?;
-                let receipt = match (&a.subject.name, a.subject.address) {
-                    (Some(name), _) => chain::send(r.voteDomain(name.clone(), a.score, proof).value(deposit)).await?,
-                    (None, Some(addr)) => chain::send(r.voteReputation(addr, a.score).value(deposit)).await?,
-                    (None, None) => bail!("pass --name or --address"),
+                let mut proof_hash = B256::ZERO;
+                let receipt = match (&a.subject.name, a.subject.address, &proof) {
+                    (Some(name), _, Some(f)) => {
+                        proof_hash = f.digest(&iotegrity_core::signatures::domain_of(&conn.book));
+                        let call =
+                            r.voteDomain(name.clone(), a.score, f.proof(), f.server_sig.clone(), f.client_sig.clone());
+                        chain::send(call.value(deposit)).await?
+                    }
+                    (None, Some(addr), _) => chain::send(r.voteReputation(addr, a.score).value(deposit)).await?,
+                    _ => bail!("pass --name with --proof, or --address"),
                 };
                 Ok(Report::tx(
                     format!(
@@ -149,7 +166,7 @@ impl ReputationCmd {
                         ether(deposit)
                     ),
                     &receipt,
-                    json!({ "subject": a.subject.label(), "score": a.score, "proofHash": proof, "deposit": deposit.to_string() }),
+                    json!({ "subject": a.subject.label(), "score": a.score, "proofHash": proof_hash, "deposit": deposit.to_string() }),
                 ))
             }
             Self::Strike(a) => {

@@ -5,7 +5,7 @@ import {ICredits} from "./ICredits.sol";
 
 /// @title Reputation of names and accounts (Oktian et al. 2020, §3.2.2 step 9 and §5; BATM)
 /// @notice Active identities vote on a domain name (`voteDomain`, after a secure channel, with a
-/// hash of the handshake proof) or on an identity (`voteReputation`, after a job or a model, given
+/// handshake proof the contract checks: see {HandshakeProof}) or on an identity (`voteReputation`, after a job or a model, given
 /// any of its online keys or its offline address). A voter is an identity's offline address, votes
 /// at most once per subject per period (`PERIOD`), may not vote on itself, and posts
 /// `VOTE_DEPOSIT` with each vote. An identity's reputation is the identity's, keyed by its offline
@@ -34,6 +34,21 @@ interface IReputation is ICredits {
         bool struck;
         bool settled; // deposit reclaimed or struck
         uint256 weight;
+    }
+
+    /// @notice What both ends of a TLS 1.3 channel to `name` sign after the handshake (EIP-712 in
+    /// the iotegrity domain, IdentityRegistry's; docs/secure-channel.md): the certificate key the
+    /// server presented, keccak256 of the session's RFC 9266 `tls-exporter` value (the same on
+    /// both ends, different for every session), the server's and the client's online keys and
+    /// their clocks. The server signs first, the client countersigns the same digest.
+    struct HandshakeProof {
+        string name;
+        bytes32 certKeyHash;
+        bytes32 exporterHash;
+        address server;
+        address client;
+        uint64 serverTime;
+        uint64 clientTime;
     }
 
     /// @notice Running sums of a subject's counted votes.
@@ -78,6 +93,20 @@ interface IReputation is ICredits {
     /// 0 < halfLife < 2^32, disputeWindow < 2^32 seconds.
     error Reputation_InvalidParameter();
 
+    /// @notice The proof is for another name than the vote.
+    error Reputation_ProofForAnotherName(string name);
+    /// @notice `signer` signed as the server; the name's owner's current online key is `expected`.
+    error Reputation_WrongServerSigner(address signer, address expected);
+    /// @notice `signer` countersigned as the client; the voter's current online key is `expected`.
+    error Reputation_WrongClientSigner(address signer, address expected);
+    /// @notice The proof's server time is outside [now − PROOF_WINDOW, now + MAX_CLOCK_SKEW], or
+    /// the two clocks differ by more than MAX_CLOCK_SKEW.
+    error Reputation_StaleProof(uint64 serverTime, uint64 clientTime);
+    /// @notice The certificate key of the proof was never pinned for the name.
+    error Reputation_UnpinnedKey(bytes32 certKeyHash);
+    /// @notice This proof was already used for a vote.
+    error Reputation_ProofUsed(bytes32 digest);
+
     // ---------------------------------------------------------------- events
 
     /// @notice A vote was cast. `proofHash` is zero for account votes.
@@ -93,9 +122,24 @@ interface IReputation is ICredits {
 
     // ---------------------------------------------------------------- votes
 
-    /// @notice Votes on a domain name after a secure channel; `proofHash` commits to the handshake
-    /// proof (randoms, timestamps, signatures) a notary can audit.
-    function voteDomain(string calldata name, int8 score, bytes32 proofHash) external payable;
+    /// @notice Votes on a domain name after a secure channel to it. Counted only with a proof of
+    /// that handshake that verifies here: for this name; `serverSig` by the name owner's current
+    /// online key (`proof.server`); `clientSig` over the same digest by the voter's current online
+    /// key (`proof.client`; the vote is sent by the voter's offline address); `serverTime` within
+    /// `PROOF_WINDOW` before now (and at most `MAX_CLOCK_SKEW` ahead), `clientTime` within
+    /// `MAX_CLOCK_SKEW` of it; the certificate key pinned for the name at some time (a vote after
+    /// a revocation may well be negative); and each proof used once. The event's `proofHash` is
+    /// the proof's EIP-712 digest.
+    function voteDomain(
+        string calldata name,
+        int8 score,
+        HandshakeProof calldata proof,
+        bytes calldata serverSig,
+        bytes calldata clientSig
+    ) external payable;
+
+    /// @notice The EIP-712 digest of `proof` that both ends sign.
+    function handshakeProofDigest(HandshakeProof calldata proof) external view returns (bytes32);
 
     /// @notice Votes on an identity (a service, worker or device), named by an online key it ever
     /// had or by its offline address.

@@ -6,6 +6,7 @@ import {IdentityRegistry} from "../../src/IdentityRegistry.sol";
 import {NameRegistry} from "../../src/NameRegistry.sol";
 import {Reputation} from "../../src/Reputation.sol";
 import {IIdentityRegistry} from "../../src/interfaces/IIdentityRegistry.sol";
+import {IReputation} from "../../src/interfaces/IReputation.sol";
 
 /// @notice Drives IdentityRegistry, both NameRegistry modes and Reputation with bounded random
 /// actions over a fixed pool of actors — every state-changing function, governance included — and
@@ -29,6 +30,8 @@ contract Handler {
     mapping(address online => address) public ownerOfKey;
     mapping(address => bool) public everClosed;
     uint256 private _keySeed;
+    /// @dev Each online key's private key, to sign handshake proofs.
+    mapping(address online => uint256) private _pkOf;
 
     /// @dev A name in one of the two registries, and who the handler saw own it.
     struct NameGhost {
@@ -288,18 +291,49 @@ contract Handler {
         } catch {}
     }
 
-    function voteDomain(uint256 who, uint256 n, int8 score) external {
+    function voteDomain(uint256 who, uint256 n, uint256 certSeed, int8 score) external {
         if (_names.length == 0) return;
         NameGhost storage g = _names[n % _names.length];
         if (g.registry != names) return; // Reputation reads the decentralized registry
         address o = offline[who % ACTORS];
+        (IReputation.HandshakeProof memory proof, bytes memory serverSig, bytes memory clientSig) =
+            _handshakeProof(g, o, certSeed);
+        if (serverSig.length == 0) return;
         uint256 deposit = reputation.VOTE_DEPOSIT();
         bytes32 subject = reputation.domainSubject(g.name);
         uint64 period = reputation.periodOf(block.timestamp);
         vm.prank(o);
-        try reputation.voteDomain{value: deposit}(g.name, score, keccak256("handshake")) {
+        try reputation.voteDomain{value: deposit}(g.name, score, proof, serverSig, clientSig) {
             _cast(subject, o, period, deposit);
         } catch {}
+    }
+
+    /// @dev A proof of a channel from `o` to the name now, signed by the owner's and the voter's
+    /// current online keys, over a key the handler may have pinned for the name (else the vote is
+    /// refused); empty signatures if either key is not the handler's.
+    function _handshakeProof(NameGhost storage g, address o, uint256 certSeed)
+        private
+        returns (IReputation.HandshakeProof memory proof, bytes memory serverSig, bytes memory clientSig)
+    {
+        (address server, address client) =
+            (identity.identityOf(g.owner).online, identity.identityOf(o).online);
+        if (_pkOf[server] == 0 || _pkOf[client] == 0) return (proof, serverSig, clientSig);
+        uint256 certPk = uint256(keccak256(abi.encode("cert", certSeed % 16))) % (P256_N - 1) + 1;
+        (uint256 x, uint256 y) = vm.publicKeyP256(certPk);
+        proof = IReputation.HandshakeProof({
+            name: g.name,
+            certKeyHash: g.registry.p256KeyHash(bytes32(x), bytes32(y)),
+            exporterHash: keccak256(abi.encode(o, block.timestamp, ++_keySeed)),
+            server: server,
+            client: client,
+            serverTime: uint64(block.timestamp),
+            clientTime: uint64(block.timestamp)
+        });
+        bytes32 digest = reputation.handshakeProofDigest(proof);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_pkOf[server], digest);
+        serverSig = abi.encodePacked(r, s, v);
+        (v, r, s) = vm.sign(_pkOf[client], digest);
+        clientSig = abi.encodePacked(r, s, v);
     }
 
     function strike(uint256 who, uint256 voteIndex, bool byNotary) external {
@@ -447,6 +481,7 @@ contract Handler {
     function _newKey(address o) private returns (address online, bytes memory pub, bytes memory sig) {
         uint256 pk = uint256(keccak256(abi.encode("handler-key", ++_keySeed)));
         Vm.Wallet memory w = vm.createWallet(pk);
+        _pkOf[w.addr] = pk;
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, identity.keyBindingDigest(o, w.addr));
         return (w.addr, abi.encodePacked(w.publicKeyX, w.publicKeyY), abi.encodePacked(r, s, v));
     }

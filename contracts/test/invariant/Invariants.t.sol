@@ -85,7 +85,7 @@ contract InvariantsTest is Base {
         assertEq(handler.ghostCertificates(), 2, "pinned, by the owner and by the CA");
         handler.setBackup(0, 3);
         handler.vote(3, 0, 50);
-        handler.voteDomain(3, 0, 40);
+        handler.voteDomain(3, 0, 1, 40); // over name 0's pinned key (seed 1)
         assertEq(handler.ghostCountedVotes(), 2, "voted on an identity and a name");
         handler.strike(1, 0, true);
         assertEq(handler.ghostCountedVotes(), 1, "struck by the notary");

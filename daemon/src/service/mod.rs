@@ -25,6 +25,7 @@
 //! no `[[tables]]` only serves the ingest API (docs/daemon.md).
 
 pub mod config;
+pub mod handshake;
 pub mod ingest;
 pub mod jobs;
 pub mod learning;
@@ -105,6 +106,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// The service's online address (its anchoring key; the `service` of its commands).
     service: alloy::primitives::Address,
+    /// That key, which also signs the handshake proofs of its TLS channels.
+    signer: PrivateKeySigner,
     /// The service identity's offline address: the owner of its tables on chain (looked up once).
     owner: Option<alloy::primitives::Address>,
     /// Batches this process cut whose anchor is not confirmed yet, by id.
@@ -133,7 +136,7 @@ impl Service {
         let signer = load_signer(&cfg)?;
         let service = signer.address();
         let book = AddressBook::load(&cfg.chain.deployments)?;
-        let provider = chain::writer(&cfg.chain.rpc_url, signer)?;
+        let provider = chain::writer(&cfg.chain.rpc_url, signer.clone())?;
         let pool = store::connect(&cfg.database.url, 4).await.wrap_err("cannot connect to Postgres")?;
         store::MIGRATOR.run(&pool).await.wrap_err("cannot migrate the receipts schema")?;
         let tables = cfg
@@ -158,6 +161,7 @@ impl Service {
             tables,
             metrics,
             service,
+            signer,
             owner: None,
             cut_batches: HashMap::new(),
             session: None,
@@ -226,10 +230,12 @@ impl Service {
             (Some(cert), Some(key)) => {
                 let read =
                     |p: &std::path::PathBuf| std::fs::read(p).wrap_err_with(|| format!("cannot read {}", p.display()));
-                let config = iotegrity_core::tls::server_config(&read(cert)?, &read(key)?)
+                let pem = read(cert)?;
+                let config = iotegrity_core::tls::server_config(&pem, &read(key)?)
                     .wrap_err_with(|| format!("[ingest] tls_cert {} / tls_key {}", cert.display(), key.display()))?;
-                info!(cert = %cert.display(), "ingest API over TLS 1.3 (no resumption)");
-                Some(tokio_rustls::TlsAcceptor::from(config))
+                let cert_key_hash = iotegrity_core::cert::CertInfo::from_pem(&pem)?.key_hash;
+                info!(cert = %cert.display(), key = %cert_key_hash, "ingest API over TLS 1.3 (no resumption)");
+                Some(crate::http::Tls { acceptor: tokio_rustls::TlsAcceptor::from(config), cert_key_hash })
             }
             _ => None,
         };
@@ -245,11 +251,13 @@ impl Service {
             }
         });
         let (mut serve_stop, http) = (stopped, self.cfg.http.clone());
+        let (signer, domain) = (self.signer.clone(), iotegrity_core::signatures::domain_of(&self.book));
         Ok(Some(tokio::spawn(async move {
             let graceful = async move {
                 let _ = serve_stop.changed().await;
             };
-            crate::http::serve(listener, ingest::router(api).merge(jobs::router(jobs)), &http, tls, graceful).await;
+            let app = ingest::router(api).merge(jobs::router(jobs)).merge(handshake::router(signer, domain));
+            crate::http::serve(listener, app, &http, tls, graceful).await;
         })))
     }
 

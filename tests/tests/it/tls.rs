@@ -5,6 +5,7 @@
 //! name's pin at the address, a TLS 1.2-only peer, an expired window, a revoked certificate (from
 //! the next connection on) and a closed owner. openssl, from outside, reads the same key.
 
+use iotegrity_core::tls::ProofFile;
 use iotegrity_e2e::pg::free_port;
 use iotegrity_e2e::{Ident, ServiceWorld, World};
 use std::process::{Child, Command, Stdio};
@@ -109,6 +110,42 @@ async fn the_pinned_channel_accepts_only_what_the_chain_accepts_now() {
     assert_eq!(info.key_hash.to_string(), pinned);
     let old = seen_by_openssl(port, "-tls1_2");
     assert!(!String::from_utf8_lossy(&old.stdout).contains("-----BEGIN CERTIFICATE-----"), "TLS 1.2 was served");
+
+    // A proof of this very session, signed by the service (its API serves it over TLS only) and
+    // countersigned by the client, backs one vote on the name — checked on chain.
+    let voter = w.identity("voter", "device").await;
+    let proof_path = w.path("handshake.json");
+    let probe_as = |who: &Ident, out: &str| {
+        w.run_online(who, &["tls", "probe", "svc.iot", "--port", &port.to_string(), "--proof-out", out]).json()
+    };
+    let probed = probe_as(&voter, &proof_path);
+    let file: ProofFile = serde_json::from_str(&std::fs::read_to_string(&proof_path).unwrap()).unwrap();
+    assert_eq!(file.cert_key_hash.to_string(), pinned);
+    assert_eq!(file.exporter_hash.to_string(), probed["exporterHash"].as_str().unwrap(), "bound to the session");
+    assert_eq!((file.server, file.client), (svc.online, voter.online));
+    let vote = |who: &Ident, name: &str, path: &str| {
+        w.run_as(who, &["reputation", "vote", "--name", name, "--score", "70", "--proof", path])
+    };
+    // Before it is used: by another voter, or for another name — refused.
+    let voter2 = w.identity("voter2", "device").await;
+    let err = vote(&voter2, "svc.iot", &proof_path).failure().to_string();
+    assert!(err.contains("Reputation_WrongClientSigner"), "{err}");
+    w.run_as(svc, &["name", "register", "second.iot", "--ip", "127.0.0.1"]).json();
+    let err = vote(&voter, "second.iot", &proof_path).failure().to_string();
+    assert!(err.contains("Reputation_ProofForAnotherName"), "{err}");
+    let cast = vote(&voter, "svc.iot", &proof_path).json();
+    assert_eq!(cast["proofHash"], probed["proof"]["digest"], "{cast}");
+    assert_eq!(w.cli(&["reputation", "show", "--name", "svc.iot"]).json()["votes"], 1);
+    // Replayed, or spliced with another session's exporter: refused.
+    let err = vote(&voter, "svc.iot", &proof_path).failure().to_string();
+    assert!(err.contains("Reputation_ProofUsed"), "{err}");
+    let second = w.path("handshake-2.json");
+    probe_as(&voter2, &second);
+    let mut spliced: ProofFile = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    spliced.exporter_hash = file.exporter_hash;
+    std::fs::write(&second, serde_json::to_string(&spliced).unwrap()).unwrap();
+    let err = vote(&voter2, "svc.iot", &second).failure().to_string();
+    assert!(err.contains("Reputation_WrongServerSigner"), "{err}");
 
     // A server at the name's address with a key nobody pinned: refused, and named.
     let stranger = files(w.dir.path(), "stranger");
