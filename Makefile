@@ -113,6 +113,7 @@ bench: contracts
 	$(CARGO) build --release --locked -p iotegrity-daemon -p iotegrity-cli
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench service --locked
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench hostile --locked
+	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench tls --locked
 
 lint: fmt-check clippy
 	$(FORGE) lint

@@ -144,6 +144,28 @@ impl Resolved {
     }
 }
 
+/// [`Resolved`] kept per name for the block it was read at: a client that connects often asks
+/// the chain for the latest block number (one cheap call) and reads the name again only when a
+/// block was mined since — so no trust outlives a block, and the events and `verifyCertificate`
+/// calls are paid once per block instead of once per connection.
+#[derive(Debug, Default)]
+pub struct PinCache {
+    entries: Mutex<std::collections::HashMap<String, Resolved>>,
+}
+
+impl PinCache {
+    /// The name as the chain has it at the latest block (read again only if that block is new).
+    pub async fn resolve(&self, provider: &DynProvider, book: &AddressBook, name: &str) -> Result<Resolved, TlsError> {
+        let latest = chain::latest_block(provider).await?;
+        if let Some(hit) = self.entries.lock().expect("not poisoned").get(name).filter(|r| r.block == latest) {
+            return Ok(hit.clone());
+        }
+        let fresh = Resolved::now(provider, book, name).await?;
+        self.entries.lock().expect("not poisoned").insert(name.to_string(), fresh.clone());
+        Ok(fresh)
+    }
+}
+
 /// What a pinned handshake established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -271,23 +293,94 @@ pub async fn connect(resolved: &Resolved, port: u16, timeout: Duration) -> Resul
     Ok((stream, Session { addr, cert_key_hash, exporter: B256::from(exporter) }))
 }
 
-/// A server configuration for a pinned name: TLS 1.3 only, the certificate chain and key of PEM
-/// files, no session tickets and no session cache (every client checks the chain anew).
-pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// Reads a PEM certificate chain and key into rustls's form, checking that they belong together;
+/// also returns the key hash of the first certificate.
+fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<(Arc<rustls::sign::CertifiedKey>, B256), TlsError> {
     use rustls::pki_types::pem::PemObject;
     let certs = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Config(format!("the certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(TlsError::Config("the certificate file holds no certificate".into()));
-    }
+    let hash = certs
+        .first()
+        .and_then(|c| cert_key_hash(c))
+        .ok_or_else(|| TlsError::Config("the certificate file holds no certificate".into()))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Config(format!("the key file: {e}")))?;
+    let signing =
+        provider().key_provider.load_private_key(key).map_err(|e| TlsError::Config(format!("the key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(certs, signing);
+    certified.keys_match().map_err(|e| TlsError::Config(format!("the certificate and key: {e}")))?;
+    Ok((Arc::new(certified), hash))
+}
+
+/// A server certificate read from two PEM files and read again whenever either file changes
+/// (checked at each handshake: two `stat`s), so a certificate rollover needs no restart: replace
+/// the files (each by a rename, so no handshake reads half a file); until both parse and match,
+/// the previous certificate stays in use.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    current: Mutex<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    stamp: (Option<std::time::SystemTime>, Option<std::time::SystemTime>),
+    key: Arc<rustls::sign::CertifiedKey>,
+    hash: B256,
+}
+
+impl ReloadingCert {
+    /// Reads the files; an error if they are not a certificate and its key.
+    pub fn open(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, TlsError> {
+        let read =
+            |p: &std::path::Path| std::fs::read(p).map_err(|e| TlsError::Config(format!("{}: {e}", p.display())));
+        let stamp = Self::stamp(cert, key);
+        let (certified, hash) = certified_key(&read(cert)?, &read(key)?)?;
+        Ok(Self {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            current: Mutex::new(Loaded { stamp, key: certified, hash }),
+        })
+    }
+
+    fn stamp(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> (Option<std::time::SystemTime>, Option<std::time::SystemTime>) {
+        let m = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        (m(cert), m(key))
+    }
+
+    /// The certificate to present now (read again first if a file changed), and its key hash.
+    pub fn current(&self) -> (Arc<rustls::sign::CertifiedKey>, B256) {
+        let mut loaded = self.current.lock().expect("not poisoned");
+        let stamp = Self::stamp(&self.cert, &self.key);
+        if stamp != loaded.stamp {
+            let files = std::fs::read(&self.cert).and_then(|c| Ok((c, std::fs::read(&self.key)?)));
+            if let Ok(Ok((key, hash))) = files.map(|(c, k)| certified_key(&c, &k)) {
+                *loaded = Loaded { stamp, key, hash };
+            }
+        }
+        (loaded.key.clone(), loaded.hash)
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current().0)
+    }
+}
+
+/// A server configuration for a pinned name: TLS 1.3 only, the certificate of `cert` (read again
+/// when its files change), no session tickets and no session cache (every client checks the
+/// chain anew).
+pub fn server_config(cert: Arc<ReloadingCert>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(format!("the certificate and key: {e}")))?;
+        .with_cert_resolver(cert);
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -509,9 +602,26 @@ mod tests {
         assert_eq!(cert_key_hash(&der), Some(pinned));
         assert!(info.not_after - info.not_before >= 30 * 86_400 - 1);
         assert!(info.subject.contains("svc.iot"), "{}", info.subject);
-        assert!(server_config(cert.as_bytes(), key.as_bytes()).is_ok());
-        assert!(matches!(server_config(b"", key.as_bytes()), Err(TlsError::Config(_))));
-        assert!(matches!(server_config(cert.as_bytes(), b"junk"), Err(TlsError::Config(_))));
+        let dir = std::env::temp_dir().join(format!("iotegrity-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, k) = (dir.join("c.pem"), dir.join("k.pem"));
+        std::fs::write(&c, &cert).unwrap();
+        std::fs::write(&k, &key).unwrap();
+        let served = Arc::new(ReloadingCert::open(&c, &k).unwrap());
+        assert_eq!(served.current().1, pinned);
+        assert!(server_config(served.clone()).is_ok());
+        // Another certificate with the old key: refused as a pair, the old one stays in use.
+        let (cert2, key2) = issue("svc.iot", 30).unwrap();
+        std::fs::write(&c, &cert2).unwrap();
+        assert_eq!(served.current().1, pinned, "a mismatched pair is not taken");
+        std::fs::write(&k, &key2).unwrap();
+        let next = crate::cert::CertInfo::from_pem(cert2.as_bytes()).unwrap().key_hash;
+        assert_eq!(served.current().1, next, "both files replaced: the next certificate");
+        std::fs::write(&k, b"junk").unwrap();
+        assert_eq!(served.current().1, next, "a broken file is not taken");
+        assert!(matches!(ReloadingCert::open(&c, &k), Err(TlsError::Config(_))));
+        assert!(matches!(ReloadingCert::open(&dir.join("none"), &k), Err(TlsError::Config(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(cert_key_hash(b"not a certificate"), None);
     }
 

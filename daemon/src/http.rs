@@ -81,15 +81,15 @@ pub async fn bind(addr: &str, what: &str) -> Result<TcpListener> {
     Ok(listener)
 }
 
-/// A server's TLS: its acceptor, and the key hash of the certificate it presents (each request
-/// of a TLS connection carries the connection's [`iotegrity_core::tls::Channel`] as an extension;
-/// plain ones carry `None`).
+/// A server's TLS: its acceptor and the certificate it presents (each request of a TLS
+/// connection carries the connection's [`iotegrity_core::tls::Channel`] as an extension; plain
+/// ones carry `None`).
 #[derive(Clone)]
 pub struct Tls {
     /// TLS 1.3, no resumption (`iotegrity_core::tls::server_config`).
     pub acceptor: tokio_rustls::TlsAcceptor,
-    /// keccak256 of the certificate's SubjectPublicKeyInfo.
-    pub cert_key_hash: alloy::primitives::B256,
+    /// The certificate, read again when its files change.
+    pub cert: std::sync::Arc<iotegrity_core::tls::ReloadingCert>,
 }
 
 /// One HTTP/1 connection over `io` (TCP, or TLS over it) until it ends or the server stops.
@@ -163,7 +163,7 @@ pub async fn serve(
                 // The TLS handshake counts against the head's time, as the head would.
                 Some(tls) => match tokio::time::timeout(header, tls.acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
-                        let channel = iotegrity_core::tls::Channel::of(stream.get_ref().1, tls.cert_key_hash);
+                        let channel = iotegrity_core::tls::Channel::of(stream.get_ref().1, tls.cert.current().1);
                         let app = app.layer(axum::Extension(channel));
                         serve_connection(stream, app, header, body, stopped, peer).await
                     }

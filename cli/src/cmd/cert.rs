@@ -29,6 +29,41 @@ pub enum CertCmd {
     Verify(VerifyArgs),
     /// Revoke a certificate of a name.
     Revoke(RevokeArgs),
+    /// Roll a name over to its next certificate with no failed handshake: pin the next key beside
+    /// the current one, wait until the server at the name presents it (replace the server's files
+    /// meanwhile: `iotegrityd` reads them again), then retire the current pin.
+    Rotate(RotateArgs),
+}
+
+/// `cert rotate`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  iotegrity cert issue svc.iot --cert-out next.pem --key-out next.key\n  \
+    iotegrity cert rotate svc.iot --cert next.pem --key next.key --retire svc.pem --port 8443 --keystore keys/svc/offline.json ...\n  \
+    # meanwhile: mv next.pem svc.pem; mv next.key svc.key  (the daemon serves the next certificate at its next handshake)")]
+pub struct RotateArgs {
+    /// The name.
+    pub name: String,
+    /// The next certificate (PEM, P-256).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// Its private key, to prove possession.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The current certificate, retired once the server presents the next one.
+    #[arg(long, value_name = "FILE")]
+    pub retire: PathBuf,
+    /// The server's TCP port, probed until it presents the next key.
+    #[arg(long, default_value_t = 443)]
+    pub port: u16,
+    /// Give up waiting for the server after this many seconds (nothing is retired then).
+    #[arg(long, default_value_t = 300)]
+    pub wait_secs: u64,
+    /// Chain and deployment.
+    #[command(flatten)]
+    pub chain: ChainOpts,
+    /// The name owner's key, which sends both transactions.
+    #[command(flatten)]
+    pub wallet: WalletOpts,
 }
 
 /// `cert issue`.
@@ -318,6 +353,7 @@ impl CertCmd {
                 )
                 .negative())
             }
+            Self::Rotate(a) => rotate(a).await,
             Self::Revoke(a) => {
                 validate_name(&a.name)?;
                 let hash = a.which.key_hash()?;
@@ -331,4 +367,62 @@ impl CertCmd {
             }
         }
     }
+}
+
+/// `cert rotate`: pin the next key, wait for the server to present it, retire the current one.
+async fn rotate(a: RotateArgs) -> Result<Report> {
+    use iotegrity_core::tls::{Resolved, connect};
+    validate_name(&a.name)?;
+    let key = read_key(&a.key)?;
+    let binding = Binding { name: a.name.clone(), cert: a.cert.clone(), not_before: None, not_after: None };
+    let (next, point, nb, na) = binding.read(Some(&key))?;
+    let current = read_cert(&a.retire)?.key_hash;
+    if current == next.key_hash {
+        bail!("--cert and --retire are the same key");
+    }
+    let conn = a.chain.connect_signing(a.wallet.signer()?).await?;
+    let accepted = Resolved::now(&conn.provider, &conn.book, &a.name).await?.accepted;
+    if !accepted.contains(&current) {
+        bail!("{current} is not a key the chain accepts for {} now: nothing to roll over from (use cert add)", a.name);
+    }
+    let mut text = String::new();
+    let mut txs = Vec::new();
+    if accepted.contains(&next.key_hash) {
+        text.push_str(&format!("next     {} already pinned to {}\n", next.key_hash, a.name));
+    } else {
+        let pop = binding.prove(&conn, &key, owner_of(&conn, &a.name).await?).await?;
+        let receipt = chain::send(names(&conn).addCertificate(a.name.clone(), point, nb, na, pop)).await?;
+        text.push_str(&format!(
+            "next     {} pinned to {} beside {current} (tx {})\n",
+            next.key_hash, a.name, receipt.transaction_hash
+        ));
+        txs.push(receipt.transaction_hash);
+    }
+    // Both pins hold now: every client accepts either key while the server switches.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(a.wait_secs);
+    let timeout = std::time::Duration::from_secs(5);
+    loop {
+        let resolved = Resolved::now(&conn.provider, &conn.book, &a.name).await?;
+        if let Ok((_, session)) = connect(&resolved, a.port, timeout).await
+            && session.cert_key_hash == next.key_hash
+        {
+            text.push_str(&format!("switched {}:{} presents the next key\n", resolved.ip, a.port));
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "{} on port {} still does not present {} after {} s: the next key stays pinned, {current} is not retired \
+                 (replace the server's certificate files, then run this again)",
+                a.name,
+                a.port,
+                next.key_hash,
+                a.wait_secs
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let receipt = chain::send(names(&conn).revokeCertificate(a.name.clone(), current)).await?;
+    text.push_str(&format!("retired  {current} (tx {})", receipt.transaction_hash));
+    txs.push(receipt.transaction_hash);
+    Ok(Report::new(text, json!({ "name": a.name, "next": next.key_hash, "retired": current, "transactions": txs })))
 }

@@ -228,14 +228,13 @@ impl Service {
         );
         let tls = match (&self.cfg.ingest.tls_cert, &self.cfg.ingest.tls_key) {
             (Some(cert), Some(key)) => {
-                let read =
-                    |p: &std::path::PathBuf| std::fs::read(p).wrap_err_with(|| format!("cannot read {}", p.display()));
-                let pem = read(cert)?;
-                let config = iotegrity_core::tls::server_config(&pem, &read(key)?)
-                    .wrap_err_with(|| format!("[ingest] tls_cert {} / tls_key {}", cert.display(), key.display()))?;
-                let cert_key_hash = iotegrity_core::cert::CertInfo::from_pem(&pem)?.key_hash;
-                info!(cert = %cert.display(), key = %cert_key_hash, "ingest API over TLS 1.3 (no resumption)");
-                Some(crate::http::Tls { acceptor: tokio_rustls::TlsAcceptor::from(config), cert_key_hash })
+                let served =
+                    std::sync::Arc::new(iotegrity_core::tls::ReloadingCert::open(cert, key).wrap_err_with(|| {
+                        format!("[ingest] tls_cert {} / tls_key {}", cert.display(), key.display())
+                    })?);
+                let config = iotegrity_core::tls::server_config(served.clone())?;
+                info!(cert = %cert.display(), key = %served.current().1, "ingest API over TLS 1.3 (no resumption; the files are read again when they change)");
+                Some(crate::http::Tls { acceptor: tokio_rustls::TlsAcceptor::from(config), cert: served })
             }
             _ => None,
         };

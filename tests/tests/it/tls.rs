@@ -221,3 +221,101 @@ async fn chain_now(w: &World) -> u64 {
     let p = iotegrity_core::chain::reader(&w.anvil.endpoint()).unwrap();
     iotegrity_core::chain::latest_timestamp(&p).await.unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_rolls_over_with_no_failed_handshake() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let current = files(dir.path(), "svc");
+    let sw = ServiceWorld::with_extra(
+        "name = \"public.readings\"",
+        &format!(
+            "[ingest]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            current.0, current.1
+        ),
+    )
+    .await;
+    let (w, svc) = (&sw.w, &sw.svc);
+    w.run_as(svc, &["name", "register", "svc.iot", "--ip", "127.0.0.1"]).json();
+    let old = issue(w, "svc.iot", &current);
+    pin(w, svc, "svc.iot", &current, &[]);
+    let old_copy = w.path("old.pem"); // the daemon's file is replaced below
+    std::fs::copy(&current.0, &old_copy).unwrap();
+    let _daemon = sw.spawn_daemon(0);
+    sw.wait_log(0, "ingest API listening");
+
+    // A client that keeps connecting by name all through the rollover, as a gateway would.
+    let book = iotegrity_core::AddressBook::load(&w.book).unwrap();
+    let provider = iotegrity_core::chain::reader(&w.anvil.endpoint()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut ok, mut failed, mut seen) = (0usize, Vec::new(), Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                let attempt = async {
+                    let r = iotegrity_core::tls::Resolved::now(&provider, &book, "svc.iot").await?;
+                    iotegrity_core::tls::connect(&r, port, std::time::Duration::from_secs(5)).await
+                };
+                match attempt.await {
+                    Ok((_, s)) => {
+                        ok += 1;
+                        if !seen.contains(&s.cert_key_hash) {
+                            seen.push(s.cert_key_hash);
+                        }
+                    }
+                    Err(e) => failed.push(e.to_string()),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            (ok, failed, seen)
+        })
+    };
+
+    // The next certificate is pinned beside the current one; the server's files are replaced
+    // (each by a rename) while `cert rotate` waits; it retires the old pin once the server
+    // presents the next key.
+    let next = files(w.dir.path(), "next");
+    let new = issue(w, "svc.iot", &next);
+    let rotated = std::thread::scope(|scope| {
+        let rotate = scope.spawn(|| {
+            let args = ["cert", "rotate", "svc.iot", "--cert", &next.0, "--key", &next.1, "--retire", &current.0];
+            let port = port.to_string();
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--port", &port, "--wait-secs", "60"]);
+            w.run_as(svc, &all)
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while w.cli(&["cert", "verify", "svc.iot", "--cert", &next.0]).code != 0 {
+            assert!(std::time::Instant::now() < deadline, "the next key was never pinned");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::fs::rename(&next.0, &current.0).unwrap();
+        std::fs::rename(&next.1, &current.1).unwrap();
+        rotate.join().unwrap()
+    });
+    let report = rotated.json();
+    assert_eq!(
+        (report["next"].as_str(), report["retired"].as_str()),
+        (Some(new.as_str()), Some(old.as_str())),
+        "{report}"
+    );
+    // A few more connections after the retirement, then the tally.
+    probe(w, "svc.iot", port).json();
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed, seen) = prober.await.unwrap();
+    assert!(failed.is_empty(), "{} failed handshakes of {}: {failed:?}", failed.len(), ok + failed.len());
+    let seen: Vec<String> = seen.iter().map(|k| k.to_string()).collect();
+    assert_eq!(seen, vec![old.clone(), new.clone()], "the client saw the current key, then the next");
+    assert!(ok >= 5, "{ok} handshakes");
+    // The old pin is gone; rolling over from it again is refused before anything is sent.
+    assert_eq!(w.cli(&["cert", "verify", "svc.iot", "--key-hash", &old]).code, 1);
+    let other = files(w.dir.path(), "other");
+    issue(w, "svc.iot", &other);
+    let again = ["cert", "rotate", "svc.iot", "--cert", &other.0, "--key", &other.1, "--retire", &old_copy];
+    let err = w.run_as(svc, &again).failure().to_string();
+    assert!(err.contains(&format!("{old} is not a key the chain accepts for svc.iot now")), "{err}");
+    assert_eq!(w.cli(&["cert", "verify", "svc.iot", "--cert", &other.0]).code, 1, "nothing was pinned");
+}
