@@ -310,14 +310,15 @@ pub const REPLAY: &str = "replay: this (device, sequence) is already stored";
 /// Why a POST to a daemon's API failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// No answer: refused, timed out, or cut off.
+    /// No answer: refused, timed out, cut off, or (over the pinned channel) a server the chain
+    /// does not accept.
     #[error("cannot reach {url}")]
     Unreachable {
         /// Where.
         url: String,
         /// The transport's error.
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A non-2xx answer; `reason` is its [`ErrorBody::error`] or, if it has none, its text.
     #[error("{url} answered {status}: {reason}")]
@@ -373,7 +374,7 @@ impl Answer {
 
 /// POSTs `body` (JSON text, sent as is) to `url`, and reads the answer whatever its status.
 pub async fn send(client: &reqwest::Client, url: &str, body: String) -> Result<Answer, HttpError> {
-    let unreachable = |source| HttpError::Unreachable { url: url.to_string(), source };
+    let unreachable = |source: reqwest::Error| HttpError::Unreachable { url: url.to_string(), source: source.into() };
     let resp =
         client.post(url).header("content-type", "application/json").body(body).send().await.map_err(unreachable)?;
     let status = resp.status().as_u16();

@@ -16,7 +16,9 @@ use eyre::{Result, WrapErr};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use iotegrity_core::tls::{Channel, ClientNames, ReloadingCert, server_config};
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -81,16 +83,53 @@ pub async fn bind(addr: &str, what: &str) -> Result<TcpListener> {
     Ok(listener)
 }
 
-/// A server's TLS: its acceptor and the certificate it presents (each request of a TLS
-/// connection carries the connection's [`iotegrity_core::tls::Channel`] as an extension; plain
-/// ones carry `None`).
+/// A server's TLS (docs/secure-channel.md): TLS 1.3 only, no resumption, the certificate read
+/// again when its files change; with client names, mutual TLS — a client must present a key the
+/// chain accepts now under one of them. Each request of a TLS connection carries the connection's
+/// [`Channel`] as an extension; plain ones carry `None`.
 #[derive(Clone)]
 pub struct Tls {
-    /// TLS 1.3, no resumption (`iotegrity_core::tls::server_config`).
-    pub acceptor: tokio_rustls::TlsAcceptor,
-    /// The certificate, read again when its files change.
-    pub cert: std::sync::Arc<iotegrity_core::tls::ReloadingCert>,
+    cert: Arc<ReloadingCert>,
+    clients: Option<Arc<ClientNames>>,
+    /// The acceptor when no client certificate is asked for (the same for every connection).
+    open: tokio_rustls::TlsAcceptor,
 }
+
+impl Tls {
+    /// The TLS of the server `what` (for errors and logs): the certificate and key files, and the
+    /// names whose pinned keys may connect as clients (none: no client certificate asked for).
+    pub fn open(what: &str, cert: &Path, key: &Path, clients: Option<ClientNames>) -> Result<Self> {
+        let served = Arc::new(
+            ReloadingCert::open(cert, key)
+                .wrap_err_with(|| format!("{what}: tls_cert {} / tls_key {}", cert.display(), key.display()))?,
+        );
+        let open = tokio_rustls::TlsAcceptor::from(server_config(served.clone(), None)?);
+        let names = clients.as_ref().map(|c| c.names().join(", "));
+        info!(cert = %cert.display(), key = %served.current().1, clients = names.as_deref().unwrap_or("any (no client certificate)"),
+            "{what} over TLS 1.3 (no resumption; the files are read again when they change)");
+        Ok(Self { cert: served, clients: clients.map(Arc::new), open })
+    }
+
+    /// The handshake with one client: with client names, against their pins at the latest block.
+    async fn accept(&self, tcp: tokio::net::TcpStream) -> Result<(TlsStream, Option<Channel>), String> {
+        let Some(clients) = &self.clients else {
+            let stream = self.open.accept(tcp).await.map_err(|e| e.to_string())?;
+            let channel = Channel::of(stream.get_ref().1, self.cert.current().1, None);
+            return Ok((stream, channel));
+        };
+        // Fails closed: no client is let in while the chain cannot be read.
+        let accepted = clients.accepted().await.map_err(|e| format!("cannot read the client names' pins: {e}"))?;
+        let config = server_config(self.cert.clone(), Some(&accepted)).map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await.map_err(|e| {
+            let blocks: Vec<String> = accepted.iter().map(|r| format!("{} at block {}", r.name, r.block)).collect();
+            format!("{e} (client keys accepted: those pinned under {})", blocks.join(", "))
+        })?;
+        let channel = Channel::of(stream.get_ref().1, self.cert.current().1, Some(&accepted));
+        Ok((stream, channel))
+    }
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
 /// One HTTP/1 connection over `io` (TCP, or TLS over it) until it ends or the server stops.
 async fn serve_connection<IO>(
@@ -157,16 +196,16 @@ pub async fn serve(
         tokio::spawn(async move {
             match tls {
                 None => {
-                    let app = app.layer(axum::Extension(None::<iotegrity_core::tls::Channel>));
+                    let app = app.layer(axum::Extension(None::<Channel>));
                     serve_connection(stream, app, header, body, stopped, peer).await
                 }
                 // The TLS handshake counts against the head's time, as the head would.
-                Some(tls) => match tokio::time::timeout(header, tls.acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let channel = iotegrity_core::tls::Channel::of(stream.get_ref().1, tls.cert.current().1);
+                Some(tls) => match tokio::time::timeout(header, tls.accept(stream)).await {
+                    Ok(Ok((stream, channel))) => {
                         let app = app.layer(axum::Extension(channel));
                         serve_connection(stream, app, header, body, stopped, peer).await
                     }
+                    Ok(Err(e)) if tls.clients.is_some() => warn!(%peer, error = %e, "TLS handshake refused"),
                     Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake refused"),
                     Err(_) => debug!(%peer, "TLS handshake timed out"),
                 },

@@ -29,7 +29,7 @@ async fn main() {
 
     // A TLS 1.3 server that completes each handshake and closes.
     let served = ReloadingCert::open(cert.as_ref(), key.as_ref()).unwrap();
-    let config = server_config(std::sync::Arc::new(served)).unwrap();
+    let config = server_config(std::sync::Arc::new(served), None).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -10,7 +10,8 @@ use eyre::{Result, WrapErr};
 use iotegrity_core::keys::open_keystore;
 use iotegrity_core::registry_cache::RegistryCache;
 use iotegrity_core::signatures::{CommandExchange, domain_of, unix_now};
-use iotegrity_core::wire::{self, FeedbackSubmission, SignedCommand, path};
+use iotegrity_core::tls::{Peer, ReloadingCert};
+use iotegrity_core::wire::{FeedbackSubmission, SignedCommand, path};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -19,7 +20,9 @@ use std::path::PathBuf;
 #[command(
     after_help = "Example:\n  iotegrity command --online-keystore keys/svc/online.json --password-file pw.txt \\\n    \
     --device 0xDeviceOnline --sequence 1 --payload '{\"interval_ms\":60000}' --out cmd.json \\\n    \
-    --to http://pi.local:8090\n\
+    --to gw.iot:8090 --tls-cert svc.pem --tls-key svc.key\n\
+`--to` takes a name on chain (NAME[:PORT], the pinned TLS channel: the gateway's certificate key must be\n\
+one the chain accepts for the name now) or a URL for local work (http://pi.local:8090).\n\
 Actions a gateway applies: {\"interval_ms\": N} (sampling interval), {\"gpio\": {\"pin\": P, \"level\": \"high\"}}\n\
 (a configured output). Anything else is answered with signed feedback {\"ok\": false, ...}."
 )]
@@ -42,10 +45,18 @@ pub struct CommandArgs {
     /// Where to write the signed command.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Also send it to this gateway's API (`iotegrityd gateway`, `[api] listen`), e.g.
-    /// `http://pi.local:8090`, and print the device's signed feedback.
-    #[arg(long, value_name = "URL")]
-    pub to: Option<String>,
+    /// Also send it to this gateway's API (`iotegrityd gateway`, `[api] listen`) and print the
+    /// device's signed feedback: a name on chain, `NAME[:PORT]` (pinned TLS 1.3, e.g.
+    /// `gw.iot:8090`), or a URL (`http://pi.local:8090`, plain, for local work).
+    #[arg(long, value_name = "NAME[:PORT]|URL", value_parser = iotegrity_core::tls::Target::parse)]
+    pub to: Option<iotegrity_core::tls::Target>,
+    /// Mutual TLS, for a gateway that lets in only named services (`[api] client_names`): the
+    /// service's certificate (PEM, its key pinned under the service's name), with `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Chain and deployment (for the signing domain).
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -77,11 +88,16 @@ impl CommandArgs {
             self.out.display()
         );
         let mut feedback = serde_json::Value::Null;
-        if let Some(gateway) = &self.to {
-            let url = format!("{}{}", gateway.trim_end_matches('/'), path::COMMANDS);
-            let client = alloy::transports::http::reqwest::Client::new();
+        if let Some(gateway) = self.to {
+            let client_cert = match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(std::sync::Arc::new(ReloadingCert::open(cert, key)?)),
+                _ => None,
+            };
+            let timeout = std::time::Duration::from_secs(30);
+            let peer = Peer::new(gateway, conn.provider.clone(), conn.book.clone(), timeout, client_cert);
+            let url = peer.url_of(path::COMMANDS);
             let answer: FeedbackSubmission =
-                wire::post(&client, &url, &signed).await.wrap_err("the gateway gave no signed feedback")?;
+                peer.post(path::COMMANDS, &signed).await.wrap_err("the gateway gave no signed feedback")?;
             let exchange = &answer.exchange;
             if exchange.command != signed.command || keccak256(&answer.feedback_payload) != exchange.feedback_hash {
                 eyre::bail!("the gateway answered feedback for another command or with a wrong hash");

@@ -68,12 +68,26 @@ pub struct ChainSection {
     pub rpc_url: String,
 }
 
-/// `[service]`.
+/// `[service]`: the service is a `name` on chain (the pinned TLS channel) or a plain `url`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSection {
-    /// Base URL of the service's ingest API, e.g. `http://service.example:8080`.
-    pub url: String,
+    /// The service's name on chain, e.g. `svc.iot`: readings go over TLS 1.3 to the name's address
+    /// on chain, and only to a server whose certificate key the chain accepts for the name at the
+    /// latest block (docs/secure-channel.md). Set this or `url`.
+    pub name: Option<String>,
+    /// The TCP port of the named service's ingest API (the chain holds no port). Default 443.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Mutual TLS, for a named service that asks for client certificates (`[ingest]
+    /// client_names`): this gateway's certificate (PEM), its key pinned under the gateway's own
+    /// name, and `tls_key`. Default: none.
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM). Required with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Base URL of the service's ingest API for local work, e.g. `http://127.0.0.1:8080`: plain
+    /// HTTP, nothing pinned. Set this or `name`.
+    pub url: Option<String>,
     /// Readings per delivery request (`POST /v1/readings/batch`, at most 1000). Default 100.
     #[serde(default = "default_batch")]
     pub batch: usize,
@@ -94,6 +108,16 @@ pub struct ApiSection {
     /// Accept commands only from these service online keys (empty: any active service key).
     #[serde(default)]
     pub trusted_services: Vec<alloy::primitives::Address>,
+    /// Serve the API over TLS 1.3 with this certificate (PEM; its key pinned on chain under the
+    /// gateway's name), and `tls_key`. Default: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM). Required with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS (with `tls_cert`): let in only clients whose certificate key the chain accepts
+    /// now under one of these names, e.g. `["svc.iot"]`. Default empty: no client certificate
+    /// asked for.
+    #[serde(default)]
+    pub client_names: Vec<String>,
 }
 
 /// What happens to a reading outside its device's traffic profile.
@@ -181,6 +205,9 @@ fn default_keep() -> usize {
 fn default_rpc() -> String {
     "http://127.0.0.1:8545".into()
 }
+fn default_port() -> u16 {
+    443
+}
 fn default_batch() -> usize {
     100
 }
@@ -238,6 +265,24 @@ impl GatewayConfig {
         );
         ensure!(self.profile.rate_factor > 1.0 && self.profile.size_factor > 1.0, "profile factors must be > 1");
         ensure!(self.gateway.segment_bytes >= 4096, "gateway.segment_bytes must be >= 4096");
+        let service = &self.service;
+        ensure!(
+            service.name.is_some() != service.url.is_some(),
+            "[service]: set either name (the pinned TLS channel) or url (plain, for local work), not both"
+        );
+        if let Some(name) = &service.name {
+            iotegrity_core::names::validate_name(name).map_err(|e| eyre::eyre!("[service] name: {e}"))?;
+        }
+        ensure!(service.tls_cert.is_some() == service.tls_key.is_some(), "[service] tls_cert and tls_key go together");
+        ensure!(service.tls_cert.is_none() || service.name.is_some(), "[service] tls_cert is for a named service");
+        ensure!(self.api.tls_cert.is_some() == self.api.tls_key.is_some(), "[api] tls_cert and tls_key go together");
+        ensure!(
+            self.api.client_names.is_empty() || self.api.tls_cert.is_some(),
+            "[api] client_names needs tls_cert and tls_key (mutual TLS)"
+        );
+        for name in &self.api.client_names {
+            iotegrity_core::names::validate_name(name).map_err(|e| eyre::eyre!("[api] client_names: {e}"))?;
+        }
         Ok(())
     }
 }
@@ -281,6 +326,7 @@ mod tests {
         ));
         assert!(matches!(cfg.devices[1].sensor, SensorConfig::Bme280 { bus: 1, address: 0x76 }));
         assert_eq!(cfg.outputs[0].pin, 27);
+        assert_eq!((cfg.service.name.as_deref(), cfg.service.port, cfg.service.url), (Some("svc.iot"), 8443, None));
     }
 
     #[test]
@@ -296,5 +342,19 @@ mod tests {
         assert!(toml::from_str::<GatewayConfig>(&unknown_sensor).is_err());
         let typo = MINIMAL.replace("[service]", "[service]\nbatchsize = 3");
         assert!(toml::from_str::<GatewayConfig>(&typo).is_err(), "unknown keys are errors, not ignored");
+        let check =
+            |toml_text: &str| toml::from_str::<GatewayConfig>(toml_text).unwrap().check().map_err(|e| e.to_string());
+        let both = MINIMAL.replace("[service]", "[service]\nname = \"svc.iot\"");
+        assert!(check(&both).unwrap_err().contains("either name"));
+        let neither = MINIMAL.replace("url = \"http://127.0.0.1:8080\"", "port = 8443");
+        assert!(check(&neither).unwrap_err().contains("either name"));
+        let named = MINIMAL.replace("url = \"http://127.0.0.1:8080\"", "name = \"svc.iot\"\nport = 8443");
+        check(&named).unwrap();
+        let bad_name = MINIMAL.replace("url = \"http://127.0.0.1:8080\"", "name = \"Not A Name\"");
+        assert!(check(&bad_name).unwrap_err().contains("[service] name"));
+        let half = named.replace("port = 8443", "port = 8443\ntls_cert = \"gw.pem\"");
+        assert!(check(&half).unwrap_err().contains("go together"));
+        let mutual_plain = format!("{MINIMAL}\n[api]\nlisten = \"127.0.0.1:0\"\nclient_names = [\"svc.iot\"]");
+        assert!(check(&mutual_plain).unwrap_err().contains("needs tls_cert"));
     }
 }

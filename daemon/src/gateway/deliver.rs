@@ -3,13 +3,16 @@
 //! `/v1/feedback` — and the cursor moves only past what the service acknowledged. Stored (201) and
 //! already stored (409, a redelivery after a crash) both count as delivered, so every item lands
 //! exactly once. An item refused for good (422, or 413 alone) is written to `refused.jsonl` and passed; a
-//! refused key (403) or an unreachable service is retried with backoff, keeping the order.
+//! refused key (403) or an unreachable service is retried with backoff, keeping the order. A
+//! service known by name is reached over the pinned TLS channel, each request on a connection
+//! checked against the chain of its time; a server the chain does not accept for the name is
+//! treated as an unreachable service: nothing is sent to it, and the cause is logged.
 
 use super::journal::{Entry, Position};
 use super::{Gateway, Record};
-use alloy::transports::http::reqwest;
 use eyre::{Result, WrapErr, eyre};
-use iotegrity_core::wire::{self, BatchAnswer, ReadingSubmission, path};
+use iotegrity_core::tls::Peer;
+use iotegrity_core::wire::{BatchAnswer, ReadingSubmission, path};
 use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
@@ -28,12 +31,31 @@ struct Progress {
 /// The first delivery retry pause; it doubles up to `retry_max_ms`.
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 
-/// Runs forever: wakes on new records or a retry timer, and delivers the backlog.
-pub async fn run(gw: Arc<Gateway>) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(gw.cfg.service.timeout_ms))
-        .build()
-        .expect("an HTTP client builds");
+/// The service's ingest API as `[service]` names it: a name on chain (pinned TLS) or a URL.
+pub fn service_peer(gw: &Gateway) -> Result<Peer> {
+    let s = &gw.cfg.service;
+    let timeout = Duration::from_millis(s.timeout_ms);
+    Ok(match (&s.name, &s.url) {
+        (Some(name), _) => {
+            let client_cert = match (&s.tls_cert, &s.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(Arc::new(iotegrity_core::tls::ReloadingCert::open(cert, key).wrap_err_with(|| {
+                        format!("[service] tls_cert {} / tls_key {}", cert.display(), key.display())
+                    })?))
+                }
+                _ => None,
+            };
+            let provider = iotegrity_core::chain::reader(&gw.cfg.chain.rpc_url)?;
+            Peer::name(name, s.port, provider, gw.book().clone(), timeout, client_cert)
+        }
+        (None, Some(url)) => Peer::url(url, timeout),
+        (None, None) => unreachable!("the config check requires name or url"),
+    })
+}
+
+/// Runs forever: wakes on new records or a retry timer, and delivers the backlog to `client`.
+pub async fn run(gw: Arc<Gateway>, client: Peer) {
+    info!(service = %client.url_of(""), "delivering to the service");
     let max_pause = Duration::from_millis(gw.cfg.service.retry_max_ms);
     let mut pause = FIRST_RETRY;
     loop {
@@ -55,7 +77,7 @@ pub async fn run(gw: Arc<Gateway>) {
 }
 
 /// Delivers until the journal is caught up, or fails with the reason to pause.
-async fn deliver_backlog(gw: &Arc<Gateway>, client: &reqwest::Client) -> Result<()> {
+async fn deliver_backlog(gw: &Arc<Gateway>, client: &Peer) -> Result<()> {
     loop {
         let (g, batch) = (gw.clone(), gw.cfg.service.batch);
         let entries = tokio::task::spawn_blocking(move || g.core().journal.peek(batch)).await??;
@@ -99,10 +121,9 @@ fn is_sent(r: &Record) -> bool {
     matches!(r, Record::Reading { .. } | Record::Aggregate { .. } | Record::Feedback { .. })
 }
 
-async fn post(gw: &Gateway, client: &reqwest::Client, path: &str, body: String) -> Result<(u16, Value)> {
-    let url = format!("{}{path}", gw.cfg.service.url.trim_end_matches('/'));
+async fn post(gw: &Gateway, client: &Peer, path: &str, body: String) -> Result<(u16, Value)> {
     let started = std::time::Instant::now();
-    let answer = wire::send(client, &url, body).await;
+    let answer = client.send(path, body).await;
     gw.metrics.delivery.observe(started.elapsed().as_secs_f64());
     let answer = answer.wrap_err("the service is unreachable")?;
     Ok((answer.status, answer.body))
@@ -111,7 +132,7 @@ async fn post(gw: &Gateway, client: &reqwest::Client, path: &str, body: String) 
 /// A run of readings as one batch; the per-item statuses decide how far the cursor moves. A batch
 /// the service finds too large (413: over its item or byte limit) is sent again halved, down to
 /// one reading — which, still too large, is refused for good.
-async fn send_readings(gw: &Gateway, client: &reqwest::Client, run: &[&Entry<Record>]) -> Result<Progress> {
+async fn send_readings(gw: &Gateway, client: &Peer, run: &[&Entry<Record>]) -> Result<Progress> {
     let items: Vec<&ReadingSubmission> = run
         .iter()
         .filter_map(|e| match &e.record {
@@ -160,13 +181,7 @@ async fn send_readings(gw: &Gateway, client: &reqwest::Client, run: &[&Entry<Rec
 }
 
 /// One aggregate or feedback.
-async fn single(
-    gw: &Gateway,
-    client: &reqwest::Client,
-    path: &str,
-    body: String,
-    entry: &Entry<Record>,
-) -> Result<Progress> {
+async fn single(gw: &Gateway, client: &Peer, path: &str, body: String, entry: &Entry<Record>) -> Result<Progress> {
     let (status, answer) = post(gw, client, path, body).await?;
     Ok(match status {
         201 | 409 => Progress { upto: Some(entry.next), sent: 1, stall: None },

@@ -460,13 +460,29 @@ impl Gateway {
     /// Runs until `shutdown`: sensors, signer, deliverer, and the API if configured.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         if let Some(addr) = &self.cfg.api.listen {
+            let api_cfg = &self.cfg.api;
+            let tls = match (&api_cfg.tls_cert, &api_cfg.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let clients = match api_cfg.client_names.as_slice() {
+                        [] => None,
+                        names => Some(iotegrity_core::tls::ClientNames::new(
+                            names.to_vec(),
+                            iotegrity_core::chain::reader(&self.cfg.chain.rpc_url)?,
+                            self.book.clone(),
+                        )),
+                    };
+                    Some(crate::http::Tls::open("gateway API", cert, key, clients)?)
+                }
+                _ => None,
+            };
             let listener = crate::http::bind(addr, "gateway API").await?;
             let app = api::router(self.clone()).await;
             let http = self.cfg.http.clone();
-            tokio::spawn(async move { crate::http::serve(listener, app, &http, None, std::future::pending()).await });
+            tokio::spawn(async move { crate::http::serve(listener, app, &http, tls, std::future::pending()).await });
         }
+        let service = deliver::service_peer(&self)?;
         self.start_sensors()?;
-        let deliverer = tokio::spawn(deliver::run(self.clone()));
+        let deliverer = tokio::spawn(deliver::run(self.clone(), service));
         shutdown.await;
         deliverer.abort();
         // Everything signed is already journaled (fsync before send): nothing to flush.

@@ -131,6 +131,11 @@ pub struct IngestConfig {
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM). Required with `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS (with `tls_cert`): let in only clients whose certificate key the chain accepts
+    /// now under one of these names, e.g. `["gw1.iot", "gw2.iot"]`. Default empty: no client
+    /// certificate asked for.
+    #[serde(default)]
+    pub client_names: Vec<String>,
     /// Largest request body accepted by the single-item routes (a reading, an aggregate, a
     /// feedback), bytes. Default 262 144.
     #[serde(default = "default_max_body")]
@@ -162,6 +167,7 @@ impl Default for IngestConfig {
             listen: None,
             tls_cert: None,
             tls_key: None,
+            client_names: Vec::new(),
             max_body_bytes: default_max_body(),
             max_batch_bytes: default_max_batch(),
             max_payload_bytes: default_max_payload(),
@@ -287,6 +293,13 @@ impl ServiceConfig {
             self.ingest.tls_cert.is_some() == self.ingest.tls_key.is_some(),
             "[ingest] tls_cert and tls_key go together"
         );
+        eyre::ensure!(
+            self.ingest.client_names.is_empty() || self.ingest.tls_cert.is_some(),
+            "[ingest] client_names needs tls_cert and tls_key (mutual TLS)"
+        );
+        for name in &self.ingest.client_names {
+            iotegrity_core::names::validate_name(name).map_err(|e| eyre::eyre!("[ingest] client_names: {e}"))?;
+        }
         self.http.check()?;
         let max = self.receipts.max_batches_per_anchor;
         eyre::ensure!((1..=256).contains(&max), "max_batches_per_anchor must be 1..=256, not {max}");

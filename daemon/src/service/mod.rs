@@ -45,6 +45,7 @@ use iotegrity_core::merkle;
 use iotegrity_core::receipt::{AnchorRef, Batch, table_id};
 use iotegrity_core::store::receipts::{self, PlannedAnchor, StoredBatch};
 use iotegrity_core::store::{self, TableRef};
+use iotegrity_core::tls::ClientNames;
 use iotegrity_core::{AddressBook, chain, keys};
 use sqlx::Connection;
 use sqlx::postgres::{PgListener, PgPool};
@@ -228,13 +229,10 @@ impl Service {
         );
         let tls = match (&self.cfg.ingest.tls_cert, &self.cfg.ingest.tls_key) {
             (Some(cert), Some(key)) => {
-                let served =
-                    std::sync::Arc::new(iotegrity_core::tls::ReloadingCert::open(cert, key).wrap_err_with(|| {
-                        format!("[ingest] tls_cert {} / tls_key {}", cert.display(), key.display())
-                    })?);
-                let config = iotegrity_core::tls::server_config(served.clone())?;
-                info!(cert = %cert.display(), key = %served.current().1, "ingest API over TLS 1.3 (no resumption; the files are read again when they change)");
-                Some(crate::http::Tls { acceptor: tokio_rustls::TlsAcceptor::from(config), cert: served })
+                let names = &self.cfg.ingest.client_names;
+                let clients = (!names.is_empty())
+                    .then(|| ClientNames::new(names.clone(), self.provider.clone(), self.book.clone()));
+                Some(crate::http::Tls::open("ingest API", cert, key, clients)?)
             }
             _ => None,
         };

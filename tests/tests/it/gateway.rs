@@ -21,7 +21,7 @@ fn stored(g: &GatewayWorld) -> BTreeMap<String, Vec<u64>> {
 /// Every reading the service acknowledged is stored exactly once, as signed; what is stored is
 /// exactly a prefix of what was journaled (the gateway may have journaled a few more while it was
 /// being stopped; those go out at its next start); each device's sequences arrive in order, no gap.
-fn assert_exactly_once_in_order(g: &GatewayWorld) {
+pub(crate) fn assert_exactly_once_in_order(g: &GatewayWorld) {
     let (delivered, pending) = g.journaled_readings();
     let rows = stored(g);
     let total: usize = rows.values().map(Vec::len).sum();

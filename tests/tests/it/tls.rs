@@ -319,3 +319,210 @@ async fn a_certificate_rolls_over_with_no_failed_handshake() {
     assert!(err.contains(&format!("{old} is not a key the chain accepts for svc.iot now")), "{err}");
     assert_eq!(w.cli(&["cert", "verify", "svc.iot", "--cert", &other.0]).code, 1, "nothing was pinned");
 }
+
+/// The number of readings the service has stored.
+fn stored_readings(g: &iotegrity_e2e::GatewayWorld) -> usize {
+    g.i.s.pg.psql("postgres", "SELECT count(*) FROM iot.readings").parse().unwrap()
+}
+
+/// Waits until `text` shows up in the file at `log` at least `times` times.
+fn wait_log_count(log: &std::path::Path, text: &str, times: usize, secs: u64) {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    iotegrity_e2e::wait_for(
+        &format!("{times}× {text:?} in {}", log.display()),
+        secs,
+        || read().matches(text).count() >= times,
+        read,
+    );
+}
+
+/// The gateway knows its service only by name, the service its gateway only by name: readings go
+/// over the pinned channel to `svc.iot`, and the service lets in only a client whose certificate
+/// is pinned under `gw.iot`; commands go to `gw.iot`, whose API lets in only `svc.iot`. The
+/// service goes away and comes back (nothing lost, nothing twice); its pin is revoked (the
+/// gateway stops sending to it at once and keeps its backlog) and a new certificate rolled in
+/// (delivery resumes); clients without a pinned certificate are refused both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_and_its_service_know_each_other_by_name_over_pinned_channels() {
+    use iotegrity_core::tls::{Peer, ReloadingCert, Target};
+    let certs = tempfile::tempdir().unwrap();
+    let (svc_files, gw_files) = (files(certs.path(), "svc"), files(certs.path(), "gw"));
+    let ingest = format!("tls_cert = \"{}\"\ntls_key = \"{}\"\nclient_names = [\"gw.iot\"]", svc_files.0, svc_files.1);
+    let g = iotegrity_e2e::GatewayWorld::with_ingest(
+        &[("env", "interval_ms = 20\nsensor = { kind = \"simulated\" }")],
+        "",
+        &ingest,
+    )
+    .await;
+    let (w, svc, gw_id) = (&g.i.s.w, &g.i.s.svc, &g.i.gw);
+    w.run_as(svc, &["name", "register", "svc.iot", "--ip", "127.0.0.1"]).json();
+    w.run_as(gw_id, &["name", "register", "gw.iot", "--ip", "127.0.0.1"]).json();
+    let svc_key = issue(w, "svc.iot", &svc_files);
+    pin(w, svc, "svc.iot", &svc_files, &[]);
+    issue(w, "gw.iot", &gw_files);
+    pin(w, gw_id, "gw.iot", &gw_files, &[]);
+
+    // The gateway: the service by name (through the proxy's port, which forwards TLS untouched),
+    // its own certificate for the service, its API over TLS for `svc.iot` alone.
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let url_line = format!("url = \"http://127.0.0.1:{}\"", g.proxy.port);
+    assert!(text.contains(&url_line));
+    let named = format!(
+        "name = \"svc.iot\"\nport = {}\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+        g.proxy.port, gw_files.0, gw_files.1
+    );
+    let api_line = format!("listen = \"127.0.0.1:{}\"", g.api_port);
+    let api_tls = format!(
+        "{api_line}\ntls_cert = \"{}\"\ntls_key = \"{}\"\nclient_names = [\"svc.iot\"]",
+        gw_files.0, gw_files.1
+    );
+    std::fs::write(&g.config, text.replace(&url_line, &named).replace(&api_line, &api_tls)).unwrap();
+
+    let service_log = w.dir.path().join("daemon-0.log");
+    let service = g.i.s.start_service();
+    let mut gateway = g.spawn_gateway(0);
+    let gw_log = g.log_path(0);
+    wait_log_count(&gw_log, "delivering to the service", 1, 30);
+    assert!(std::fs::read_to_string(&gw_log).unwrap().contains("https://svc.iot:"), "the gateway names its service");
+    let logs = || std::fs::read_to_string(&gw_log).unwrap_or_default();
+    iotegrity_e2e::wait_for("readings delivered by name", 60, || stored_readings(&g) >= 20, logs);
+
+    // Clients the service does not let in: no certificate, and a certificate pinned under no
+    // name it accepts. Nothing they send is stored.
+    let book = iotegrity_core::AddressBook::load(&w.book).unwrap();
+    let provider = iotegrity_core::chain::reader(&w.anvil.endpoint()).unwrap();
+    let to_service = Target::Name { name: "svc.iot".into(), port: g.i.port };
+    let timeout = std::time::Duration::from_secs(5);
+    let bare = Peer::new(to_service.clone(), provider.clone(), book.clone(), timeout, None);
+    let err = bare.send("/v1/readings/batch", "[]".into()).await.unwrap_err();
+    assert!(
+        anyhow_chain(&err).contains("alert: CertificateRequired (the server lets in only"),
+        "{}",
+        anyhow_chain(&err)
+    );
+    let stranger_files = files(w.dir.path(), "stranger");
+    issue(w, "gw.iot", &stranger_files);
+    let stranger_cert =
+        Some(std::sync::Arc::new(ReloadingCert::open(stranger_files.0.as_ref(), stranger_files.1.as_ref()).unwrap()));
+    let stranger = Peer::new(to_service.clone(), provider.clone(), book.clone(), timeout, stranger_cert);
+    let err = stranger.send("/v1/readings/batch", "[]".into()).await.unwrap_err();
+    assert!(anyhow_chain(&err).contains("alert: AccessDenied (the server does not let"), "{}", anyhow_chain(&err));
+    wait_log_count(&service_log, "TLS handshake refused", 2, 30);
+    let service_text = std::fs::read_to_string(&service_log).unwrap();
+    assert!(service_text.contains("client keys accepted: those pinned under gw.iot at block"), "{service_text}");
+
+    // Commands by name, over the gateway's API: the service's pinned certificate is let in;
+    // without it, or with a certificate pinned under no accepted name, the CLI is refused.
+    let dev = g.device("env").online.to_string();
+    let command = |seq: &str, tls: &[&str]| {
+        let mut args = vec![
+            "command".to_string(),
+            "--online-keystore".into(),
+            svc.dir.join("online.json").display().to_string(),
+            "--password-file".into(),
+            w.password_file.display().to_string(),
+            "--device".into(),
+            dev.clone(),
+            "--sequence".into(),
+            seq.into(),
+            "--payload".into(),
+            "{\"interval_ms\": 25}".into(),
+            "--out".into(),
+            w.path(&format!("cmd-{seq}.json")),
+            "--to".into(),
+            format!("gw.iot:{}", g.api_port),
+            "--json".into(),
+        ];
+        args.extend(tls.iter().map(|s| s.to_string()));
+        w.cli(&args)
+    };
+    let refused = command("1", &[]);
+    assert!(
+        refused.failure().contains("gw.iot") && refused.stderr.contains("CertificateRequired"),
+        "{}",
+        refused.stderr
+    );
+    let refused = command("1", &["--tls-cert", &stranger_files.0, "--tls-key", &stranger_files.1]);
+    assert!(refused.failure().contains("AccessDenied"), "{}", refused.stderr);
+    let sent = command("1", &["--tls-cert", &svc_files.0, "--tls-key", &svc_files.1]).json();
+    assert_eq!(sent["feedback"]["ok"], true, "{sent}");
+    assert_eq!(sent["feedback"]["interval_ms"], 25, "{sent}");
+
+    // The service goes away: the gateway keeps signing into its journal and says why it waits.
+    drop(service);
+    let before = stored_readings(&g);
+    wait_log_count(&gw_log, "delivery paused", 1, 30);
+    // It comes back: the backlog drains over a new pinned channel.
+    let service = g.i.s.spawn_daemon(1);
+    let service_log = w.dir.path().join("daemon-1.log");
+    iotegrity_e2e::wait_for(
+        "the backlog delivered after the service came back",
+        60,
+        || stored_readings(&g) >= before + 40,
+        logs,
+    );
+
+    // The service's certificate is revoked on chain: from the next connection on, the gateway
+    // refuses the server (it now presents a key the chain does not accept for svc.iot) and sends
+    // it nothing, keeping every reading in its journal.
+    w.run_as(svc, &["cert", "revoke", "svc.iot", "--cert", &svc_files.0]).json();
+    wait_log_count(
+        &gw_log,
+        &format!("presented certificate key {svc_key}, which the chain does not accept for svc.iot"),
+        1,
+        30,
+    );
+    let frozen = stored_readings(&g);
+    wait_log_count(&gw_log, "which the chain does not accept", 3, 30);
+    assert_eq!(stored_readings(&g), frozen, "nothing delivered to a server the chain does not accept");
+    // A new certificate: pinned, then served (the daemon reads its files again): delivery resumes.
+    let next_files = files(w.dir.path(), "next");
+    issue(w, "svc.iot", &next_files);
+    pin(w, svc, "svc.iot", &next_files, &[]);
+    std::fs::rename(&next_files.0, &svc_files.0).unwrap();
+    std::fs::rename(&next_files.1, &svc_files.1).unwrap();
+    iotegrity_e2e::wait_for("delivery resumed under the new pin", 60, || stored_readings(&g) >= frozen + 40, logs);
+
+    // The gateway's own certificate is revoked: the service lets it in no more (from the next
+    // connection on); a new one pinned and put in place of the files, and it is let in again.
+    let refusals = std::fs::read_to_string(&service_log).unwrap().matches("TLS handshake refused").count();
+    w.run_as(gw_id, &["cert", "revoke", "gw.iot", "--cert", &gw_files.0]).json();
+    wait_log_count(&gw_log, "AccessDenied", 1, 30);
+    wait_log_count(&service_log, "TLS handshake refused", refusals + 2, 30);
+    let frozen = stored_readings(&g);
+    wait_log_count(&gw_log, "AccessDenied", 3, 30);
+    assert_eq!(stored_readings(&g), frozen, "nothing taken from a client whose pin is revoked");
+    let gw_next = files(w.dir.path(), "gw-next");
+    issue(w, "gw.iot", &gw_next);
+    pin(w, gw_id, "gw.iot", &gw_next, &[]);
+    std::fs::rename(&gw_next.0, &gw_files.0).unwrap();
+    std::fs::rename(&gw_next.1, &gw_files.1).unwrap();
+    iotegrity_e2e::wait_for(
+        "the gateway let in again under its new pin",
+        60,
+        || stored_readings(&g) >= frozen + 40,
+        logs,
+    );
+
+    assert!(gateway.signal("-TERM").success());
+    // What was journaled and not yet delivered goes out at the next start; then every reading is
+    // stored once, in order.
+    let (delivered, pending) = g.journaled_readings();
+    let _gateway = g.spawn_gateway(1);
+    let all = delivered.len() + pending.len();
+    iotegrity_e2e::wait_for("the rest delivered after a restart", 60, || stored_readings(&g) >= all, logs);
+    drop(_gateway);
+    drop(service);
+    crate::gateway::assert_exactly_once_in_order(&g);
+}
+
+/// An error and its causes on one line.
+fn anyhow_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}

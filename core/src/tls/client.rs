@@ -1,0 +1,207 @@
+//! The client side of the pinned channel: the verifier that accepts only the keys the chain
+//! accepts for a name now, [`connect`] (with a certificate of the client's own for servers that
+//! ask for one: [`connect_as`]), and [`post`], one HTTP/1.1 request over an open channel.
+
+use super::{EXPORTER_LABEL, ReloadingCert, Resolved, Stream, TlsError, cert_key_hash, provider};
+use alloy::primitives::B256;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// What a pinned handshake established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// keccak256 of the server certificate's SubjectPublicKeyInfo: one of the accepted pins.
+    pub cert_key_hash: B256,
+    /// The RFC 9266 `tls-exporter` value (32 bytes) of this session: the same on both ends,
+    /// different for every session.
+    pub exporter: B256,
+}
+
+/// Accepts a server certificate iff its key is in the accepted set; checks the TLS 1.3
+/// handshake signature with the provider's algorithms; refuses TLS 1.2.
+#[derive(Debug)]
+struct PinnedVerifier {
+    accepted: Vec<B256>,
+    provider: Arc<CryptoProvider>,
+    /// The key the server presented (read back to name it when it is refused).
+    presented: Mutex<Option<B256>>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let hash = cert_key_hash(end_entity)
+            .ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        *self.presented.lock().expect("not poisoned") = Some(hash);
+        if self.accepted.contains(&hash) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is refused: the channel is TLS 1.3 only".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens a pinned TLS 1.3 channel to `resolved` on `port` (the handshake within `timeout`).
+pub async fn connect(resolved: &Resolved, port: u16, timeout: Duration) -> Result<(Stream, Session), TlsError> {
+    connect_as(resolved, port, timeout, None).await
+}
+
+/// [`connect`], presenting `client_cert` if the server asks for a certificate (mutual TLS: the
+/// server lets the client in only if the key is pinned under a name it accepts). A server that
+/// refuses the client's certificate says so with an alert that arrives at the first read, after
+/// this returns: the request over the channel fails then.
+pub async fn connect_as(
+    resolved: &Resolved,
+    port: u16,
+    timeout: Duration,
+    client_cert: Option<Arc<ReloadingCert>>,
+) -> Result<(Stream, Session), TlsError> {
+    let name = resolved.name.clone();
+    let addr = SocketAddr::new(resolved.ip, port);
+    let provider = provider();
+    let verifier = Arc::new(PinnedVerifier {
+        accepted: resolved.accepted.clone(),
+        provider: provider.clone(),
+        presented: Mutex::new(None),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone());
+    let mut config = match client_cert {
+        Some(cert) => config.with_client_cert_resolver(cert),
+        None => config.with_no_client_auth(),
+    };
+    config.resumption = rustls::client::Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server_name =
+        ServerName::try_from(name.clone()).map_err(|_| TlsError::Config(format!("{name} is not a DNS name")))?;
+    let tcp =
+        TcpStream::connect(addr).await.map_err(|source| TlsError::Connect { name: name.clone(), addr, source })?;
+    let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(server_name, tcp);
+    let stream = match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => return Err(TlsError::Timeout { name, addr, secs: timeout.as_secs() }),
+        Ok(Err(source)) => {
+            let presented = *verifier.presented.lock().expect("not poisoned");
+            return Err(match presented {
+                Some(presented) if !resolved.accepted.contains(&presented) => TlsError::NotPinned {
+                    name,
+                    addr,
+                    presented,
+                    block: resolved.block,
+                    accepted: resolved.accepted.clone(),
+                },
+                _ => TlsError::Handshake { name, addr, source },
+            });
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    let conn = stream.get_ref().1;
+    let cert_key_hash = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| cert_key_hash(c))
+        .ok_or_else(|| TlsError::Config("the server presented no certificate".into()))?;
+    let mut exporter = [0u8; 32];
+    conn.export_keying_material(&mut exporter, EXPORTER_LABEL, None)
+        .map_err(|e| TlsError::Config(format!("no tls-exporter value: {e}")))?;
+    Ok((stream, Session { addr, cert_key_hash, exporter: B256::from(exporter) }))
+}
+
+/// Sends one HTTP/1.1 `POST path` with a JSON `body` over an open channel to `name` and reads the
+/// whole answer within `timeout`; the connection is closed after it (the next request opens a
+/// channel of its own, checked against the chain of its own time): (status, body).
+pub async fn post(
+    stream: Stream,
+    session: &Session,
+    name: &str,
+    path: &str,
+    body: String,
+    timeout: Duration,
+) -> Result<(u16, bytes::Bytes), TlsError> {
+    let failed = |why: String| TlsError::Http { name: name.to_string(), addr: session.addr, why };
+    let exchange = async {
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(e.to_string()))?;
+        let driver = tokio::spawn(conn);
+        let request = hyper::Request::post(path)
+            .header(hyper::header::HOST, name)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::CONNECTION, "close")
+            .body(Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| failed(e.to_string()))?;
+        let answer = match sender.send_request(request).await {
+            Ok(answer) => answer,
+            // The connection's own error says more (the server's TLS alert, say) than "not ready".
+            Err(e) => {
+                return Err(match driver.await {
+                    Ok(Err(conn)) => failed(describe(&conn)),
+                    _ => failed(describe(&e)),
+                });
+            }
+        };
+        let status = answer.status().as_u16();
+        let body = answer.into_body().collect().await.map_err(|e| failed(describe(&e)))?.to_bytes();
+        driver.abort();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| failed(format!("no whole answer within {} s", timeout.as_secs())))?
+}
+
+/// hyper's error with its causes (a TLS alert from the server, say) on one line, and what the
+/// two alerts of mutual TLS mean.
+fn describe(e: &hyper::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    if text.contains("CertificateRequired") {
+        text.push_str(" (the server lets in only clients with a certificate pinned under a name it accepts: give one)");
+    } else if text.contains("AccessDenied") {
+        text.push_str(" (the server does not let this client's certificate in: its key is not pinned now under a name the server accepts)");
+    }
+    text
+}
