@@ -5,10 +5,11 @@
 # refused → names for the gateway and the service → pin the gateway's TLS certificate on chain
 # with its key's proof of possession and verify it → the service vouches for the gateway → data at rest: the gateway daemon reads a simulated P1 smart meter (real DSMR 5
 # telegrams, CRC-checked) and two room sensors, signs as device and countersigns, journals, and
-# delivers to the service's ingest API — also across a service outage (store-and-forward) → the
-# service commands the meter through the gateway → an ingest-only second daemon refuses a hostile
-# body with its path → a third serves TLS 1.3 as service.iot; the gateway opens a pinned channel
-# by name and votes on it with a handshake proof → the daemon anchors receipts → audit (clean) →
+# delivers to service.iot, known by name only: an ingest-only daemon serving TLS 1.3 pinned on
+# chain, which lets in only the gateway's pinned certificate (mutual TLS) — also across a service
+# outage (store-and-forward) → the service commands the meter through the gateway → an ingest-only
+# plain daemon refuses a hostile body with its path → the gateway votes on service.iot with a
+# handshake proof of a pinned channel → the daemon anchors receipts → audit (clean) →
 # a stored reading edited in Postgres → audit names it → the editor covers up (deletes the
 # receipts and batches, moves the watermark back) → the daemon refuses to anchor the edited rows
 # again, and the audit, trusting only the chain, names the range. Data in process: the service
@@ -41,11 +42,13 @@ daemon_pid=""
 gateway_pid=""
 worker_pid=""
 front_pid=""
+tls_pid=""
 cleanup() {
   [[ -n "$gateway_pid" ]] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
   [[ -n "$worker_pid" ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
   [[ -n "$daemon_pid" ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   [[ -n "$front_pid" ]] && kill "$front_pid" 2>/dev/null && wait "$front_pid" 2>/dev/null
+  [[ -n "$tls_pid" ]] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null
   "$root/scripts/postgres.sh" stop "$demo/pg" >/dev/null || true
   "$root/scripts/ipfs.sh" stop "$demo/ipfs" >/dev/null 2>&1 || true
   kill $anvil_pid 2>/dev/null || true
@@ -157,6 +160,25 @@ TOML
 daemon_pid=$!
 for _ in $(seq 100); do grep -q "active: watching" "$demo/iotegrityd.log" && break; sleep 0.1; done
 
+step "the secure channel (docs/secure-channel.md): an ingest-only iotegrityd serves the API over TLS 1.3 as service.iot"
+tls_port="${DEMO_TLS_PORT:-8552}"
+# shellcheck disable=SC2046
+"$iot" name update-ip service.iot --ip 127.0.0.1 $(wallet service) >/dev/null
+"$iot" cert issue service.iot --cert-out "$demo/service/tls.pem" --key-out "$demo/service/tls.key" --days 30
+# shellcheck disable=SC2046
+"$iot" cert add service.iot --cert "$demo/service/tls.pem" --key "$demo/service/tls.key" $(wallet service)
+echo "mutual TLS: it lets in only clients whose certificate is pinned now under gateway.iot"
+sed -e "s/127.0.0.1:$api_port/127.0.0.1:$tls_port/" -e '/^\[\[tables\]\]/,$d' \
+  -e "/^\[ingest\]/a tls_cert = \"$demo/service/tls.pem\"\ntls_key = \"$demo/service/tls.key\"\nclient_names = [\"gateway.iot\"]" \
+  "$demo/iotegrityd.toml" >"$demo/tls.toml"
+start_tls() {
+  "$root/target/debug/iotegrityd" service --config "$demo/tls.toml" 2>>"$demo/tls.log" &
+  tls_pid=$!
+  for _ in $(seq 100); do grep -q "ingest only" "$demo/tls.log" && break; sleep 0.1; done
+}
+start_tls
+grep -m1 "over TLS 1.3" "$demo/tls.log" | sed -E 's/^.*INFO [^ ]+ /  /' | cut -c1-160
+
 step "the gateway daemon (iotegrityd gateway): a simulated P1 meter and two room sensors"
 cat >"$demo/gateway.toml" <<TOML
 [gateway]
@@ -167,7 +189,12 @@ state_dir = "$demo/gateway-state"
 deployments = "$IOTEGRITY_DEPLOYMENTS"
 rpc_url = "$ETH_RPC_URL"
 [service]
-url = "http://127.0.0.1:$api_port"
+# Known by name only: resolved on chain, the server's key checked against the chain's pins at
+# every connection; the gateway presents its own pinned certificate (mutual TLS).
+name = "service.iot"
+port = $tls_port
+tls_cert = "$demo/gateway/tls.pem"
+tls_key = "$demo/gateway/tls.key"
 retry_max_ms = 1000
 [api]
 listen = "127.0.0.1:$gw_port"
@@ -207,13 +234,13 @@ status '"\n".join("  %-6s %s  next sequence %d" % (d["name"], d["address"], d["n
 echo "a meter reading as signed:"
 psql "SELECT '  ' || convert_from(payload, 'UTF8') FROM iot.readings WHERE device = decode('${online[device]#0x}', 'hex') ORDER BY id DESC LIMIT 1"
 grep -m1 "sample refused" "$demo/gateway.log" | sed -E 's/^.*WARN [^ ]+ /  /' || true
+grep -m1 "delivering to the service" "$demo/gateway.log" | sed -E 's/^.*INFO [^ ]+ /  /' || true
 
-step "store-and-forward: the service goes away for 4 s; the gateway keeps signing into its journal"
-kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
+step "store-and-forward: service.iot goes away for 4 s; the gateway keeps signing into its journal"
+kill "$tls_pid"; wait "$tls_pid" 2>/dev/null || true
 sleep 4
 status '"  backlog while the service is away: %d records" % s["journal"]["backlog"]'
-"$root/target/debug/iotegrityd" service --config "$demo/iotegrityd.toml" 2>>"$demo/iotegrityd.log" &
-daemon_pid=$!
+start_tls
 for _ in $(seq 100); do [[ "$(status 's["journal"]["backlog"]' 2>/dev/null)" -lt 5 ]] && break; sleep 0.2; done
 status '"  the service is back: backlog %d, delivered in order, each reading once" % s["journal"]["backlog"]'
 
@@ -250,22 +277,12 @@ PY
 kill "$front_pid"; wait "$front_pid" 2>/dev/null || true
 front_pid=""
 
-step "the secure channel (docs/secure-channel.md): a third iotegrityd serves the API over TLS 1.3 as service.iot"
-tls_port="${DEMO_TLS_PORT:-8552}"
-# shellcheck disable=SC2046
-"$iot" name update-ip service.iot --ip 127.0.0.1 $(wallet service) >/dev/null
-"$iot" cert issue service.iot --cert-out "$demo/service/tls.pem" --key-out "$demo/service/tls.key" --days 30
-# shellcheck disable=SC2046
-"$iot" cert add service.iot --cert "$demo/service/tls.pem" --key "$demo/service/tls.key" $(wallet service)
-sed -e "s/127.0.0.1:$front_port/127.0.0.1:$tls_port/" \
-  -e "/^\[ingest\]/a tls_cert = \"$demo/service/tls.pem\"\ntls_key = \"$demo/service/tls.key\"" "$demo/front.toml" >"$demo/tls.toml"
-"$root/target/debug/iotegrityd" service --config "$demo/tls.toml" 2>"$demo/tls.log" &
-front_pid=$!
-for _ in $(seq 100); do grep -q "ingest only" "$demo/tls.log" && break; sleep 0.1; done
+step "a handshake proof (docs/secure-channel.md): a vote on service.iot counts only after a pinned channel to it"
 echo "the gateway knows only the name: resolved on chain, the presented key must be one the chain accepts now,"
 echo "and the service signs a proof of this very session (tls-exporter), which the gateway countersigns:"
 # shellcheck disable=SC2046
-"$iot" tls probe service.iot --port "$tls_port" --proof-out "$demo/handshake.json" $(online_wallet gateway) | sed 's/^/  /'
+"$iot" tls probe service.iot --port "$tls_port" --proof-out "$demo/handshake.json" \
+  --tls-cert "$demo/gateway/tls.pem" --tls-key "$demo/gateway/tls.key" $(online_wallet gateway) | sed 's/^/  /'
 step "the gateway votes on service.iot, backed by that proof (checked on chain: signers, session, freshness, once)"
 # shellcheck disable=SC2046
 "$iot" reputation vote --name service.iot --score 90 --proof "$demo/handshake.json" $(wallet gateway)
@@ -273,13 +290,13 @@ step "the gateway votes on service.iot, backed by that proof (checked on chain: 
 echo "a replayed proof is refused by its contract error:"
 # shellcheck disable=SC2046
 "$iot" reputation vote --name service.iot --score 90 --proof "$demo/handshake.json" $(wallet gateway) 2>&1 | sed 's/^/  /' || true
-kill "$front_pid"; wait "$front_pid" 2>/dev/null || true
-front_pid=""
 
 step "the gateway stops (SIGTERM) once everything is delivered; the daemon anchors the rest"
 for _ in $(seq 100); do [[ "$(status 's["journal"]["backlog"]' 2>/dev/null)" == 0 ]] && break; sleep 0.2; done
 kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
 gateway_pid=""
+kill "$tls_pid"; wait "$tls_pid" 2>/dev/null || true
+tls_pid=""
 rows=$(psql "SELECT count(*) FROM iot.readings")
 echo "$rows signed readings stored ($(psql "SELECT count(*) FROM iot.aggregates") aggregates); waiting for their receipts"
 for _ in $(seq 150); do

@@ -11,7 +11,7 @@ use eyre::{Context, Result, bail};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::{IdentityRegistry, NameRegistry};
 use iotegrity_core::names::validate_name;
-use iotegrity_core::tls::{Resolved, connect, request_proof};
+use iotegrity_core::tls::{ReloadingCert, Resolved, connect_as, request_proof};
 use serde_json::json;
 use std::time::Duration;
 
@@ -40,6 +40,13 @@ pub struct ProbeArgs {
     /// write it here: what `reputation vote --name NAME --proof FILE` sends.
     #[arg(long, value_name = "FILE")]
     pub proof_out: Option<std::path::PathBuf>,
+    /// Mutual TLS, for a server that lets in only named clients (`client_names`): this client's
+    /// certificate (PEM, its key pinned under the client's own name), with `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -55,7 +62,12 @@ impl TlsCmd {
         validate_name(&a.name)?;
         let conn = a.chain.connect().await?;
         let resolved = Resolved::now(&conn.provider, &conn.book, &a.name).await?;
-        let (stream, session) = connect(&resolved, a.port, Duration::from_secs(a.timeout_secs)).await?;
+        let client_cert = match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => Some(std::sync::Arc::new(ReloadingCert::open(cert, key)?)),
+            _ => None,
+        };
+        let (stream, session) =
+            connect_as(&resolved, a.port, Duration::from_secs(a.timeout_secs), client_cert.clone()).await?;
         let tls = stream.get_ref().1;
         let suite = tls.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
         let exporter_hash = keccak256(session.exporter);
@@ -65,7 +77,7 @@ impl TlsCmd {
              pins       {} key(s) accepted for {} now: {}\n\
              connect    {}\n\
              handshake  TLS 1.3 ({suite}), no resumption; handshake signature verified\n\
-             pinned     the server's key {} is accepted for {} ✓\n\
+             pinned     the server's key {} is accepted for {} ✓{}\n\
              channel    tls-exporter (RFC 9266), keccak256: {exporter_hash}",
             a.name,
             resolved.ip,
@@ -76,6 +88,10 @@ impl TlsCmd {
             session.addr,
             session.cert_key_hash,
             a.name,
+            client_cert.as_ref().map_or(String::new(), |c| format!(
+                "\nclient     offered certificate key {} (mutual TLS: the server checks it against its client names)",
+                c.current().1
+            )),
         );
         let mut json = json!({ "name": a.name, "ip": resolved.ip.to_string(), "port": a.port, "block": resolved.block,
                 "accepted": accepted, "certKeyHash": session.cert_key_hash, "tlsVersion": "TLSv1.3",
