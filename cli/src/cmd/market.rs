@@ -176,7 +176,7 @@ pub struct AcceptArgs {
 /// `market fetch`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  iotegrity market fetch 1 --spec spec.json --service http://127.0.0.1:8080 --out batches/ \\\n    \
+    after_help = "Example:\n  iotegrity market fetch 1 --spec spec.json --service svc.iot:8443 --out batches/ \\\n    \
     --keystore keys/worker/online.json --password-file pw.txt\n\
     Only the worker assigned to the job is served (anyone else gets 403); nothing fetched is trusted\n\
     until `market train` has verified it."
@@ -187,9 +187,17 @@ pub struct FetchArgs {
     /// The job's spec file (how many batches to fetch).
     #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
-    /// The service's ingest API base URL.
-    #[arg(long, value_name = "URL")]
-    pub service: String,
+    /// The service's API: its name on chain, `NAME[:PORT]` (the pinned TLS channel), or a URL
+    /// (`http://127.0.0.1:8080`, plain, for local work).
+    #[arg(long, value_name = "NAME[:PORT]|URL", value_parser = iotegrity_core::tls::Target::parse)]
+    pub service: iotegrity_core::tls::Target,
+    /// Mutual TLS, for a service that lets in only named clients: the worker's certificate (PEM,
+    /// its key pinned under the worker's own name), with `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Directory to write the batches into (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -732,17 +740,22 @@ async fn fetch(a: FetchArgs) -> Result<Report> {
     let j = job(&conn, a.job).await?;
     let (spec, _) = read_spec(&a.spec, &j)?;
     std::fs::create_dir_all(&a.out).wrap_err_with(|| format!("cannot create {}", a.out.display()))?;
-    let url = format!("{}{}", a.service.trim_end_matches('/'), iotegrity_core::wire::path::JOB_BATCHES);
-    let client = alloy::transports::http::reqwest::Client::new();
+    let client_cert = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(std::sync::Arc::new(iotegrity_core::tls::ReloadingCert::open(cert, key)?)),
+        _ => None,
+    };
+    let timeout = std::time::Duration::from_secs(30);
+    let peer =
+        iotegrity_core::tls::Peer::new(a.service, conn.provider.clone(), conn.book.clone(), timeout, client_cert);
+    let path = iotegrity_core::wire::path::JOB_BATCHES;
+    let url = peer.url_of(path);
     let domain = domain_of(&conn.book);
     let mut rows = 0;
     for index in 0..spec.dataset.sub_tables {
         let now = iotegrity_core::signatures::unix_now();
         let req = SignedBatchRequest::sign(conn.book.job_market(), U256::from(j.id), index, now, &key, &domain);
-        let resp = client.post(&url).json(&req).send().await.wrap_err_with(|| format!("cannot reach {url}"))?;
-        let status = resp.status();
-        let body = resp.bytes().await.wrap_err_with(|| format!("{url}: the answer did not arrive"))?;
-        if !status.is_success() {
+        let (status, body) = peer.request(path, Some(serde_json::to_string(&req)?)).await?;
+        if !(200..300).contains(&status) {
             let why = serde_json::from_slice::<iotegrity_core::wire::ErrorBody>(&body)
                 .map(|e| e.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());

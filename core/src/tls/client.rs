@@ -1,6 +1,6 @@
 //! The client side of the pinned channel: the verifier that accepts only the keys the chain
 //! accepts for a name now, [`connect`] (with a certificate of the client's own for servers that
-//! ask for one: [`connect_as`]), and [`post`], one HTTP/1.1 request over an open channel.
+//! ask for one: [`connect_as`]), and [`request`], one HTTP/1.1 request over an open channel.
 
 use super::{EXPORTER_LABEL, ReloadingCert, Resolved, Stream, TlsError, cert_key_hash, provider};
 use alloy::primitives::B256;
@@ -27,11 +27,12 @@ pub struct Session {
     pub exporter: B256,
 }
 
-/// Accepts a server certificate iff its key is in the accepted set; checks the TLS 1.3
-/// handshake signature with the provider's algorithms; refuses TLS 1.2.
+/// Accepts a server certificate iff its key is in the accepted set (or, with no set, defers the
+/// decision to its caller, who reads the key from the session before sending anything); checks
+/// the TLS 1.3 handshake signature with the provider's algorithms; refuses TLS 1.2.
 #[derive(Debug)]
 struct PinnedVerifier {
-    accepted: Vec<B256>,
+    accepted: Option<Vec<B256>>,
     provider: Arc<CryptoProvider>,
     /// The key the server presented (read back to name it when it is refused).
     presented: Mutex<Option<B256>>,
@@ -49,7 +50,7 @@ impl ServerCertVerifier for PinnedVerifier {
         let hash = cert_key_hash(end_entity)
             .ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
         *self.presented.lock().expect("not poisoned") = Some(hash);
-        if self.accepted.contains(&hash) {
+        if self.accepted.as_ref().is_none_or(|keys| keys.contains(&hash)) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
@@ -94,11 +95,24 @@ pub async fn connect_as(
     timeout: Duration,
     client_cert: Option<Arc<ReloadingCert>>,
 ) -> Result<(Stream, Session), TlsError> {
-    let name = resolved.name.clone();
     let addr = SocketAddr::new(resolved.ip, port);
+    handshake(&resolved.name, addr, timeout, client_cert, Some(resolved)).await
+}
+
+/// The TCP connection and TLS 1.3 handshake with `name` at `addr`, the server's key checked
+/// against `pins` during the handshake — or, with none, left for the caller to check (see
+/// [`super::PinCache::connect`]) before anything is sent.
+pub(super) async fn handshake(
+    name: &str,
+    addr: SocketAddr,
+    timeout: Duration,
+    client_cert: Option<Arc<ReloadingCert>>,
+    pins: Option<&Resolved>,
+) -> Result<(Stream, Session), TlsError> {
+    let name = name.to_string();
     let provider = provider();
     let verifier = Arc::new(PinnedVerifier {
-        accepted: resolved.accepted.clone(),
+        accepted: pins.map(|r| r.accepted.clone()),
         provider: provider.clone(),
         presented: Mutex::new(None),
     });
@@ -122,14 +136,10 @@ pub async fn connect_as(
         Err(_) => return Err(TlsError::Timeout { name, addr, secs: timeout.as_secs() }),
         Ok(Err(source)) => {
             let presented = *verifier.presented.lock().expect("not poisoned");
-            return Err(match presented {
-                Some(presented) if !resolved.accepted.contains(&presented) => TlsError::NotPinned {
-                    name,
-                    addr,
-                    presented,
-                    block: resolved.block,
-                    accepted: resolved.accepted.clone(),
-                },
+            return Err(match (presented, pins) {
+                (Some(presented), Some(pins)) if !pins.accepted.contains(&presented) => {
+                    not_pinned(pins, addr, presented)
+                }
                 _ => TlsError::Handshake { name, addr, source },
             });
         }
@@ -147,15 +157,21 @@ pub async fn connect_as(
     Ok((stream, Session { addr, cert_key_hash, exporter: B256::from(exporter) }))
 }
 
-/// Sends one HTTP/1.1 `POST path` with a JSON `body` over an open channel to `name` and reads the
-/// whole answer within `timeout`; the connection is closed after it (the next request opens a
-/// channel of its own, checked against the chain of its own time): (status, body).
-pub async fn post(
+/// The refusal of a server at `addr` that presented `presented`, a key `pins` does not hold.
+pub(super) fn not_pinned(pins: &Resolved, addr: SocketAddr, presented: B256) -> TlsError {
+    TlsError::NotPinned { name: pins.name.clone(), addr, presented, block: pins.block, accepted: pins.accepted.clone() }
+}
+
+/// Sends one HTTP/1.1 request over an open channel to `name` — `POST path` with a JSON `body`, or
+/// `GET path` without one — and reads the whole answer within `timeout`; the connection is closed
+/// after it (the next request opens a channel of its own, checked against the chain of its own
+/// time): (status, body).
+pub async fn request(
     stream: Stream,
     session: &Session,
     name: &str,
     path: &str,
-    body: String,
+    body: Option<String>,
     timeout: Duration,
 ) -> Result<(u16, bytes::Bytes), TlsError> {
     let failed = |why: String| TlsError::Http { name: name.to_string(), addr: session.addr, why };
@@ -163,11 +179,14 @@ pub async fn post(
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| failed(e.to_string()))?;
         let driver = tokio::spawn(conn);
-        let request = hyper::Request::post(path)
+        let method = if body.is_some() { hyper::Method::POST } else { hyper::Method::GET };
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
             .header(hyper::header::HOST, name)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::CONNECTION, "close")
-            .body(Full::new(bytes::Bytes::from(body)))
+            .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
             .map_err(|e| failed(e.to_string()))?;
         let answer = match sender.send_request(request).await {
             Ok(answer) => answer,

@@ -2,7 +2,7 @@
 //! over the pinned channel (docs/secure-channel.md) — one [`Peer::send`] for both, so the gateway's
 //! delivery, the CLI's commands and the rest are configured with either and do not care which.
 
-use super::{PinCache, ReloadingCert, connect_as, post};
+use super::{PinCache, ReloadingCert, request};
 use crate::AddressBook;
 use crate::wire::{Answer, HttpError};
 use alloy::providers::DynProvider;
@@ -25,6 +25,16 @@ pub enum Target {
         /// The port.
         port: u16,
     },
+}
+
+impl std::fmt::Display for Target {
+    /// The form [`Target::parse`] reads back: the URL, or `NAME:PORT`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(url) => f.write_str(url),
+            Self::Name { name, port } => write!(f, "{name}:{port}"),
+        }
+    }
 }
 
 impl Target {
@@ -120,20 +130,37 @@ impl Peer {
 
     /// POSTs `body` (JSON text, sent as is) to `path`, and reads the answer whatever its status.
     pub async fn send(&self, path: &str, body: String) -> Result<Answer, HttpError> {
-        let (name, port) = match &self.target {
-            Target::Url(base) => return crate::wire::send(&self.http, &format!("{base}{path}"), body).await,
-            Target::Name { name, port } => (name, *port),
-        };
-        let url = self.url_of(path);
-        let unreachable = |e: super::TlsError| HttpError::Unreachable { url: url.clone(), source: e.into() };
-        let (provider, book) = self.chain.as_ref().expect("a named peer has a chain");
-        let resolved = self.pins.resolve(provider, book, name).await.map_err(unreachable)?;
-        let (stream, session) =
-            connect_as(&resolved, port, self.timeout, self.client_cert.clone()).await.map_err(unreachable)?;
-        let (status, answer) = post(stream, &session, name, path, body, self.timeout).await.map_err(unreachable)?;
+        let (status, answer) = self.request(path, Some(body)).await?;
         let text = String::from_utf8_lossy(&answer);
         let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()));
-        Ok(Answer { url, status, body })
+        Ok(Answer { url: self.url_of(path), status, body })
+    }
+
+    /// One request — POST with `body` (JSON text), GET without — whatever its answer's status:
+    /// (status, the body's bytes as they came).
+    pub async fn request(&self, path: &str, body: Option<String>) -> Result<(u16, bytes::Bytes), HttpError> {
+        let url = self.url_of(path);
+        let (name, port) = match &self.target {
+            Target::Url(_) => {
+                let unreachable = |e: reqwest::Error| HttpError::Unreachable { url: url.clone(), source: e.into() };
+                let request = match body {
+                    Some(body) => self.http.post(&url).header("content-type", "application/json").body(body),
+                    None => self.http.get(&url),
+                };
+                let answer = request.send().await.map_err(unreachable)?;
+                let status = answer.status().as_u16();
+                return Ok((status, answer.bytes().await.map_err(unreachable)?));
+            }
+            Target::Name { name, port } => (name, *port),
+        };
+        let unreachable = |e: super::TlsError| HttpError::Unreachable { url: url.clone(), source: e.into() };
+        let (provider, book) = self.chain.as_ref().expect("a named peer has a chain");
+        let (stream, session) = self
+            .pins
+            .connect(provider, book, name, port, self.timeout, self.client_cert.clone())
+            .await
+            .map_err(unreachable)?;
+        request(stream, &session, name, path, body, self.timeout).await.map_err(unreachable)
     }
 
     /// POSTs `body` serialized as JSON to `path`, and decodes a 2xx answer as `T`.
@@ -158,5 +185,8 @@ mod tests {
         assert!(Target::parse("gw.iot:http").unwrap_err().contains("not a port"));
         assert!(Target::parse("gw.iot:70000").is_err());
         assert!(Target::parse("Not A Name").unwrap_err().contains("neither a URL"));
+        for text in ["http://127.0.0.1:8080", "svc.iot:8443"] {
+            assert_eq!(Target::parse(text).unwrap().to_string(), text, "read back as written");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Handshake proofs (docs/secure-channel.md): an EIP-712 `HandshakeProof` bound to one session's
 //! RFC 9266 `tls-exporter` value, signed by the server's online key and countersigned by the client's.
 
-use super::{Channel, Session, Stream, post};
+use super::{Channel, Session, Stream, request};
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct};
@@ -145,9 +145,10 @@ pub async fn request_proof(
     let exchange = |why: String| ProofError::Exchange { name: name.to_string(), why };
     let client_time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let body = serde_json::json!({ "client": key.address(), "clientTime": client_time }).to_string();
-    let (status, answer) = post(stream, session, name, "/v1/tls/handshake-proof", body, Duration::from_secs(10))
-        .await
-        .map_err(|e| exchange(e.to_string()))?;
+    let (status, answer) =
+        request(stream, session, name, "/v1/tls/handshake-proof", Some(body), Duration::from_secs(10))
+            .await
+            .map_err(|e| exchange(e.to_string()))?;
     let text = String::from_utf8_lossy(&answer);
     if status != 200 {
         return Err(exchange(format!("HTTP {status}: {}", text.trim())));

@@ -3,6 +3,7 @@
 
 use alloy::primitives::Address;
 use iotegrity_core::job_spec::ModelKind;
+use iotegrity_core::tls::Target;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -49,17 +50,43 @@ pub struct WorkerSection {
     /// How long a proposal stands, seconds. Default 3 600.
     #[serde(default = "default_ttl")]
     pub proposal_ttl_secs: u64,
+    /// Mutual TLS, for named services that ask for a client certificate: the worker's certificate
+    /// (PEM), its key pinned under the worker's own name, and `tls_key`. Default: none.
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM). Required with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
-/// `[[services]]`: a service identity (offline address) and the base URL of its API. Jobs of
-/// services not listed are skipped.
+/// `[[services]]`: a service identity (offline address) and where its API is — its name on chain
+/// (the pinned TLS channel) or a plain URL. Jobs of services not listed are skipped.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntry {
     /// The service's offline address, as its jobs record it.
     pub identity: Address,
-    /// Base URL of its ingest API, e.g. `http://127.0.0.1:8080`.
-    pub url: String,
+    /// Its API's name on chain, e.g. `svc.iot`: every request over TLS 1.3 to the name's address,
+    /// only to a server whose certificate key the chain accepts for the name now. Set this or `url`.
+    pub name: Option<String>,
+    /// The named API's TCP port. Default 443.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Base URL of its API for local work, e.g. `http://127.0.0.1:8080` (plain, nothing pinned).
+    pub url: Option<String>,
+}
+
+impl ServiceEntry {
+    /// Where the service's API is.
+    pub fn target(&self) -> Target {
+        match (&self.name, &self.url) {
+            (Some(name), _) => Target::Name { name: name.clone(), port: self.port },
+            (None, Some(url)) => Target::Url(url.trim_end_matches('/').to_string()),
+            (None, None) => unreachable!("the config check requires name or url"),
+        }
+    }
+}
+
+fn default_port() -> u16 {
+    443
 }
 
 fn default_models() -> Vec<ModelKind> {
@@ -78,6 +105,21 @@ impl WorkerConfig {
         let cfg: Self = crate::files::read_toml(path)?;
         eyre::ensure!(cfg.worker.poll_interval_ms >= 50, "worker.poll_interval_ms must be >= 50");
         eyre::ensure!(cfg.worker.proposal_ttl_secs >= 60, "worker.proposal_ttl_secs must be >= 60");
+        eyre::ensure!(
+            cfg.worker.tls_cert.is_some() == cfg.worker.tls_key.is_some(),
+            "worker.tls_cert and worker.tls_key go together"
+        );
+        for s in &cfg.services {
+            eyre::ensure!(
+                s.name.is_some() != s.url.is_some(),
+                "[[services]] {}: set either name (the pinned TLS channel) or url (plain, for local work), not both",
+                s.identity
+            );
+            if let Some(name) = &s.name {
+                iotegrity_core::names::validate_name(name)
+                    .map_err(|e| eyre::eyre!("[[services]] {}: name: {e}", s.identity))?;
+            }
+        }
         Ok(cfg)
     }
 }
@@ -116,6 +158,14 @@ mod tests {
         assert!(err.to_string().contains("poll_interval_ms"), "{err}");
         assert!(write(&base.replace("state_dir", "proposal_ttl_secs = 5\nstate_dir")).is_err());
         assert!(write(&format!("{base}[[services]]\nidentity = \"0x12\"\nurl = \"x\"\n")).is_err());
+        let svc = "[[services]]\nidentity = \"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"\n";
+        let named = write(&format!("{base}{svc}name = \"svc.iot\"\nport = 8443\n")).unwrap();
+        assert_eq!(named.services[0].target(), Target::Name { name: "svc.iot".into(), port: 8443 });
+        let both = write(&format!("{base}{svc}name = \"svc.iot\"\nurl = \"http://x\"\n")).unwrap_err();
+        assert!(both.to_string().contains("either name"), "{both}");
+        assert!(write(&format!("{base}{svc}port = 1\n")).unwrap_err().to_string().contains("either name"));
+        assert!(write(&format!("{base}{svc}name = \"No Name\"\n")).is_err());
+        assert!(write(&base.replace("state_dir", "tls_cert = \"c.pem\"\nstate_dir")).is_err(), "cert without key");
         assert!(write(&base.replace("state_dir", "min_rewards = 1\nstate_dir")).is_err(), "a typo is an error");
         assert!(write(&base.replace("state_dir", "models = [\"mlp\"]\nstate_dir")).is_err(), "a kind not built");
     }

@@ -24,6 +24,7 @@ use iotegrity_core::dataset::DatasetBatch;
 use iotegrity_core::job_spec::JobSpec;
 use iotegrity_core::learning::{TrainError, train_verified};
 use iotegrity_core::market::{JobStatus, SignedBatchRequest, SignedProposal, SignedResult, TrainingProposal};
+use iotegrity_core::tls::{Peer, Target};
 use iotegrity_core::{AddressBook, chain, wire};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
@@ -80,7 +81,9 @@ enum Stage {
 #[serde(rename_all = "camelCase")]
 struct JobState {
     job: u64,
-    service_url: String,
+    /// The service's API: a URL or `NAME:PORT` (`Target`'s text; `serviceUrl` in older files).
+    #[serde(alias = "serviceUrl")]
+    service: String,
     #[serde(flatten)]
     stage: Stage,
 }
@@ -94,7 +97,8 @@ pub struct Worker {
     provider: DynProvider,
     book: AddressBook,
     domain: Eip712Domain,
-    client: alloy::transports::http::reqwest::Client,
+    /// The worker's certificate, for services that ask for one (mutual TLS).
+    client_cert: Option<Arc<iotegrity_core::tls::ReloadingCert>>,
     /// Jobs skipped and logged once.
     skipped: HashSet<u64>,
     /// Jobs whose proposal this process has sent.
@@ -128,6 +132,13 @@ impl Worker {
         if Role::try_from(who.role).ok() != Some(Role::Worker) {
             return Err(eyre!("{} is not the online key of an active worker identity", key.address()));
         }
+        let client_cert = match (&cfg.worker.tls_cert, &cfg.worker.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                iotegrity_core::tls::ReloadingCert::open(cert, key)
+                    .wrap_err_with(|| format!("worker.tls_cert {} / tls_key {}", cert.display(), key.display()))?,
+            )),
+            _ => None,
+        };
         Ok(Self {
             domain: iotegrity_core::signatures::domain_of(&book),
             me: who.offline,
@@ -135,11 +146,18 @@ impl Worker {
             key,
             provider,
             book,
-            client: alloy::transports::http::reqwest::Client::new(),
+            client_cert,
             skipped: HashSet::new(),
             sent: HashSet::new(),
             metrics,
         })
+    }
+
+    /// A service's API as a job's state records it (`Target`'s text: a URL or `NAME:PORT`).
+    fn service(&self, target: &str) -> Result<Peer> {
+        let target = Target::parse(target).map_err(|e| eyre!("the service's address in the job's state: {e}"))?;
+        let timeout = std::time::Duration::from_secs(30);
+        Ok(Peer::new(target, self.provider.clone(), self.book.clone(), timeout, self.client_cert.clone()))
     }
 
     fn path(&self, job: u64, ext: &str) -> PathBuf {
@@ -219,14 +237,15 @@ impl Worker {
             self.skip(id, format!("reward {} wei is below min_reward_wei", job.reward));
             return Ok(());
         }
-        let url = format!("{}/v1/jobs/specs/{}", service.url.trim_end_matches('/'), job.paramHash);
-        let bytes = match self.client.get(&url).send().await {
-            Ok(r) if r.status().is_success() => r.bytes().await.wrap_err_with(|| format!("{url}: no body"))?,
-            Ok(r) => {
-                self.skip(id, format!("{url} answered {}", r.status()));
+        let target = service.target().to_string();
+        let path = format!("/v1/jobs/specs/{}", job.paramHash);
+        let peer = self.service(&target)?;
+        let bytes = match peer.request(&path, None).await? {
+            (200..=299, bytes) => bytes,
+            (status, _) => {
+                self.skip(id, format!("{} answered {status}", peer.url_of(&path)));
                 return Ok(());
             }
-            Err(e) => return Err(eyre!("cannot reach {url}: {e}")),
         };
         // Only specs this build can train (task, model, metric) parse.
         match JobSpec::parse_for(&bytes, job.paramHash) {
@@ -265,18 +284,17 @@ impl Worker {
         // The spec and the proposal first, then the state: a crash in between proposes again.
         crate::files::write_atomic(&self.path(id, "spec.json"), &bytes)?;
         crate::files::write_atomic(&self.path(id, "proposal.json"), &serde_json::to_vec_pretty(&signed)?)?;
-        self.save_state(&JobState { job: id, service_url: service.url.clone(), stage: Stage::Proposed })?;
+        self.save_state(&JobState { job: id, service: target.clone(), stage: Stage::Proposed })?;
         self.metrics.proposals.inc();
         crash_point("proposed");
-        self.send_proposal(id, &service.url).await
+        self.send_proposal(id, &target).await
     }
 
     /// Sends the saved proposal to the service (once per process: after a restart, again).
-    async fn send_proposal(&mut self, id: u64, service_url: &str) -> Result<()> {
+    async fn send_proposal(&mut self, id: u64, service: &str) -> Result<()> {
         let proposal = std::fs::read_to_string(self.path(id, "proposal.json")).wrap_err("the proposal file")?;
         self.sent.insert(id);
-        let url = format!("{}{}", service_url.trim_end_matches('/'), wire::path::JOB_PROPOSALS);
-        match wire::send(&self.client, &url, proposal).await {
+        match self.service(service)?.send(wire::path::JOB_PROPOSALS, proposal).await {
             Ok(a) if a.status == 200 => info!(job = id, "proposal accepted on chain"),
             Ok(a) => info!(job = id, status = a.status, answer = %a.body, "proposal sent; not accepted (yet)"),
             Err(e) => {
@@ -296,7 +314,7 @@ impl Worker {
         let done = match (status, mine) {
             (JobStatus::Unprocessed, _) => {
                 if !self.sent.contains(&id) {
-                    self.send_proposal(id, &state.service_url).await?;
+                    self.send_proposal(id, &state.service).await?;
                 }
                 None
             }
@@ -381,7 +399,7 @@ impl Worker {
 
     /// Every batch of the job, each request signed.
     async fn fetch(&self, state: &JobState, spec: &JobSpec) -> Result<Vec<DatasetBatch>> {
-        let url = format!("{}{}", state.service_url.trim_end_matches('/'), wire::path::JOB_BATCHES);
+        let peer = self.service(&state.service)?;
         let mut batches = Vec::with_capacity(spec.dataset.sub_tables as usize);
         for index in 0..spec.dataset.sub_tables {
             let now = iotegrity_core::signatures::unix_now();
@@ -393,7 +411,7 @@ impl Worker {
                 &self.key,
                 &self.domain,
             );
-            batches.push(wire::post::<DatasetBatch>(&self.client, &url, &req).await?);
+            batches.push(peer.post::<DatasetBatch>(wire::path::JOB_BATCHES, &req).await?);
         }
         debug!(job = state.job, batches = batches.len(), "batches fetched");
         Ok(batches)
@@ -406,11 +424,10 @@ impl Worker {
         let signed =
             SignedResult::sign(self.book.job_market(), U256::from(id), job.paramHash, &file, &self.key, &self.domain);
         let body = serde_json::json!({ "result": signed, "model": alloy::primitives::Bytes::from(file) });
-        let url = format!("{}{}", state.service_url.trim_end_matches('/'), wire::path::JOB_RESULTS);
-        let answer = wire::send(&self.client, &url, body.to_string()).await?;
+        let answer = self.service(&state.service)?.send(wire::path::JOB_RESULTS, body.to_string()).await?;
         match answer.status {
             200 => info!(job = id, answer = %answer.body, "model delivered and judged"),
-            500.. => return Err(eyre!("{url} answered {}: {}", answer.status, answer.body)),
+            500.. => return Err(eyre!("{} answered {}: {}", answer.url, answer.status, answer.body)),
             s => info!(job = id, status = s, answer = %answer.body, "model delivered; the service judges by hand"),
         }
         state.stage = Stage::Delivered;

@@ -381,10 +381,29 @@ async fn reports_of(m: &Market, id: u64) -> usize {
 
 #[tokio::test]
 async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tampered_dataset() {
-    let m = Market::with_service_toml("0.3", "[market]\naccept_proposals = true\nevaluate_results = true\n").await;
+    // The worker knows the service by name only: its API is served over TLS 1.3 with a certificate
+    // pinned under svc.iot, and every request of the worker goes over the pinned channel.
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("svc.pem"), certs.path().join("svc.key"));
+    let (cert_pem, key_pem) = iotegrity_core::tls::issue("svc.iot", 30).unwrap();
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let m = Market::with_service_toml(
+        "0.3",
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\n[market]\naccept_proposals = true\nevaluate_results = true\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .await;
     let spec = m.spec.clone();
     let w = &m.s.w;
     w.fund(m.worker.online).await;
+    w.run_as(&m.s.svc, &["name", "register", "svc.iot", "--ip", "127.0.0.1"]).json();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    w.run_as(&m.s.svc, &["cert", "add", "svc.iot", "--cert", &cert, "--key", &key]).json();
+    let port = m.api.rsplit_once(':').unwrap().1;
     let config = w.dir.path().join("worker.toml");
     let metrics_port = iotegrity_e2e::pg::free_port();
     std::fs::write(
@@ -392,7 +411,8 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
         format!(
             "[worker]\nkeystore = \"{}\"\npassword_file = \"{}\"\nstate_dir = \"{}\"\npoll_interval_ms = 100\n\
              min_reward_wei = 100000000000000000\n\
-             [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n[[services]]\nidentity = \"{}\"\nurl = \"{}\"\n\
+             [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n\
+             [[services]]\nidentity = \"{}\"\nname = \"svc.iot\"\nport = {port}\n\
              [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
             m.worker.dir.join("online.json").display(),
             w.password_file.display(),
@@ -400,7 +420,6 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
             w.anvil.endpoint(),
             w.book.display(),
             m.s.svc.offline,
-            m.api
         ),
     )
     .unwrap();
@@ -423,6 +442,7 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
     let job = m.create(&spec, "2h");
     crash(0, "proposed"); // its state says proposed; the proposal never reached the service
     assert_eq!(state_of(&job)["stage"], "proposed");
+    assert_eq!(state_of(&job)["service"], format!("svc.iot:{port}"), "the service by name");
     assert_eq!(m.show(&job)["status"], "Unprocessed");
 
     let mut worker = Daemon::spawn("worker", &config, &log(1));

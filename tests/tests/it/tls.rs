@@ -254,12 +254,12 @@ async fn a_certificate_rolls_over_with_no_failed_handshake() {
         let stop = stop.clone();
         tokio::spawn(async move {
             let (mut ok, mut failed, mut seen) = (0usize, Vec::new(), Vec::new());
+            // The gateway's way: the name's pins kept per block, the latest block asked for while
+            // the handshake runs.
+            let pins = iotegrity_core::tls::PinCache::default();
             while !stop.load(Ordering::SeqCst) {
-                let attempt = async {
-                    let r = iotegrity_core::tls::Resolved::now(&provider, &book, "svc.iot").await?;
-                    iotegrity_core::tls::connect(&r, port, std::time::Duration::from_secs(5)).await
-                };
-                match attempt.await {
+                let timeout = std::time::Duration::from_secs(5);
+                match pins.connect(&provider, &book, "svc.iot", port, timeout, None).await {
                     Ok((_, s)) => {
                         ok += 1;
                         if !seen.contains(&s.cert_key_hash) {
@@ -461,6 +461,14 @@ async fn a_gateway_and_its_service_know_each_other_by_name_over_pinned_channels(
         || stored_readings(&g) >= before + 40,
         logs,
     );
+
+    // The name moves to an address where nothing listens: the gateway follows the chain, not the
+    // address it used last, and sends nothing; moved back, it delivers again.
+    w.run_as(svc, &["name", "update-ip", "svc.iot", "--ip", "127.0.0.2"]).json();
+    wait_log_count(&gw_log, "cannot connect to svc.iot at 127.0.0.2", 1, 30);
+    w.run_as(svc, &["name", "update-ip", "svc.iot", "--ip", "127.0.0.1"]).json();
+    let moved_back = stored_readings(&g);
+    iotegrity_e2e::wait_for("delivery at the name's address again", 60, || stored_readings(&g) >= moved_back + 20, logs);
 
     // The service's certificate is revoked on chain: from the next connection on, the gateway
     // refuses the server (it now presents a key the chain does not accept for svc.iot) and sends
