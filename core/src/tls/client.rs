@@ -2,8 +2,10 @@
 //! accepts for a name now, [`connect`] (with a certificate of the client's own for servers that
 //! ask for one: [`connect_as`]), and [`request`], one HTTP/1.1 request over an open channel.
 
-use super::{EXPORTER_LABEL, ReloadingCert, Resolved, Stream, TlsError, cert_key_hash, provider};
+use super::{EXPORTER_LABEL, PinCache, ReloadingCert, Resolved, Stream, TlsError, cert_key_hash, provider};
+use crate::{AddressBook, chain};
 use alloy::primitives::B256;
+use alloy::providers::DynProvider;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -80,6 +82,47 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+impl PinCache {
+    /// A pinned channel to `name` on `port`, checked against the name's pins at the latest block.
+    /// When the name was read before, the latest block number is asked for while the handshake
+    /// with the address read then runs, and the presented key is checked once both are in —
+    /// against the pins of that block, read again if it is new — before anything is sent; so the
+    /// check costs no round trip of its own. If the name moved to another address meanwhile, or the
+    /// handshake failed and a block was mined since, it connects again to the name as it is now.
+    pub async fn connect(
+        &self,
+        provider: &DynProvider,
+        book: &AddressBook,
+        name: &str,
+        port: u16,
+        timeout: std::time::Duration,
+        client_cert: Option<Arc<ReloadingCert>>,
+    ) -> Result<(Stream, Session), TlsError> {
+        let Some(cached) = self.cached(name) else {
+            let fresh = self.refresh(provider, book, name).await?;
+            return connect_as(&fresh, port, timeout, client_cert).await;
+        };
+        let addr = SocketAddr::new(cached.ip, port);
+        let (latest, shaken) =
+            tokio::join!(chain::latest_block(provider), handshake(name, addr, timeout, client_cert.clone(), None));
+        let mined_since = latest? != cached.block;
+        let now = if mined_since { self.refresh(provider, book, name).await? } else { cached };
+        match shaken {
+            Ok((stream, session)) if now.ip == addr.ip() => {
+                if now.accepted.contains(&session.cert_key_hash) {
+                    Ok((stream, session))
+                } else {
+                    Err(not_pinned(&now, addr, session.cert_key_hash))
+                }
+            }
+            // Nothing changed on chain since: the failure stands.
+            Err(e) if !mined_since => Err(e),
+            // The name moved, or a block was mined since the failure: the name as it is now.
+            _ => connect_as(&now, port, timeout, client_cert).await,
+        }
+    }
+}
+
 /// Opens a pinned TLS 1.3 channel to `resolved` on `port` (the handshake within `timeout`).
 pub async fn connect(resolved: &Resolved, port: u16, timeout: Duration) -> Result<(Stream, Session), TlsError> {
     connect_as(resolved, port, timeout, None).await
@@ -102,7 +145,7 @@ pub async fn connect_as(
 /// The TCP connection and TLS 1.3 handshake with `name` at `addr`, the server's key checked
 /// against `pins` during the handshake — or, with none, left for the caller to check (see
 /// [`super::PinCache::connect`]) before anything is sent.
-pub(super) async fn handshake(
+async fn handshake(
     name: &str,
     addr: SocketAddr,
     timeout: Duration,
@@ -158,7 +201,7 @@ pub(super) async fn handshake(
 }
 
 /// The refusal of a server at `addr` that presented `presented`, a key `pins` does not hold.
-pub(super) fn not_pinned(pins: &Resolved, addr: SocketAddr, presented: B256) -> TlsError {
+fn not_pinned(pins: &Resolved, addr: SocketAddr, presented: B256) -> TlsError {
     TlsError::NotPinned { name: pins.name.clone(), addr, presented, block: pins.block, accepted: pins.accepted.clone() }
 }
 

@@ -184,52 +184,16 @@ impl PinCache {
         }
     }
 
-    /// A pinned channel to `name` on `port`, checked against the name's pins at the latest block.
-    /// When the name was read before, the latest block number is asked for while the handshake
-    /// with the address read then runs, and the presented key is checked once both are in —
-    /// against the pins of that block, read again if it is new — before anything is sent; so the
-    /// check costs no round trip of its own. If the name moved to another address meanwhile, or the
-    /// handshake failed and a block was mined since, it connects again to the name as it is now.
-    pub async fn connect(
+    pub(super) fn cached(&self, name: &str) -> Option<Resolved> {
+        self.entries.lock().expect("not poisoned").get(name).cloned()
+    }
+
+    pub(super) async fn refresh(
         &self,
         provider: &DynProvider,
         book: &AddressBook,
         name: &str,
-        port: u16,
-        timeout: std::time::Duration,
-        client_cert: Option<Arc<ReloadingCert>>,
-    ) -> Result<(Stream, Session), TlsError> {
-        let Some(cached) = self.cached(name) else {
-            let fresh = self.refresh(provider, book, name).await?;
-            return connect_as(&fresh, port, timeout, client_cert).await;
-        };
-        let addr = SocketAddr::new(cached.ip, port);
-        let (latest, shaken) = tokio::join!(
-            chain::latest_block(provider),
-            client::handshake(name, addr, timeout, client_cert.clone(), None)
-        );
-        let mined_since = latest? != cached.block;
-        let now = if mined_since { self.refresh(provider, book, name).await? } else { cached };
-        match shaken {
-            Ok((stream, session)) if now.ip == addr.ip() => {
-                if now.accepted.contains(&session.cert_key_hash) {
-                    Ok((stream, session))
-                } else {
-                    Err(client::not_pinned(&now, addr, session.cert_key_hash))
-                }
-            }
-            // Nothing changed on chain since: the failure stands.
-            Err(e) if !mined_since => Err(e),
-            // The name moved, or a block was mined since the failure: the name as it is now.
-            _ => connect_as(&now, port, timeout, client_cert).await,
-        }
-    }
-
-    fn cached(&self, name: &str) -> Option<Resolved> {
-        self.entries.lock().expect("not poisoned").get(name).cloned()
-    }
-
-    async fn refresh(&self, provider: &DynProvider, book: &AddressBook, name: &str) -> Result<Resolved, TlsError> {
+    ) -> Result<Resolved, TlsError> {
         let fresh = Resolved::now(provider, book, name).await?;
         self.entries.lock().expect("not poisoned").insert(name.to_string(), fresh.clone());
         Ok(fresh)

@@ -468,7 +468,12 @@ async fn a_gateway_and_its_service_know_each_other_by_name_over_pinned_channels(
     wait_log_count(&gw_log, "cannot connect to svc.iot at 127.0.0.2", 1, 30);
     w.run_as(svc, &["name", "update-ip", "svc.iot", "--ip", "127.0.0.1"]).json();
     let moved_back = stored_readings(&g);
-    iotegrity_e2e::wait_for("delivery at the name's address again", 60, || stored_readings(&g) >= moved_back + 20, logs);
+    iotegrity_e2e::wait_for(
+        "delivery at the name's address again",
+        60,
+        || stored_readings(&g) >= moved_back + 20,
+        logs,
+    );
 
     // The service's certificate is revoked on chain: from the next connection on, the gateway
     // refuses the server (it now presents a key the chain does not accept for svc.iot) and sends
