@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod error;
 #[cfg(all(feature = "postgres", feature = "learning"))]
 pub mod evaluate;
+pub mod events;
 pub mod federated;
 #[cfg(feature = "ipfs")]
 pub mod ipfs;
@@ -25,6 +26,7 @@ pub mod merkle;
 pub mod names;
 pub mod receipt;
 pub mod registry_cache;
+pub mod reputation;
 pub mod revert;
 pub mod signatures;
 #[cfg(feature = "postgres")]

@@ -250,22 +250,6 @@ impl SignedResult {
     }
 }
 
-/// An identity's reputation score in points (−100..100; no votes: 0) and its vote count, as
-/// `Reputation.getReputation(address)` gives it: what a worker checks of a service before it
-/// proposes and a service of a worker before it accepts (paper steps 5 and 7).
-pub async fn reputation_of(
-    provider: &alloy::providers::DynProvider,
-    book: &crate::AddressBook,
-    who: Address,
-) -> crate::Result<(f64, u64)> {
-    let r = crate::contracts::Reputation::new(book.reputation(), provider);
-    let ret = crate::chain::call(r.getReputation_1(who)).await?;
-    // 1e18-scaled; to 1e-4 points, then to points.
-    let scaled = ret.score / alloy::primitives::I256::try_from(10i64.pow(14)).expect("fits");
-    let points = f64::from(i32::try_from(scaled).unwrap_or(i32::MAX)) / 1e4;
-    Ok((points, ret.votes.to::<u64>()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

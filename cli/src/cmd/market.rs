@@ -480,7 +480,7 @@ async fn identity_of(conn: &Conn, key: Address) -> Result<(Address, Role)> {
 
 /// Refuses a party whose score is below `min` (votes: none yet counts as 0).
 async fn check_score(conn: &Conn, who: Address, what: &str, min: Option<f64>) -> Result<serde_json::Value> {
-    let (score, votes) = iotegrity_core::market::reputation_of(&conn.provider, &conn.book, who).await?;
+    let (score, votes) = iotegrity_core::reputation::score_of(&conn.provider, &conn.book, who).await?;
     if let Some(min) = min
         && score < min
     {

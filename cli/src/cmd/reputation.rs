@@ -176,11 +176,10 @@ impl ReputationCmd {
                 let subject = match (&a.subject.name, a.subject.address) {
                     (Some(name), _) => {
                         validate_name(name)?;
-                        chain::call(r.domainSubject(name.clone())).await?
+                        iotegrity_core::reputation::domain_subject(name)
                     }
                     (None, Some(addr)) => {
-                        let offline = chain::call(r.identityOf(addr)).await?;
-                        chain::call(r.accountSubject(offline)).await?
+                        iotegrity_core::reputation::account_subject(chain::call(r.identityOf(addr)).await?)
                     }
                     (None, None) => bail!("pass --name or --address"),
                 };

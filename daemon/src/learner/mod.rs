@@ -153,7 +153,7 @@ impl Learner {
                 continue;
             }
             if let Some(min) = self.cfg.learner.min_service_score {
-                let (score, _) = iotegrity_core::market::reputation_of(&self.provider, &self.book, t.service).await?;
+                let (score, _) = iotegrity_core::reputation::score_of(&self.provider, &self.book, t.service).await?;
                 if score < min {
                     debug!(training = id, service = %t.service, score, "service below min_service_score");
                     continue;

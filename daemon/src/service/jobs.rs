@@ -295,7 +295,7 @@ async fn accept(api: &Jobs, body: Result<Json<SignedProposal>, JsonRejection>) -
         ));
     }
     if let Some(min) = api.cfg.min_worker_score {
-        let (score, votes) = iotegrity_core::market::reputation_of(&api.provider, &api.book, who.offline)
+        let (score, votes) = iotegrity_core::reputation::score_of(&api.provider, &api.book, who.offline)
             .await
             .map_err(|e| unavailable("the chain", e))?;
         if score < min {

@@ -264,7 +264,7 @@ impl Worker {
             }
         }
         if let Some(min) = self.cfg.worker.min_service_score {
-            let (score, votes) = iotegrity_core::market::reputation_of(&self.provider, &self.book, job.service).await?;
+            let (score, votes) = iotegrity_core::reputation::score_of(&self.provider, &self.book, job.service).await?;
             if score < min {
                 self.skip(id, format!("service {} scores {score:.2} from {votes} vote(s), below {min}", job.service));
                 return Ok(());
