@@ -1,6 +1,7 @@
 //! `iotegrityd`: the iotegrity daemon. Role `service` makes blockchain receipts for Postgres
 //! tables and takes signed readings in; role `gateway` (Raspberry Pi) reads sensors, signs,
-//! journals and forwards; role `worker` takes jobs of the market and trains on verified data.
+//! journals and forwards; role `worker` takes jobs of the market and trains on verified data;
+//! role `learner` takes part in federated trainings; role `explorer` serves the auditor's web page.
 //! Each role is a cargo feature; the slim Pi build has only `gateway`.
 
 use clap::{Parser, Subcommand};
@@ -8,7 +9,7 @@ use eyre::{Result, WrapErr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// iotegrityd — the iotegrity daemon: the service, the job-market worker, the federated learner and the gateway.
+/// iotegrityd — the iotegrity daemon: the service, the job-market worker, the federated learner, the explorer and the gateway.
 #[derive(Debug, Parser)]
 #[command(name = "iotegrityd", version, max_term_width = 100)]
 #[command(after_help = "Logs: RUST_LOG / IOTEGRITY_LOG (default info). Stops cleanly on SIGTERM or Ctrl-C.")]
@@ -55,6 +56,19 @@ enum Role {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
         /// Only check the configuration (the key is an active device's or gateway's, the chain is reachable), then exit.
+        #[arg(long)]
+        check_config: bool,
+    },
+    #[cfg(feature = "explorer")]
+    /// The auditor's web page: identities, names, tables, receipts, jobs and trainings, verified against the chain (read only).
+    #[command(
+        after_help = "Example: iotegrityd explorer --config iotegrityd-explorer.toml\nSee iotegrityd-explorer.example.toml and docs/explorer.md."
+    )]
+    Explorer {
+        /// TOML configuration file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only check the configuration (the chain, the address book, the database if set), then exit.
         #[arg(long)]
         check_config: bool,
     },
@@ -143,6 +157,23 @@ async fn learner(config: PathBuf, check_only: bool) -> Result<()> {
     learner.run(shutdown).await
 }
 
+#[cfg(feature = "explorer")]
+async fn explorer(config: PathBuf, check_only: bool) -> Result<()> {
+    use iotegrity_daemon::explorer::config::ExplorerConfig;
+    use iotegrity_daemon::explorer::{ExplorerMetrics, connect};
+    let shutdown = shutdown_signal();
+    let cfg = ExplorerConfig::load(&config)?;
+    let metrics = std::sync::Arc::new(ExplorerMetrics::default());
+    let (listen, http) = (cfg.metrics.listen.clone(), cfg.http.clone());
+    let running = connect(cfg, metrics.clone()).await?;
+    if check_only {
+        println!("configuration ok: the chain and the deployment reachable (and the database, if set)");
+        return Ok(());
+    }
+    iotegrity_daemon::metrics::serve(&listen, metrics, &http).await?;
+    running.run(shutdown).await
+}
+
 #[cfg(feature = "gateway")]
 async fn gateway(config: PathBuf, check_only: bool) -> Result<()> {
     use iotegrity_daemon::gateway::Gateway;
@@ -189,6 +220,8 @@ async fn main() -> ExitCode {
         Role::Worker { config, check_config } => worker(config, check_config).await,
         #[cfg(feature = "learner")]
         Role::Learner { config, check_config } => learner(config, check_config).await,
+        #[cfg(feature = "explorer")]
+        Role::Explorer { config, check_config } => explorer(config, check_config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -696,3 +696,103 @@ impl GatewayWorld {
         (delivered, pending)
     }
 }
+
+/// A running `iotegrityd explorer` over a world's deployment.
+pub struct ExplorerRun {
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its log file.
+    pub log: PathBuf,
+    /// The process (killed on drop).
+    pub daemon: Daemon,
+    client: alloy::transports::http::reqwest::Client,
+}
+
+impl World {
+    /// Starts `iotegrityd explorer` number `n` over this world's deployment, with `section` more
+    /// lines of its `[explorer]` section and `extra` TOML (`[database]`, `[[tables]]`…), and waits
+    /// until it serves.
+    pub fn spawn_explorer(&self, n: usize, section: &str, extra: &str) -> ExplorerRun {
+        let port = pg::free_port();
+        let config = self.dir.path().join(format!("explorer-{n}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[explorer]\nlisten = \"127.0.0.1:{port}\"\npoll_interval_ms = 100\n{section}\n\
+                 [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n{extra}\n",
+                self.anvil.endpoint(),
+                self.book.display()
+            ),
+        )
+        .unwrap();
+        let log = self.dir.path().join(format!("explorer-{n}.log"));
+        let daemon = Daemon::spawn("explorer", &config, &log);
+        let read = || std::fs::read_to_string(&log).unwrap_or_default();
+        wait_for("the explorer serving", 60, || read().contains("explorer serving"), read);
+        let client = alloy::transports::http::reqwest::Client::builder()
+            .redirect(alloy::transports::http::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        ExplorerRun { url: format!("http://127.0.0.1:{port}"), log, daemon, client }
+    }
+}
+
+impl ExplorerRun {
+    /// `GET path`: the status, the `Location` header (redirects are not followed) and the body.
+    pub async fn get(&self, path: &str) -> (u16, Option<String>, String) {
+        let resp = self.client.get(format!("{}{path}", self.url)).send().await.expect("the explorer answers");
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        (status, location, resp.text().await.unwrap_or_default())
+    }
+
+    /// `GET path` (an `/api` route), the body as JSON.
+    pub async fn json(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.get(path).await;
+        (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}")))
+    }
+
+    /// `POST path` with no body: the status and the body.
+    pub async fn post(&self, path: &str) -> (u16, String) {
+        let resp = self.client.post(format!("{}{path}", self.url)).send().await.expect("the explorer answers");
+        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    }
+
+    /// Waits until the index holds every block up to the chain's latest now.
+    pub async fn wait_synced(&self, w: &World) {
+        let provider = iotegrity_core::chain::reader(&w.anvil.endpoint()).unwrap();
+        let latest = iotegrity_core::chain::latest_block(&provider).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, home) = self.json("/api/home").await;
+            if home["syncedTo"].as_u64() >= Some(latest) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the explorer did not index block {latest}: {home}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The lines of a streaming HTTP response (server-sent events), read as they come.
+pub struct LineStream(tokio::io::Lines<tokio::io::BufReader<tokio::net::TcpStream>>);
+
+impl LineStream {
+    /// The next line (empty at the end of the stream).
+    pub async fn next_line(&mut self) -> String {
+        self.0.next_line().await.ok().flatten().unwrap_or_default()
+    }
+}
+
+impl ExplorerRun {
+    /// `GET path` as a stream of lines (the response head first), for `/events`.
+    pub async fn client_stream(&self, path: &str) -> LineStream {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let host = self.url.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(host).await.expect("the explorer accepts");
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        LineStream(tokio::io::BufReader::new(tcp).lines())
+    }
+}

@@ -7,10 +7,7 @@ use crate::opts::{ChainOpts, TableOpts};
 use alloy::primitives::Address;
 use clap::{Args, Subcommand};
 use eyre::{Result, WrapErr, bail};
-use iotegrity_core::anchors::TableAnchors;
-use iotegrity_core::audit::{match_receipt, run::resolve_owner};
-use iotegrity_core::chain;
-use iotegrity_core::contracts::ReceiptAnchor;
+use iotegrity_core::audit::run::check_receipt;
 use iotegrity_core::receipt::Receipt;
 use iotegrity_core::store::receipts;
 use serde_json::json;
@@ -74,32 +71,9 @@ impl ReceiptCmd {
                 let r: Receipt =
                     serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a receipt", a.file.display()))?;
                 let conn = a.chain.connect().await?;
-                let pinned = match a.anchorer {
-                    Some(addr) => Some(resolve_owner(&conn.provider, &conn.book, addr).await?),
-                    None => None,
-                };
-                let anchors = TableAnchors::read(&conn.provider, &conn.book, r.table_id, None).await?;
-                let trust = anchors.trust(pinned);
-                let history = anchors.history(trust.owner());
-                let matched = match_receipt(&r.table, &r, &history);
-                let contract_says = match trust.owner() {
-                    Some(owner) => {
-                        let anchor = ReceiptAnchor::new(conn.book.receipt_anchor(), &conn.provider);
-                        let batch_proof: Vec<_> = r.proof.iter().map(|p| p.sibling).collect();
-                        let anchor_proof: Vec<_> = r.anchor_proof.iter().map(|p| p.sibling).collect();
-                        let sub_table = alloy::primitives::keccak256(iotegrity_core::receipt::pack_rows(&r.rows));
-                        chain::call(anchor.verifyReceipt(
-                            owner,
-                            r.anchor.anchored_root,
-                            sub_table,
-                            batch_proof,
-                            anchor_proof,
-                        ))
-                        .await?
-                    }
-                    None => false,
-                };
-                let valid = matched.is_ok() && contract_says;
+                let check = check_receipt(&conn.provider, &conn.book, &r, a.anchorer).await?;
+                let (trust, matched, contract_says) = (&check.trust, &check.anchored, check.contract_verifies);
+                let valid = check.valid();
                 let mut text = format!(
                     "receipt {}..{} of {}: {}\n  {trust}",
                     r.first_key,
@@ -123,7 +97,7 @@ impl ReceiptCmd {
                     Err(finding) => text += &format!("\n  {finding}"),
                 }
                 text += &format!("\n  ReceiptAnchor.verifyReceipt: {contract_says}");
-                for other in anchors.others(trust.owner()) {
+                for other in &check.others {
                     text += &format!("\n  also anchored by {} ({} batches): not trusted", other.owner, other.batches);
                 }
                 let report = Report::new(

@@ -38,6 +38,60 @@ pub async fn resolve_owner(provider: &DynProvider, book: &AddressBook, address: 
     Ok(if offline == Address::ZERO { address } else { offline })
 }
 
+/// What the chain says of one receipt (`iotegrity receipt verify`, the explorer's receipt page).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptCheck {
+    /// Whose anchors of the table are trusted, and why.
+    pub trust: crate::anchors::Trust,
+    /// The trusted identity's chain batch that backs the receipt, or why none does.
+    pub anchored: std::result::Result<crate::anchors::AnchoredBatch, Finding>,
+    /// `ReceiptAnchor.verifyReceipt` for the trusted identity (false when none is trusted).
+    pub contract_verifies: bool,
+    /// Other identities that anchored the same table id (not trusted).
+    pub others: Vec<crate::anchors::OtherAnchorer>,
+}
+
+impl ReceiptCheck {
+    /// The receipt is backed by the trusted identity's anchors, and the contract agrees.
+    pub fn valid(&self) -> bool {
+        self.anchored.is_ok() && self.contract_verifies
+    }
+}
+
+/// Holds receipt `r` against the chain: the table's anchors by every identity, the one trusted
+/// (`pinned`, an offline or online address, or the only one that anchored), the batch of its that
+/// backs the receipt, and the contract's own `verifyReceipt`. The receipt's claims (its block, its
+/// transaction) count for nothing: the chain's record is read.
+pub async fn check_receipt(
+    provider: &DynProvider,
+    book: &AddressBook,
+    r: &Receipt,
+    pinned: Option<Address>,
+) -> Result<ReceiptCheck> {
+    let pinned = match pinned {
+        Some(a) => Some(resolve_owner(provider, book, a).await?),
+        None => None,
+    };
+    let anchors = TableAnchors::read(provider, book, r.table_id, None).await?;
+    let trust = anchors.trust(pinned);
+    let history = anchors.history(trust.owner());
+    let anchored = super::match_receipt(&r.table, r, &history).cloned();
+    let contract_verifies = match trust.owner() {
+        Some(owner) => {
+            let anchor = crate::contracts::ReceiptAnchor::new(book.receipt_anchor(), provider);
+            let batch_proof: Vec<_> = r.proof.iter().map(|p| p.sibling).collect();
+            let anchor_proof: Vec<_> = r.anchor_proof.iter().map(|p| p.sibling).collect();
+            let sub_table = alloy::primitives::keccak256(crate::receipt::pack_rows(&r.rows));
+            chain::call(anchor.verifyReceipt(owner, r.anchor.anchored_root, sub_table, batch_proof, anchor_proof))
+                .await?
+        }
+        None => false,
+    };
+    let others = anchors.others(trust.owner());
+    Ok(ReceiptCheck { trust, anchored, contract_verifies, others })
+}
+
 /// Audits `table`; `progress` hears how many rows have been read.
 pub async fn audit_database(
     pool: &sqlx::PgPool,

@@ -3,6 +3,7 @@
 mod audit;
 mod certs;
 mod deploy;
+mod explorer;
 mod gateway;
 mod hostile;
 mod identity;
