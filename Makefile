@@ -23,12 +23,14 @@ help:
 # ---------------------------------------------------------------- installs
 
 # System packages from Debian: openssl (test certificates), PostgreSQL (the receipts daemon's
-# database in tests and the demo; servers are started per test, never as a system service).
+# database in tests and the demo; servers are started per test, never as a system service),
+# Chromium and its WebDriver (the explorer's browser test, headless).
 $(STAMP)/apt:
 	@mkdir -p $(STAMP)
-	@if ! command -v openssl >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "installing openssl and postgresql"; apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl postgresql >/dev/null; fi
+	@if ! command -v openssl >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing openssl, postgresql, chromium and chromium-driver"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl postgresql chromium chromium-driver >/dev/null; fi
 	@touch $@
 
 # Foundry, solc and OpenZeppelin from the npm registry, pinned by package-lock.json.

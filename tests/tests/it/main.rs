@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `iotegrity` binary against a real Anvil per test.
 
 mod audit;
+mod browser;
 mod certs;
 mod deploy;
 mod explorer;
