@@ -179,6 +179,28 @@ async fn three_participants_derive_the_same_global_model_every_round_and_leave_t
         assert!(err.contains("FederatedLearning_NothingToClaim"), "{err}");
     }
     assert_eq!(svc.fl.totalOwed().call().await.unwrap(), U256::ZERO);
+
+    // The auditor's explorer shows the training from the chain alone: every model with its CID,
+    // the poisoned one left out, the payouts.
+    let x = w.spawn_explorer(0, "", "");
+    x.wait_synced(&w).await;
+    let (status, t) = x.json(&format!("/api/training/{id}")).await;
+    assert_eq!((status, t["state"].as_str()), (200, Some("Finished")), "{t}");
+    let models = t["models"].as_array().unwrap();
+    let poisoned: Vec<&serde_json::Value> = models.iter().filter(|m| m["excluded"] == true).collect();
+    assert!(!poisoned.is_empty(), "{t}");
+    for m in &poisoned {
+        assert_eq!(
+            (m["round"].as_u64(), m["participant"].as_str().unwrap().parse::<Address>().unwrap()),
+            (Some(2), ps[2].id.offline),
+            "{m}"
+        );
+    }
+    assert!(models.iter().all(|m| m["cid"].as_str().unwrap().starts_with("bafkrei")), "{t}");
+    let claims = t["timeline"].as_array().unwrap().iter().filter(|e| e["event"] == "RewardClaimed").count();
+    assert_eq!(claims, 2, "{t}");
+    let (_, _, page) = x.get(&format!("/training/{id}")).await;
+    assert!(page.contains("left out by every participant"), "{page}");
 }
 
 #[tokio::test]

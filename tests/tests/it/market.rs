@@ -165,6 +165,21 @@ async fn a_job_is_trained_on_verified_data_evaluated_paid_and_voted_and_attacks_
     m.s.w.run_as(&m.s.svc, &["market", "vote", &job, "--score", "80"]).json();
     let score = m.s.w.cli(&["reputation", "show", "--address", &m.worker.offline.to_string()]).json();
     assert_eq!(score["votes"], 1, "{score}");
+    // The auditor's explorer shows the job's whole life, from the chain alone.
+    let x = m.s.w.spawn_explorer(0, "", "");
+    x.wait_synced(&m.s.w).await;
+    let (status, shown) = x.json(&format!("/api/job/{job}")).await;
+    assert_eq!((status, shown["status"].as_str()), (200, Some("Success")), "{shown}");
+    assert_eq!(shown["worker"].as_str().unwrap().parse::<alloy::primitives::Address>().unwrap(), m.worker.offline);
+    assert_eq!(shown["resultHash"], trained["resultHash"]);
+    let events: Vec<&str> =
+        shown["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for e in ["JobCreated", "JobAccepted", "ResultReported", "JobFinished", "RewardClaimed"] {
+        assert!(events.contains(&e), "{e} in {events:?}");
+    }
+    assert_eq!(x.get(&format!("/search?q={job}")).await.1, Some(format!("/job/{job}")));
+    let (status, _, page) = x.get(&format!("/job/{job}")).await;
+    assert!(status == 200 && page.contains("Success") && page.contains("RewardClaimed"), "{page}");
 
     // Failed: the same data and model against a target it cannot meet; the service is refunded.
     let strict = m.write_spec("strict.json", "0.95");
