@@ -29,6 +29,7 @@ pg_port="${DEMO_PG_PORT:-5544}"
 api_port="${DEMO_API_PORT:-8547}"
 gw_port="${DEMO_GATEWAY_PORT:-8548}"
 ipfs_port="${DEMO_IPFS_PORT:-8551}"
+explorer_port="${DEMO_EXPLORER_PORT:-8554}"
 db="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export ETH_RPC_URL="http://127.0.0.1:$port"
 export IOTEGRITY_DEPLOYMENTS="$demo/deployment.json"
@@ -43,7 +44,9 @@ gateway_pid=""
 worker_pid=""
 front_pid=""
 tls_pid=""
+explorer_pid=""
 cleanup() {
+  [[ -n "$explorer_pid" ]] && kill "$explorer_pid" 2>/dev/null && wait "$explorer_pid" 2>/dev/null
   [[ -n "$gateway_pid" ]] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
   [[ -n "$worker_pid" ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
   [[ -n "$daemon_pid" ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
@@ -159,6 +162,35 @@ TOML
 "$root/target/debug/iotegrityd" service --config "$demo/iotegrityd.toml" 2>"$demo/iotegrityd.log" &
 daemon_pid=$!
 for _ in $(seq 100); do grep -q "active: watching" "$demo/iotegrityd.log" && break; sleep 0.1; done
+
+step "the auditor's explorer (iotegrityd explorer, read only) on http://127.0.0.1:$explorer_port/"
+cat >"$demo/explorer.toml" <<TOML
+[explorer]
+listen = "127.0.0.1:$explorer_port"
+poll_interval_ms = 300
+state_dir = "$demo/explorer-state"
+anchorer = "${offline[service]}"
+[chain]
+rpc_url = "$ETH_RPC_URL"
+deployments = "$IOTEGRITY_DEPLOYMENTS"
+[database]
+url = "$db"
+[[tables]]
+name = "iot.readings"
+[[tables]]
+name = "public.diabetes"
+TOML
+"$root/target/debug/iotegrityd" explorer --config "$demo/explorer.toml" 2>"$demo/explorer.log" &
+explorer_pid=$!
+for _ in $(seq 100); do grep -q "explorer serving" "$demo/explorer.log" && break; sleep 0.1; done
+echo "it indexes every event of the deployment and shows each anchor as the chain records it"
+# The explorer's JSON routes, for the demo's printouts: explore GET PATH EXPRESSION.
+explore() {
+  python3 -c "import json,sys,urllib.request,urllib.error
+try: d=json.load(urllib.request.urlopen('http://127.0.0.1:$explorer_port'+sys.argv[1]))
+except urllib.error.HTTPError as e: d=json.load(e)
+print($2)" "$1"
+}
 
 step "the secure channel (docs/secure-channel.md): an ingest-only iotegrityd serves the API over TLS 1.3 as service.iot"
 tls_port="${DEMO_TLS_PORT:-8552}"
@@ -446,6 +478,9 @@ echo "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"deliver
 psql "UPDATE iot.readings SET payload = convert_to('{\"kind\":\"dsmr\",\"delivered_wh\":[0,0]}', 'UTF8') WHERE id = 42"
 step "…and the audit names the row, twice over: its anchored hash and its signed payload hash"
 "$iot" audit --db "$db" --table iot.readings --anchorer "${offline[service]}" || true
+echo "the explorer's receipt page of row 42 (http://127.0.0.1:$explorer_port/receipt/iot.readings/42) marks it too:"
+explore /api/receipt/iot.readings/42 \
+  '"  " + ("verified" if d["valid"] else "NOT verified") + "\n" + "\n".join("  %-13s %s  %s" % (s["what"], "holds" if s["ok"] else "FAILS", s["detail"][:90]) for s in d["steps"])'
 
 step "the editor covers up: deletes the receipts and batches from row 42's on, moves the watermark back"
 first=$(psql "SELECT first_key FROM iotegrity.batches WHERE table_name = 'iot.readings' AND 42 BETWEEN first_key AND last_key")
@@ -458,6 +493,12 @@ echo "the service refuses (the chain's history is append-only, and it reads it b
 grep -m1 "the chain already holds anchors" "$demo/iotegrityd.log" | sed -E 's/^.*error=/  /' | cut -c1-160
 step "the audit trusts only the chain: the anchored batches without receipts are named, and row 42's no longer gives its root"
 "$iot" audit --db "$db" --table iot.readings --anchorer "${offline[service]}" | grep -v "not anchored yet" || true
+echo "the same audit, run from the explorer's table page (http://127.0.0.1:$explorer_port/table/iot.readings):"
+python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$explorer_port/api/table/iot.readings/audit', method='POST'))"
+for _ in $(seq 300); do [[ "$(explore /api/table/iot.readings 'd["audit"]["state"]')" != running ]] && break; sleep 0.2; done
+explore /api/table/iot.readings \
+  '"  %s: %d finding(s)" % ("clean" if not [f for f in d["audit"]["report"]["findings"] if f["kind"] in ("altered","deleted","inserted","receipt-missing","receipt-tampered","root-not-on-chain")] else "NOT clean", len(d["audit"]["report"]["findings"]))'
+explore /api/home '"  the explorer indexed %d events up to block %d: %d identities, %d names, %d anchored batches, %d jobs, %d trainings" % (d["events"], d["syncedTo"], d["counts"]["identities"], d["counts"]["names"], d["counts"]["anchors"], d["counts"]["jobs"], d["counts"]["trainings"])'
 
 cat <<EOT
 
@@ -479,5 +520,14 @@ With a chain and database of your own (make up), try:
   iotegrity --json name show gateway.iot                      scriptable output
   iotegrity audit --db postgres://… --table public.mytable    audit any table the daemon watches
 Everything of this run is in .local/demo/ (receipt-42.json, iotegrityd.log, gateway.log,
-gateway-state/, worker.log, worker-state/); chain, database and daemons are stopped now.
+gateway-state/, worker.log, worker-state/, explorer.log).
 EOT
+if [[ -t 0 && -t 1 ]]; then
+  echo
+  echo "The explorer is at http://127.0.0.1:$explorer_port/ — search gateway.iot, iot.readings:42, job:1 or a"
+  echo "training id; press Enter to stop the chain, the database and every daemon."
+  read -r _
+else
+  echo "(The explorer was at http://127.0.0.1:$explorer_port/; run make demo in a terminal to keep it open.)"
+fi
+echo "chain, database and daemons stopped."

@@ -3,7 +3,8 @@
 # Anvil on 127.0.0.1:8545 with the contracts deployed (anvil/chain.sh), PostgreSQL on
 # 127.0.0.1:5433 (data in .local/pg), a registered service identity (keys in .local/up/service,
 # password in .local/up/pw.txt), and `iotegrityd service` watching iot.readings with its ingest
-# API on 127.0.0.1:8080 and metrics on 127.0.0.1:9187 (config and log in .local/up/).
+# API on 127.0.0.1:8080 and metrics on 127.0.0.1:9187, and `iotegrityd explorer` (the auditor's
+# web page) on http://127.0.0.1:8090/ (configs and logs in .local/up/).
 #
 # The chain and the database are kept together: `down` stops both and keeps both (Anvil's state is
 # dumped to .local/anvil/state.json and loaded again by `up`), `reset` forgets both. (A fresh chain
@@ -19,7 +20,8 @@ up="$root/.local/up"
 rpc="http://127.0.0.1:8545"
 db="postgres://postgres@127.0.0.1:5433/postgres"
 book="$root/anvil/deployments/31337.json"
-daemon_running() { [[ -f "$up/iotegrityd.pid" ]] && kill -0 "$(cat "$up/iotegrityd.pid")" 2>/dev/null; }
+running() { [[ -f "$up/$1.pid" ]] && kill -0 "$(cat "$up/$1.pid")" 2>/dev/null; }
+daemon_running() { running iotegrityd; }
 
 case "${1:-}" in
   up)
@@ -44,6 +46,7 @@ case "${1:-}" in
       echo "$online" >"$up/service/online.addr"
       echo "$offline" >"$up/service/offline.addr"
       daemon_running && kill "$(cat "$up/iotegrityd.pid")" # its key was for another chain
+      running explorer && kill "$(cat "$up/explorer.pid")"  # its index was of another chain
     fi
     cat >"$up/iotegrityd.toml" <<TOML
 [database]
@@ -73,19 +76,43 @@ TOML
       grep -q "active: watching" "$up/iotegrityd.log" || { tail "$up/iotegrityd.log" >&2; exit 1; }
       echo "iotegrityd service up (pid $(cat "$up/iotegrityd.pid")): ingest http://127.0.0.1:8080, metrics :9187"
     fi
+    cat >"$up/explorer.toml" <<TOML
+[explorer]
+listen = "127.0.0.1:8090"
+state_dir = "$up/explorer-state"
+[chain]
+rpc_url = "$rpc"
+deployments = "$book"
+[database]
+url = "$db"
+[[tables]]
+name = "iot.readings"
+TOML
+    if running explorer; then
+      echo "iotegrityd explorer already running (pid $(cat "$up/explorer.pid"))"
+    else
+      nohup "$root/target/debug/iotegrityd" explorer --config "$up/explorer.toml" \
+        </dev/null >/dev/null 2>"$up/explorer.log" &
+      echo $! >"$up/explorer.pid"
+      for _ in $(seq 100); do grep -q "explorer serving" "$up/explorer.log" && break; sleep 0.1; done
+      grep -q "explorer serving" "$up/explorer.log" || { tail "$up/explorer.log" >&2; exit 1; }
+      echo "iotegrityd explorer up (pid $(cat "$up/explorer.pid")): http://127.0.0.1:8090/"
+    fi
     cat <<EOT
 
-The stack is up. Service online key: $up/service/online.json (password in $up/pw.txt).
+The stack is up. The explorer: http://127.0.0.1:8090/
+Service online key: $up/service/online.json (password in $up/pw.txt).
   export ETH_RPC_URL=$rpc IOTEGRITY_DEPLOYMENTS=$book IOTEGRITY_DATABASE_URL=$db
   iotegrity identity keygen --dir keys/dev --password-file pw.txt      # then register a device and a gateway
   iotegrityd gateway --config gateway.toml                              # service.url = http://127.0.0.1:8080
   iotegrity audit --table iot.readings --anchorer $(cat "$up/service/offline.addr")
-Logs: $up/iotegrityd.log. Stop everything (keeping chain and database): make down; forget both: make reset
+Logs: $up/iotegrityd.log, $up/explorer.log. Stop everything (keeping chain and database): make down; forget both: make reset
 EOT
     ;;
   down)
+    if running explorer; then kill "$(cat "$up/explorer.pid")" && echo "iotegrityd explorer stopped"; fi
     if daemon_running; then kill "$(cat "$up/iotegrityd.pid")" && echo "iotegrityd stopped"; fi
-    rm -f "$up/iotegrityd.pid"
+    rm -f "$up/iotegrityd.pid" "$up/explorer.pid"
     scripts/postgres.sh stop .local/pg || true
     anvil/chain.sh stop ;;
   reset)
