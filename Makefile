@@ -116,6 +116,7 @@ bench: contracts
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench service --locked
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench hostile --locked
 	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench tls --locked
+	IOTEGRITY_BIN_DIR=$(CURDIR)/target/release $(CARGO) bench -p iotegrity-e2e --bench explorer --locked
 
 lint: fmt-check clippy
 	$(FORGE) lint
