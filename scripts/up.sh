@@ -22,6 +22,20 @@ db="postgres://postgres@127.0.0.1:5433/postgres"
 book="$root/anvil/deployments/31337.json"
 running() { [[ -f "$up/$1.pid" ]] && kill -0 "$(cat "$up/$1.pid")" 2>/dev/null; }
 daemon_running() { running iotegrityd; }
+# start NAME ROLE READY WHERE: runs `iotegrityd ROLE --config $up/NAME.toml` in the background
+# (log $up/NAME.log, pid $up/NAME.pid) unless it runs already, and waits for READY in its log.
+start() {
+  local name=$1 role=$2 ready=$3 where=$4
+  if running "$name"; then
+    echo "iotegrityd $role already running (pid $(cat "$up/$name.pid"))"
+    return
+  fi
+  nohup "$root/target/debug/iotegrityd" "$role" --config "$up/$name.toml" </dev/null >/dev/null 2>"$up/$name.log" &
+  echo $! >"$up/$name.pid"
+  for _ in $(seq 100); do grep -q "$ready" "$up/$name.log" && break; sleep 0.1; done
+  grep -q "$ready" "$up/$name.log" || { tail "$up/$name.log" >&2; exit 1; }
+  echo "iotegrityd $role up (pid $(cat "$up/$name.pid")): $where"
+}
 
 case "${1:-}" in
   up)
@@ -66,16 +80,7 @@ m = 100
 n = 4
 max_wait_secs = 10
 TOML
-    if daemon_running; then
-      echo "iotegrityd service already running (pid $(cat "$up/iotegrityd.pid"))"
-    else
-      nohup "$root/target/debug/iotegrityd" service --config "$up/iotegrityd.toml" \
-        </dev/null >/dev/null 2>"$up/iotegrityd.log" &
-      echo $! >"$up/iotegrityd.pid"
-      for _ in $(seq 100); do grep -q "active: watching" "$up/iotegrityd.log" && break; sleep 0.1; done
-      grep -q "active: watching" "$up/iotegrityd.log" || { tail "$up/iotegrityd.log" >&2; exit 1; }
-      echo "iotegrityd service up (pid $(cat "$up/iotegrityd.pid")): ingest http://127.0.0.1:8080, metrics :9187"
-    fi
+    start iotegrityd service "active: watching" "ingest http://127.0.0.1:8080, metrics :9187"
     cat >"$up/explorer.toml" <<TOML
 [explorer]
 listen = "127.0.0.1:8090"
@@ -88,16 +93,7 @@ url = "$db"
 [[tables]]
 name = "iot.readings"
 TOML
-    if running explorer; then
-      echo "iotegrityd explorer already running (pid $(cat "$up/explorer.pid"))"
-    else
-      nohup "$root/target/debug/iotegrityd" explorer --config "$up/explorer.toml" \
-        </dev/null >/dev/null 2>"$up/explorer.log" &
-      echo $! >"$up/explorer.pid"
-      for _ in $(seq 100); do grep -q "explorer serving" "$up/explorer.log" && break; sleep 0.1; done
-      grep -q "explorer serving" "$up/explorer.log" || { tail "$up/explorer.log" >&2; exit 1; }
-      echo "iotegrityd explorer up (pid $(cat "$up/explorer.pid")): http://127.0.0.1:8090/"
-    fi
+    start explorer explorer "explorer serving" "http://127.0.0.1:8090/"
     cat <<EOT
 
 The stack is up. The explorer: http://127.0.0.1:8090/

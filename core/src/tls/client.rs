@@ -2,14 +2,13 @@
 //! accepts for a name now, [`connect`] (with a certificate of the client's own for servers that
 //! ask for one: [`connect_as`]), and [`request`], one HTTP/1.1 request over an open channel.
 
-use super::{EXPORTER_LABEL, PinCache, ReloadingCert, Resolved, Stream, TlsError, cert_key_hash, provider};
+use super::{EXPORTER_LABEL, PinCache, ReloadingCert, Resolved, Signatures, Stream, TlsError, cert_key_hash, provider};
 use crate::{AddressBook, chain};
 use alloy::primitives::B256;
 use alloy::providers::DynProvider;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::net::SocketAddr;
@@ -35,7 +34,7 @@ pub struct Session {
 #[derive(Debug)]
 struct PinnedVerifier {
     accepted: Option<Vec<B256>>,
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
     /// The key the server presented (read back to name it when it is refused).
     presented: Mutex<Option<B256>>,
 }
@@ -65,7 +64,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is refused: the channel is TLS 1.3 only".into()))
+        self.signatures.tls12()
     }
 
     fn verify_tls13_signature(
@@ -74,11 +73,11 @@ impl ServerCertVerifier for PinnedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.signatures.schemes()
     }
 }
 
@@ -156,7 +155,7 @@ async fn handshake(
     let provider = provider();
     let verifier = Arc::new(PinnedVerifier {
         accepted: pins.map(|r| r.accepted.clone()),
-        provider: provider.clone(),
+        signatures: Signatures::new(),
         presented: Mutex::new(None),
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -36,7 +36,10 @@ use alloy::primitives::{B256, keccak256};
 use alloy::providers::DynProvider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
@@ -209,4 +212,33 @@ pub fn cert_key_hash(cert: &[u8]) -> Option<B256> {
 /// The one crypto provider of the channel (aws-lc-rs, already in the tree through reqwest).
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// What the server's and the client's verifiers share: a TLS 1.3 handshake signature is checked
+/// with the provider's algorithms (a pin says which key, not that the peer holds it); TLS 1.2 is
+/// refused.
+#[derive(Debug)]
+struct Signatures(Arc<CryptoProvider>);
+
+impl Signatures {
+    fn new() -> Self {
+        Self(provider())
+    }
+
+    fn tls12(&self) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is refused: the channel is TLS 1.3 only".into()))
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

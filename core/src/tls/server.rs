@@ -7,7 +7,6 @@ use crate::AddressBook;
 use alloy::primitives::B256;
 use alloy::providers::DynProvider;
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -119,7 +118,7 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
         Some(names) => builder.with_client_cert_verifier(Arc::new(PinnedClients {
             accepted: names.iter().flat_map(|r| r.accepted.iter().copied()).collect(),
-            provider: provider(),
+            signatures: super::Signatures::new(),
         })),
     };
     let mut config = builder.with_cert_resolver(cert);
@@ -172,7 +171,7 @@ impl ClientNames {
 #[derive(Debug)]
 struct PinnedClients {
     accepted: Vec<B256>,
-    provider: Arc<CryptoProvider>,
+    signatures: super::Signatures,
 }
 
 impl ClientCertVerifier for PinnedClients {
@@ -199,7 +198,7 @@ impl ClientCertVerifier for PinnedClients {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is refused: the channel is TLS 1.3 only".into()))
+        self.signatures.tls12()
     }
 
     fn verify_tls13_signature(
@@ -208,11 +207,11 @@ impl ClientCertVerifier for PinnedClients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.signatures.schemes()
     }
 }
 
