@@ -5,7 +5,6 @@
 //! header each page carries; the client's, the whole request on the same machine. Goal: under
 //! 100 ms of server time each. Medians of 30 requests after 3 warm-ups.
 
-use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use iotegrity_core::contracts::{IdentityRegistry, Reputation};
 use iotegrity_core::{AddressBook, chain, keys};
