@@ -365,7 +365,10 @@ pub fn training(v: &TrainingView) -> Markup {
     html! {
         h1 { "Training " (v.id) }
         dl {
-            dt { "state" } dd { strong { (v.state) } ", round " (v.round) " of " (v.target_round) }
+            dt { "state" } dd { strong { (v.state) } ", "
+                @if v.round == 0 { "registration open" }
+                @else if v.round > v.target_round { "after its " (v.target_round) " rounds" }
+                @else { "round " (v.round) " of " (v.target_round) } }
             dt { "service" } dd { (address(v.service)) }
             dt { "reward" } dd { (ether(&v.reward_wei)) " escrowed" }
             dt { "initial model" } dd.mono { (v.initial_model) }
