@@ -4,7 +4,8 @@
 //! few lines that append new anchors as the chain records them (server-sent events).
 
 use super::index::Entry;
-use super::view::{AuditState, History, Home, IdentityView, JobView, NameView, ReceiptView, TableView, TrainingView};
+use super::state::AuditState;
+use super::view::{History, Home, IdentityView, JobView, NameView, ReceiptView, TableView, TrainingView};
 use alloy::primitives::utils::format_ether;
 use alloy::primitives::{Address, U256};
 use maud::{DOCTYPE, Markup, PreEscaped, html};

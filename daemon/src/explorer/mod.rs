@@ -4,81 +4,30 @@
 //! and — with a service's database — receipts checked row by row and the audit run on demand.
 //! Read only: it holds no key, sends no transaction and writes nothing to the database.
 //!
-//! Rooms: `config` (the TOML file), `index` (the chain's events, kept and looked up), `view` (each
-//! page's data), `html` (each page's markup), `routes` (the web server's routes).
+//! Rooms, from the bottom up: `config` (the TOML file), `index` (the chain's events, kept and
+//! looked up), `state` (what every page reads from), `view` (each page's data), `html` (each
+//! page's markup), `routes` (the web server's routes); this file builds them and runs them.
 
 pub mod config;
 pub mod html;
 pub mod index;
 pub mod routes;
+pub mod state;
 pub mod view;
 
-use crate::metrics::{Counter, LatencyFamily, MetricSet, latency_family};
-use alloy::primitives::Address;
-use alloy::providers::DynProvider;
+pub use state::{AuditState, Explorer, ExplorerMetrics};
+
 use config::ExplorerConfig;
 use eyre::{Result, WrapErr};
-use index::{Entry, Index, Indexer};
+use index::Indexer;
 use iotegrity_core::store::TableRef;
 use iotegrity_core::{AddressBook, chain};
-use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tracing::info;
-
-/// The explorer's metrics.
-#[derive(Debug)]
-pub struct ExplorerMetrics {
-    /// Page and API requests, by route and status.
-    pub requests: LatencyFamily,
-    /// Events indexed.
-    pub indexed: Counter,
-    /// Failed reads of the chain (retried).
-    pub errors: Counter,
-}
-
-impl Default for ExplorerMetrics {
-    fn default() -> Self {
-        Self { requests: latency_family(), indexed: Counter::default(), errors: Counter::default() }
-    }
-}
-
-impl MetricSet for ExplorerMetrics {
-    fn register(&self, r: &mut Registry) {
-        r.register(
-            "iotegrity_explorer_request_seconds",
-            "Page and API requests, by route and status",
-            self.requests.clone(),
-        );
-        r.register("iotegrity_explorer_indexed_events", "Events indexed", self.indexed.clone());
-        r.register("iotegrity_explorer_errors", "Failed reads of the chain (retried)", self.errors.clone());
-    }
-}
-
-/// What every page reads from.
-pub struct Explorer {
-    provider: DynProvider,
-    book: AddressBook,
-    index: Arc<RwLock<Index>>,
-    news: broadcast::Sender<Arc<Entry>>,
-    pool: Option<sqlx::PgPool>,
-    tables: Vec<TableRef>,
-    anchorer: Option<Address>,
-    audits: Mutex<HashMap<String, view::AuditState>>,
-    stopped: watch::Receiver<bool>,
-    metrics: Arc<ExplorerMetrics>,
-}
-
-impl Explorer {
-    /// The configured table named `name`, if the database holds it.
-    fn db_table(&self, name: Option<&str>) -> Option<&TableRef> {
-        let name = name?;
-        self.tables.iter().find(|t| t.name() == name)
-    }
-}
 
 /// The running explorer: its pages' state and the indexer that feeds them.
 pub struct Running {

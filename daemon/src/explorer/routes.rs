@@ -5,8 +5,9 @@
 //! what does not exist a 404, a chain or database that cannot be asked a 503 — each with a page
 //! or a JSON body that says why.
 
+use super::html;
+use super::state::Explorer;
 use super::view::{self, ViewError};
-use super::{Explorer, html};
 use axum::Json;
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Query, State};

@@ -4,11 +4,11 @@
 //! and rendered as HTML by `html.rs`; bad input and things that do not exist are [`ViewError`]s
 //! with a status and a sentence, never a panic.
 
-use super::Explorer;
 use super::index::{Entry, Key};
+use super::state::{AuditState, Explorer};
 use alloy::primitives::{Address, B256, U256, keccak256};
+use iotegrity_core::audit::covering;
 use iotegrity_core::audit::run::{AuditOptions, ReceiptCheck, check_receipt};
-use iotegrity_core::audit::{AuditReport, covering};
 use iotegrity_core::contracts::{FederatedLearning, IdentityRegistry, JobMarket, NameRegistry, Role};
 use iotegrity_core::merkle::{process_proof, tag_batch_root};
 use iotegrity_core::receipt::{Receipt, sub_table_leaf, table_id};
@@ -431,31 +431,6 @@ pub struct Store {
     pub rows: u64,
     /// The last key cut into a batch.
     pub watermark: Option<i64>,
-}
-
-/// An audit of a table, as the explorer runs it (one at a time per table).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase", tag = "state")]
-pub enum AuditState {
-    /// Reading and checking rows.
-    Running {
-        /// Rows read so far.
-        rows_read: u64,
-        /// Rows in the table when it started.
-        rows_total: u64,
-    },
-    /// Done.
-    Done {
-        /// The report.
-        report: Box<AuditReport>,
-        /// When it finished (unix seconds).
-        at: u64,
-    },
-    /// It could not run.
-    Failed {
-        /// Why.
-        error: String,
-    },
 }
 
 /// Reads a table name or table id.
