@@ -605,7 +605,7 @@ pub async fn receipt(x: &Explorer, text: &str, key: &str) -> Result<ReceiptView,
             "no receipt covers row {key} of {name} (not anchored yet, or not a key of it)"
         )));
     };
-    let live = table.rows(pool, key - 1, key, Some(1)).await.map_err(db_down)?;
+    let live = table.rows(pool, key.saturating_sub(1), key, Some(1)).await.map_err(db_down)?;
     let held = r.rows.iter().find(|h| h.key == key).map(|h| h.hash);
     let mut steps = Vec::new();
     let row_step = match (live.first().filter(|l| l.key == key), held) {

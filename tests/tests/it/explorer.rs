@@ -167,6 +167,8 @@ async fn every_page_shows_what_the_chain_holds_and_marks_what_the_database_chang
         ("/table/public.readings?root=0x12".to_string(), 400, "64 hex digits"),
         ("/receipt/public.readings/abc".into(), 400, "not a row key"),
         ("/receipt/public.readings/99999".into(), 404, "no receipt covers row 99999"),
+        ("/receipt/public.readings/-9223372036854775808".into(), 404, "no receipt covers row"),
+        ("/receipt/public.readings/99999999999999999999".into(), 400, "not a row key"),
         ("/receipt/public.other/1".into(), 503, "not a table of this explorer"),
         ("/job/1".into(), 404, "no job 1"),
         ("/job/x".into(), 400, "not a job id"),
