@@ -785,7 +785,8 @@ impl LineStream {
 }
 
 impl ExplorerRun {
-    /// `GET path` as a stream of lines (the response head first), for `/events`.
+    /// `GET path` as a stream of lines, for `/events`: returns once the response's status line
+    /// has come (the server has subscribed its stream by then).
     pub async fn client_stream(&self, path: &str) -> LineStream {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         let host = self.url.trim_start_matches("http://");
@@ -793,6 +794,9 @@ impl ExplorerRun {
         tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n").as_bytes())
             .await
             .unwrap();
-        LineStream(tokio::io::BufReader::new(tcp).lines())
+        let mut lines = LineStream(tokio::io::BufReader::new(tcp).lines());
+        let status = lines.next_line().await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{path}: {status}");
+        lines
     }
 }
