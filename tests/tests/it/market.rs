@@ -479,7 +479,8 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
     assert_eq!(reports_of(&m, job.parse().unwrap()).await, 1, "{}", all_logs());
     assert!(read(4).contains("model delivered and judged"), "{}", read(4));
     assert!(!read(4).contains("result reported"), "{}", read(4));
-    assert_eq!(state_of(&job)["stage"], "done");
+    // The worker writes its state after the chain has its claim: wait for the file, not the chain.
+    wait_for("the job's state done", 30, || state_of(&job)["stage"] == "done", all_logs);
 
     // A job paying less than min_reward_wei (0.1 ether) is skipped, with its reason, once.
     let db = m.db();
@@ -497,7 +498,7 @@ async fn the_worker_daemon_takes_a_job_survives_kill_9_is_paid_and_refuses_a_tam
     let job2 = m.create(&spec, "2h");
     wait_for("the tampered batch refused", 60, || read(4).contains("batch refused"), all_logs);
     assert!(read(4).contains("batch=12"), "{}", read(4));
-    assert_eq!(state_of(&job2)["stage"], "refused");
+    wait_for("the job's state refused", 30, || state_of(&job2)["stage"] == "refused", all_logs);
     assert_eq!(m.show(&job2)["resultHash"], serde_json::Value::Null);
     assert_eq!(m.show(&job2)["status"], "InProgress");
 
