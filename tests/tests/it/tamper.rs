@@ -1,14 +1,16 @@
 //! The threat model, tried as its attacker would: someone who can write the service's database —
 //! rows, receipts, batches, anchors, watermarks — and get any key but the service's (a throwaway
 //! Service identity of their own). Real daemon, real CLI, real Anvil and PostgreSQL. Every attack
-//! must end in a non-zero exit that names the finding; only the chain is believed.
+//! must end in a non-zero exit that names the finding; only the chain is believed. The auditor's
+//! explorer is held to the same attacks: its receipt pages name the step that fails, its audit
+//! names what the CLI's does.
 
 use alloy::primitives::B256;
 use iotegrity_core::contracts::{IReceiptAnchor, ReceiptAnchor};
 use iotegrity_core::receipt::{AnchorRef, Batch, Receipt, table_id};
 use iotegrity_core::store::{self, TableRef, receipts};
 use iotegrity_core::{AddressBook, chain};
-use iotegrity_e2e::{Ident, Run, ServiceWorld};
+use iotegrity_e2e::{ExplorerRun, Ident, Run, ServiceWorld};
 use serde_json::Value;
 
 const TABLE: &str = "public.readings";
@@ -117,6 +119,43 @@ fn rewrite_store(s: &ServiceWorld, first: i64, batch: &Batch, tx: B256, block: u
     s.pg.psql("postgres", &sql);
 }
 
+/// The auditor's explorer over the world's database (explorer `n`), trusting `anchorer` if given.
+async fn explorer(s: &ServiceWorld, n: usize, anchorer: Option<alloy::primitives::Address>) -> ExplorerRun {
+    let section = anchorer.map(|a| format!("anchorer = \"{a}\"")).unwrap_or_default();
+    let db = s.pg.url("postgres");
+    let x = s.w.spawn_explorer(n, &section, &format!("[database]\nurl = \"{db}\"\n[[tables]]\nname = \"{TABLE}\"\n"));
+    x.wait_synced(&s.w).await;
+    x
+}
+
+/// The explorer's receipt page of `row`: its status, and the steps that fail (by name).
+async fn receipt_steps(x: &ExplorerRun, row: i64) -> (u16, Vec<String>, Value) {
+    let (status, page) = x.json(&format!("/api/receipt/{TABLE}/{row}")).await;
+    let failing = page["steps"]
+        .as_array()
+        .map(|steps| {
+            steps.iter().filter(|s| s["ok"] == false).map(|s| s["what"].as_str().unwrap().to_owned()).collect()
+        })
+        .unwrap_or_default();
+    (status, failing, page)
+}
+
+/// Runs the audit from the explorer's table page; returns the finished report's finding kinds.
+async fn explorer_audit(x: &ExplorerRun) -> Vec<String> {
+    assert_eq!(x.post(&format!("/api/table/{TABLE}/audit")).await.0, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, table) = x.json(&format!("/api/table/{TABLE}")).await;
+        match table["audit"]["state"].as_str() {
+            Some("done") => return kinds(&table["audit"]["report"]),
+            Some("failed") => panic!("the explorer's audit failed: {table}"),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "the explorer's audit did not finish: {table}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 fn show_receipt(s: &ServiceWorld, row: i64, file: &str) -> String {
     let db = s.pg.url("postgres");
     let shown = s.w.cli(&["receipt", "show", "--db", &db, "--table", TABLE, "--row", &row.to_string()]).json();
@@ -170,6 +209,23 @@ async fn re_anchoring_with_a_throwaway_identity_is_caught() {
     let run = s.w.cli(&["receipt", "verify", &path, "--anchorer", &mallory.offline.to_string()]).json();
     assert_eq!(run["valid"], true, "{run}");
 
+    // The explorer: row 15 agrees with its forged receipt, which agrees with itself — only the
+    // chain step fails. Unpinned, it trusts nobody; pinned, it names the stranger as not trusted.
+    let unpinned = explorer(&s, 0, None).await;
+    let (status, failing, page) = receipt_steps(&unpinned, 15).await;
+    assert_eq!((status, failing), (200, vec!["on chain".to_string(), "contract".into()]), "{page}");
+    assert_eq!(page["chain"]["trust"]["trust"], "ambiguous", "{page}");
+    let (_, table) = unpinned.json(&format!("/api/table/{TABLE}")).await;
+    assert_eq!((table["trusted"].clone(), table["anchorers"].as_array().unwrap().len()), (Value::Null, 2), "{table}");
+    let pinned = explorer(&s, 1, Some(s.svc.offline)).await;
+    let (status, failing, page) = receipt_steps(&pinned, 15).await;
+    assert_eq!((status, failing), (200, vec!["on chain".to_string(), "contract".into()]), "{page}");
+    assert_eq!(page["chain"]["anchored"]["Err"]["kind"], "root-not-on-chain", "{page}");
+    let (_, table) = pinned.json(&format!("/api/table/{TABLE}")).await;
+    assert_eq!(address(&table["trusted"]), s.svc.offline, "{table}");
+    assert_eq!(address(&table["anchorers"][1]["owner"]), mallory.offline, "the stranger is listed, not trusted");
+    assert_eq!(explorer_audit(&pinned).await, k, "the explorer's audit is the CLI's");
+
     // An exported bundle fails the same way.
     let bundle = s.w.path("b.json");
     let db = s.pg.url("postgres");
@@ -187,7 +243,31 @@ async fn re_anchoring_with_a_throwaway_identity_is_caught() {
 #[tokio::test]
 async fn deleted_receipts_are_missing_not_awaiting() {
     let s = anchored_world().await;
+    // First, a stored receipt's leaf edited: its page names the steps that no longer hold.
+    let x = explorer(&s, 0, None).await;
+    let original = s.pg.psql("postgres", "SELECT receipt::text FROM iotegrity.receipts WHERE first_key = 21");
+    s.pg.psql(
+        "postgres",
+        &format!("UPDATE iotegrity.receipts SET receipt = receipt || jsonb_build_object('leaf', '0x{}') WHERE first_key = 21", "11".repeat(32)),
+    );
+    let (status, failing, page) = receipt_steps(&x, 22).await;
+    assert_eq!((status, failing), (200, vec!["leaf".to_string(), "proof".into(), "on chain".into()]), "{page}");
+    assert_eq!(page["chain"]["anchored"]["Err"]["kind"], "receipt-tampered", "{page}");
+    assert!(explorer_audit(&x).await.contains(&"receipt-tampered".to_string()));
+    s.pg.psql(
+        "postgres",
+        &format!(
+            "UPDATE iotegrity.receipts SET receipt = '{}'::jsonb WHERE first_key = 21",
+            original.replace('\'', "''")
+        ),
+    );
+    let (_, failing, _) = receipt_steps(&x, 22).await;
+    assert!(failing.is_empty(), "put back, it verifies again: {failing:?}");
     s.pg.psql("postgres", "DELETE FROM iotegrity.receipts WHERE first_key BETWEEN 11 AND 20");
+    let (status, _, page) = receipt_steps(&x, 15).await;
+    assert_eq!(status, 404, "{page}");
+    assert!(page["error"].as_str().unwrap().contains("no receipt covers row 15"), "{page}");
+    assert_eq!(explorer_audit(&x).await, vec!["receipt-missing"], "the chain still holds the batch");
     let report = failed(&audit(&s, &[]));
     assert_eq!(kinds(&report), vec!["receipt-missing"], "{report}");
     let f = &report["findings"][0];
@@ -224,6 +304,17 @@ async fn a_rolled_back_watermark_is_never_re_anchored() {
     let report = failed(&audit(&s, &[]));
     assert_eq!(kinds(&report), vec!["receipt-missing"], "{report}");
     assert_eq!(report["findings"][0]["rowsMatch"], false, "{report}");
+    // The explorer shows the rolled-back watermark as the database's claim, and its audit, read
+    // against the chain, names the anchored range with no receipts.
+    let x = explorer(&s, 0, None).await;
+    let (_, table) = x.json(&format!("/api/table/{TABLE}")).await;
+    assert_eq!(
+        (table["store"]["watermark"].as_i64(), table["anchorers"][0]["rows"].as_u64()),
+        (Some(20), Some(30)),
+        "{table}"
+    );
+    assert_eq!(receipt_steps(&x, 25).await.0, 404, "no receipt covers the altered row");
+    assert_eq!(explorer_audit(&x).await, vec!["receipt-missing"]);
 
     // The service's own key cannot do it either: the contract refuses an overlapping range.
     let altered = recompute(&s, 21, 30, 3).await;
@@ -258,6 +349,17 @@ async fn a_receipt_pointed_at_another_tables_root_is_not_on_chain() {
     let report = failed(&audit(&s, &[]));
     assert!(kinds(&report).contains(&"root-not-on-chain".to_owned()), "{report}");
     assert!(kinds(&report).contains(&"receipt-missing".to_owned()), "{report}");
+    let x = explorer(&s, 0, None).await;
+    // On the explorer the row step fails (the rows are the other table's) and so does the chain
+    // step — while the contract's own check passes: verifyReceipt binds no table, so the page's
+    // table-bound chain step is what catches the relabelling.
+    let (status, failing, page) = receipt_steps(&x, 2).await;
+    assert_eq!((status, failing), (200, vec!["row".to_string(), "on chain".into()]), "{page}");
+    assert_eq!(
+        (page["chain"]["anchored"]["Err"]["kind"].as_str(), page["chain"]["contractVerifies"].as_bool()),
+        (Some("root-not-on-chain"), Some(true)),
+        "{page}"
+    );
 }
 
 /// A bundle with a batch left out, and one that carries a receipt the chain does not know.
