@@ -29,6 +29,25 @@ pub struct ChainOpts {
     pub deployments: Option<PathBuf>,
 }
 
+/// A client certificate for servers that let in only named clients (mutual TLS): its key pinned
+/// under the client's own name (`iotegrity cert issue`, `cert add`).
+#[derive(Debug, Clone, Args)]
+pub struct ClientCertOpts {
+    /// The client's certificate (PEM), with `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ClientCertOpts {
+    /// The certificate, if given.
+    pub fn load(&self) -> Result<Option<std::sync::Arc<iotegrity_core::tls::ReloadingCert>>> {
+        Ok(iotegrity_core::tls::ReloadingCert::open_pair(self.tls_cert.as_deref(), self.tls_key.as_deref())?)
+    }
+}
+
 /// A watched table and the database holding it and its receipts.
 #[derive(Debug, Clone, Args)]
 pub struct TableOpts {

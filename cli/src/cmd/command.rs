@@ -3,14 +3,14 @@
 //! gateway to the service's ingest API (`POST /v1/feedback`).
 
 use crate::Report;
-use crate::opts::{ChainOpts, read_password};
+use crate::opts::{ChainOpts, ClientCertOpts, read_password};
 use alloy::primitives::{Address, Bytes, keccak256};
 use clap::Args;
 use eyre::{Result, WrapErr};
 use iotegrity_core::keys::open_keystore;
 use iotegrity_core::registry_cache::RegistryCache;
 use iotegrity_core::signatures::{CommandExchange, domain_of, unix_now};
-use iotegrity_core::tls::{Peer, ReloadingCert};
+use iotegrity_core::tls::Peer;
 use iotegrity_core::wire::{FeedbackSubmission, SignedCommand, path};
 use serde_json::json;
 use std::path::PathBuf;
@@ -50,13 +50,9 @@ pub struct CommandArgs {
     /// `gw.iot:8090`), or a URL (`http://pi.local:8090`, plain, for local work).
     #[arg(long, value_name = "NAME[:PORT]|URL", value_parser = iotegrity_core::tls::Target::parse)]
     pub to: Option<iotegrity_core::tls::Target>,
-    /// Mutual TLS, for a gateway that lets in only named services (`[api] client_names`): the
-    /// service's certificate (PEM, its key pinned under the service's name), with `--tls-key`.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: this client's certificate, for a server that lets in only named clients.
+    #[command(flatten)]
+    pub client_cert: ClientCertOpts,
     /// Chain and deployment (for the signing domain).
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -89,10 +85,7 @@ impl CommandArgs {
         );
         let mut feedback = serde_json::Value::Null;
         if let Some(gateway) = self.to {
-            let client_cert = match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(std::sync::Arc::new(ReloadingCert::open(cert, key)?)),
-                _ => None,
-            };
+            let client_cert = self.client_cert.load()?;
             let timeout = std::time::Duration::from_secs(30);
             let peer = Peer::new(gateway, conn.provider.clone(), conn.book.clone(), timeout, client_cert);
             let url = peer.url_of(path::COMMANDS);

@@ -3,7 +3,7 @@
 //! each step checked before it is sent, reverts named. Rules: docs/market.md.
 
 use crate::Report;
-use crate::opts::{ChainOpts, Conn, TableOpts, WalletOpts, parse_amount, parse_reason};
+use crate::opts::{ChainOpts, ClientCertOpts, Conn, TableOpts, WalletOpts, parse_amount, parse_reason};
 use crate::output::ether;
 use alloy::primitives::{Address, B256, U256, keccak256};
 use clap::{Args, Subcommand, ValueEnum};
@@ -191,13 +191,9 @@ pub struct FetchArgs {
     /// (`http://127.0.0.1:8080`, plain, for local work).
     #[arg(long, value_name = "NAME[:PORT]|URL", value_parser = iotegrity_core::tls::Target::parse)]
     pub service: iotegrity_core::tls::Target,
-    /// Mutual TLS, for a service that lets in only named clients: the worker's certificate (PEM,
-    /// its key pinned under the worker's own name), with `--tls-key`.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: this client's certificate, for a server that lets in only named clients.
+    #[command(flatten)]
+    pub client_cert: ClientCertOpts,
     /// Directory to write the batches into (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -740,10 +736,7 @@ async fn fetch(a: FetchArgs) -> Result<Report> {
     let j = job(&conn, a.job).await?;
     let (spec, _) = read_spec(&a.spec, &j)?;
     std::fs::create_dir_all(&a.out).wrap_err_with(|| format!("cannot create {}", a.out.display()))?;
-    let client_cert = match (&a.tls_cert, &a.tls_key) {
-        (Some(cert), Some(key)) => Some(std::sync::Arc::new(iotegrity_core::tls::ReloadingCert::open(cert, key)?)),
-        _ => None,
-    };
+    let client_cert = a.client_cert.load()?;
     let timeout = std::time::Duration::from_secs(30);
     let peer =
         iotegrity_core::tls::Peer::new(a.service, conn.provider.clone(), conn.book.clone(), timeout, client_cert);

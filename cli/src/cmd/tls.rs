@@ -4,14 +4,14 @@
 //! (docs/secure-channel.md). Every step is printed; a refusal says which step and why.
 
 use crate::Report;
-use crate::opts::{ChainOpts, WalletOpts};
+use crate::opts::{ChainOpts, ClientCertOpts, WalletOpts};
 use alloy::primitives::keccak256;
 use clap::{Args, Subcommand};
 use eyre::{Context, Result, bail};
 use iotegrity_core::chain;
 use iotegrity_core::contracts::{IdentityRegistry, NameRegistry};
 use iotegrity_core::names::validate_name;
-use iotegrity_core::tls::{ReloadingCert, Resolved, connect_as, request_proof};
+use iotegrity_core::tls::{Resolved, connect_as, request_proof};
 use serde_json::json;
 use std::time::Duration;
 
@@ -40,13 +40,9 @@ pub struct ProbeArgs {
     /// write it here: what `reputation vote --name NAME --proof FILE` sends.
     #[arg(long, value_name = "FILE")]
     pub proof_out: Option<std::path::PathBuf>,
-    /// Mutual TLS, for a server that lets in only named clients (`client_names`): this client's
-    /// certificate (PEM, its key pinned under the client's own name), with `--tls-key`.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<std::path::PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS: this client's certificate, for a server that lets in only named clients.
+    #[command(flatten)]
+    pub client_cert: ClientCertOpts,
     /// Chain and deployment.
     #[command(flatten)]
     pub chain: ChainOpts,
@@ -62,10 +58,7 @@ impl TlsCmd {
         validate_name(&a.name)?;
         let conn = a.chain.connect().await?;
         let resolved = Resolved::now(&conn.provider, &conn.book, &a.name).await?;
-        let client_cert = match (&a.tls_cert, &a.tls_key) {
-            (Some(cert), Some(key)) => Some(std::sync::Arc::new(ReloadingCert::open(cert, key)?)),
-            _ => None,
-        };
+        let client_cert = a.client_cert.load()?;
         let (stream, session) =
             connect_as(&resolved, a.port, Duration::from_secs(a.timeout_secs), client_cert.clone()).await?;
         let tls = stream.get_ref().1;

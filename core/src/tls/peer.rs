@@ -38,6 +38,19 @@ impl std::fmt::Display for Target {
 }
 
 impl Target {
+    /// The target a config section names with `name` and `port` (the pinned channel) or `url`
+    /// (plain, for local work) — exactly one of the two.
+    pub fn from_config(name: Option<&str>, port: u16, url: Option<&str>) -> Result<Self, String> {
+        match (name, url) {
+            (Some(name), None) => {
+                crate::names::validate_name(name).map_err(|e| format!("name: {e}"))?;
+                Ok(Self::Name { name: name.to_string(), port })
+            }
+            (None, Some(url)) => Ok(Self::Url(url.trim_end_matches('/').to_string())),
+            _ => Err("set either name (the pinned TLS channel) or url (plain, for local work), not both".into()),
+        }
+    }
+
     /// `http://…` or `https://…` is a URL; anything else is `NAME[:PORT]`, a name on chain
     /// (port 443 if none is given).
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -59,49 +72,22 @@ impl Target {
 pub struct Peer {
     target: Target,
     timeout: Duration,
-    http: reqwest::Client,
-    chain: Option<(DynProvider, AddressBook)>,
-    pins: PinCache,
-    client_cert: Option<Arc<ReloadingCert>>,
+    route: Route,
+}
+
+/// How requests reach the peer.
+#[derive(Debug)]
+enum Route {
+    /// Plain HTTP (reqwest).
+    Url(reqwest::Client),
+    /// The pinned channel, checked against this chain.
+    Pinned { provider: DynProvider, book: AddressBook, pins: PinCache, client_cert: Option<Arc<ReloadingCert>> },
 }
 
 impl Peer {
-    /// A peer at a base URL; each request within `timeout`.
-    pub fn url(base: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds");
-        Self {
-            target: Target::Url(base.trim_end_matches('/').to_string()),
-            timeout,
-            http,
-            chain: None,
-            pins: PinCache::default(),
-            client_cert: None,
-        }
-    }
-
-    /// A peer known by `name` on the chain of `book`, at `port`; each request (handshake
-    /// included) within `timeout`. With `client_cert`, the client presents it when the server asks
-    /// (mutual TLS: its key pinned under the client's own name).
-    pub fn name(
-        name: &str,
-        port: u16,
-        provider: DynProvider,
-        book: AddressBook,
-        timeout: Duration,
-        client_cert: Option<Arc<ReloadingCert>>,
-    ) -> Self {
-        Self {
-            target: Target::Name { name: name.to_string(), port },
-            timeout,
-            http: reqwest::Client::new(),
-            chain: Some((provider, book)),
-            pins: PinCache::default(),
-            client_cert,
-        }
-    }
-
-    /// A peer at `target`: a name needs the chain (`provider`, `book`), and presents
-    /// `client_cert` if its server asks for one.
+    /// A peer at `target`, each request (a name's handshake included) within `timeout`. A name is
+    /// checked against the chain of `provider` and `book`, and `client_cert` is presented if its
+    /// server asks for one (mutual TLS: its key pinned under the client's own name).
     pub fn new(
         target: Target,
         provider: DynProvider,
@@ -109,15 +95,13 @@ impl Peer {
         timeout: Duration,
         client_cert: Option<Arc<ReloadingCert>>,
     ) -> Self {
-        match target {
-            Target::Url(url) => Self::url(&url, timeout),
-            Target::Name { name, port } => Self::name(&name, port, provider, book, timeout, client_cert),
-        }
-    }
-
-    /// Where the peer is.
-    pub fn target(&self) -> &Target {
-        &self.target
+        let route = match &target {
+            Target::Url(_) => {
+                Route::Url(reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds"))
+            }
+            Target::Name { .. } => Route::Pinned { provider, book, pins: PinCache::default(), client_cert },
+        };
+        Self { target, timeout, route }
     }
 
     /// The URL of `path` at this peer (`https://NAME:PORT/…` for a name), for messages and logs.
@@ -140,27 +124,27 @@ impl Peer {
     /// (status, the body's bytes as they came).
     pub async fn request(&self, path: &str, body: Option<String>) -> Result<(u16, bytes::Bytes), HttpError> {
         let url = self.url_of(path);
-        let (name, port) = match &self.target {
-            Target::Url(_) => {
+        match (&self.route, &self.target) {
+            (Route::Url(http), _) => {
                 let unreachable = |e: reqwest::Error| HttpError::Unreachable { url: url.clone(), source: e.into() };
                 let request = match body {
-                    Some(body) => self.http.post(&url).header("content-type", "application/json").body(body),
-                    None => self.http.get(&url),
+                    Some(body) => http.post(&url).header("content-type", "application/json").body(body),
+                    None => http.get(&url),
                 };
                 let answer = request.send().await.map_err(unreachable)?;
                 let status = answer.status().as_u16();
-                return Ok((status, answer.bytes().await.map_err(unreachable)?));
+                Ok((status, answer.bytes().await.map_err(unreachable)?))
             }
-            Target::Name { name, port } => (name, *port),
-        };
-        let unreachable = |e: super::TlsError| HttpError::Unreachable { url: url.clone(), source: e.into() };
-        let (provider, book) = self.chain.as_ref().expect("a named peer has a chain");
-        let (stream, session) = self
-            .pins
-            .connect(provider, book, name, port, self.timeout, self.client_cert.clone())
-            .await
-            .map_err(unreachable)?;
-        request(stream, &session, name, path, body, self.timeout).await.map_err(unreachable)
+            (Route::Pinned { provider, book, pins, client_cert }, Target::Name { name, port }) => {
+                let unreachable = |e: super::TlsError| HttpError::Unreachable { url: url.clone(), source: e.into() };
+                let (stream, session) = pins
+                    .connect(provider, book, name, *port, self.timeout, client_cert.clone())
+                    .await
+                    .map_err(unreachable)?;
+                request(stream, &session, name, path, body, self.timeout).await.map_err(unreachable)
+            }
+            (Route::Pinned { .. }, Target::Url(_)) => unreachable!("Peer::new routes a URL over plain HTTP"),
+        }
     }
 
     /// POSTs `body` serialized as JSON to `path`, and decodes a 2xx answer as `T`.
@@ -185,6 +169,14 @@ mod tests {
         assert!(Target::parse("gw.iot:http").unwrap_err().contains("not a port"));
         assert!(Target::parse("gw.iot:70000").is_err());
         assert!(Target::parse("Not A Name").unwrap_err().contains("neither a URL"));
+        assert_eq!(
+            Target::from_config(Some("svc.iot"), 8443, None),
+            Ok(Target::Name { name: "svc.iot".into(), port: 8443 })
+        );
+        assert_eq!(Target::from_config(None, 1, Some("http://x:1/")), Ok(Target::Url("http://x:1".into())));
+        assert!(Target::from_config(Some("svc.iot"), 1, Some("http://x")).unwrap_err().contains("either name"));
+        assert!(Target::from_config(None, 1, None).unwrap_err().contains("either name"));
+        assert!(Target::from_config(Some("No Name"), 1, None).unwrap_err().starts_with("name:"));
         for text in ["http://127.0.0.1:8080", "svc.iot:8443"] {
             assert_eq!(Target::parse(text).unwrap().to_string(), text, "read back as written");
         }

@@ -63,6 +63,21 @@ impl ReloadingCert {
         })
     }
 
+    /// The certificate of a config's or command line's `tls_cert` / `tls_key` pair, if set (a
+    /// pair given half is an error); the error names the files.
+    pub fn open_pair(
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> Result<Option<Arc<Self>>, TlsError> {
+        match (cert, key) {
+            (Some(c), Some(k)) => Self::open(c, k)
+                .map(|r| Some(Arc::new(r)))
+                .map_err(|e| TlsError::Config(format!("tls_cert {} / tls_key {}: {e}", c.display(), k.display()))),
+            (None, None) => Ok(None),
+            _ => Err(TlsError::Config("tls_cert and tls_key go together".into())),
+        }
+    }
+
     fn stamp(
         cert: &std::path::Path,
         key: &std::path::Path,
@@ -301,6 +316,10 @@ mod tests {
         assert_eq!(served.current().1, next, "a broken file is not taken");
         assert!(matches!(ReloadingCert::open(&c, &k), Err(TlsError::Config(_))));
         assert!(matches!(ReloadingCert::open(&dir.join("none"), &k), Err(TlsError::Config(_))));
+        assert!(ReloadingCert::open_pair(None, None).unwrap().is_none());
+        assert!(ReloadingCert::open_pair(Some(&c), None).unwrap_err().to_string().contains("go together"));
+        let err = ReloadingCert::open_pair(Some(&c), Some(&k)).unwrap_err().to_string();
+        assert!(err.contains("c.pem") && err.contains("k.pem"), "the files are named: {err}");
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(cert_key_hash(b"not a certificate"), None);
     }

@@ -266,13 +266,8 @@ impl GatewayConfig {
         ensure!(self.profile.rate_factor > 1.0 && self.profile.size_factor > 1.0, "profile factors must be > 1");
         ensure!(self.gateway.segment_bytes >= 4096, "gateway.segment_bytes must be >= 4096");
         let service = &self.service;
-        ensure!(
-            service.name.is_some() != service.url.is_some(),
-            "[service]: set either name (the pinned TLS channel) or url (plain, for local work), not both"
-        );
-        if let Some(name) = &service.name {
-            iotegrity_core::names::validate_name(name).map_err(|e| eyre::eyre!("[service] name: {e}"))?;
-        }
+        iotegrity_core::tls::Target::from_config(service.name.as_deref(), service.port, service.url.as_deref())
+            .map_err(|e| eyre::eyre!("[service] {e}"))?;
         ensure!(service.tls_cert.is_some() == service.tls_key.is_some(), "[service] tls_cert and tls_key go together");
         ensure!(service.tls_cert.is_none() || service.name.is_some(), "[service] tls_cert is for a named service");
         ensure!(self.api.tls_cert.is_some() == self.api.tls_key.is_some(), "[api] tls_cert and tls_key go together");

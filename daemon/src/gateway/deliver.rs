@@ -11,7 +11,7 @@
 use super::journal::{Entry, Position};
 use super::{Gateway, Record};
 use eyre::{Result, WrapErr, eyre};
-use iotegrity_core::tls::Peer;
+use iotegrity_core::tls::{Peer, ReloadingCert, Target};
 use iotegrity_core::wire::{BatchAnswer, ReadingSubmission, path};
 use serde_json::Value;
 use std::io::Write;
@@ -34,23 +34,12 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 /// The service's ingest API as `[service]` names it: a name on chain (pinned TLS) or a URL.
 pub fn service_peer(gw: &Gateway) -> Result<Peer> {
     let s = &gw.cfg.service;
-    let timeout = Duration::from_millis(s.timeout_ms);
-    Ok(match (&s.name, &s.url) {
-        (Some(name), _) => {
-            let client_cert = match (&s.tls_cert, &s.tls_key) {
-                (Some(cert), Some(key)) => {
-                    Some(Arc::new(iotegrity_core::tls::ReloadingCert::open(cert, key).wrap_err_with(|| {
-                        format!("[service] tls_cert {} / tls_key {}", cert.display(), key.display())
-                    })?))
-                }
-                _ => None,
-            };
-            let provider = iotegrity_core::chain::reader(&gw.cfg.chain.rpc_url)?;
-            Peer::name(name, s.port, provider, gw.book().clone(), timeout, client_cert)
-        }
-        (None, Some(url)) => Peer::url(url, timeout),
-        (None, None) => unreachable!("the config check requires name or url"),
-    })
+    let target =
+        Target::from_config(s.name.as_deref(), s.port, s.url.as_deref()).map_err(|e| eyre!("[service] {e}"))?;
+    let client_cert = ReloadingCert::open_pair(s.tls_cert.as_deref(), s.tls_key.as_deref())
+        .wrap_err("[service] client certificate")?;
+    let provider = iotegrity_core::chain::reader(&gw.cfg.chain.rpc_url)?;
+    Ok(Peer::new(target, provider, gw.book().clone(), Duration::from_millis(s.timeout_ms), client_cert))
 }
 
 /// Runs forever: wakes on new records or a retry timer, and delivers the backlog to `client`.

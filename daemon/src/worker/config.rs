@@ -75,13 +75,10 @@ pub struct ServiceEntry {
 }
 
 impl ServiceEntry {
-    /// Where the service's API is.
-    pub fn target(&self) -> Target {
-        match (&self.name, &self.url) {
-            (Some(name), _) => Target::Name { name: name.clone(), port: self.port },
-            (None, Some(url)) => Target::Url(url.trim_end_matches('/').to_string()),
-            (None, None) => unreachable!("the config check requires name or url"),
-        }
+    /// Where the service's API is (an error if the entry names both or neither).
+    pub fn target(&self) -> eyre::Result<Target> {
+        Target::from_config(self.name.as_deref(), self.port, self.url.as_deref())
+            .map_err(|e| eyre::eyre!("[[services]] {}: {e}", self.identity))
     }
 }
 
@@ -110,15 +107,7 @@ impl WorkerConfig {
             "worker.tls_cert and worker.tls_key go together"
         );
         for s in &cfg.services {
-            eyre::ensure!(
-                s.name.is_some() != s.url.is_some(),
-                "[[services]] {}: set either name (the pinned TLS channel) or url (plain, for local work), not both",
-                s.identity
-            );
-            if let Some(name) = &s.name {
-                iotegrity_core::names::validate_name(name)
-                    .map_err(|e| eyre::eyre!("[[services]] {}: name: {e}", s.identity))?;
-            }
+            s.target()?;
         }
         Ok(cfg)
     }
@@ -160,7 +149,7 @@ mod tests {
         assert!(write(&format!("{base}[[services]]\nidentity = \"0x12\"\nurl = \"x\"\n")).is_err());
         let svc = "[[services]]\nidentity = \"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"\n";
         let named = write(&format!("{base}{svc}name = \"svc.iot\"\nport = 8443\n")).unwrap();
-        assert_eq!(named.services[0].target(), Target::Name { name: "svc.iot".into(), port: 8443 });
+        assert_eq!(named.services[0].target().unwrap(), Target::Name { name: "svc.iot".into(), port: 8443 });
         let both = write(&format!("{base}{svc}name = \"svc.iot\"\nurl = \"http://x\"\n")).unwrap_err();
         assert!(both.to_string().contains("either name"), "{both}");
         assert!(write(&format!("{base}{svc}port = 1\n")).unwrap_err().to_string().contains("either name"));

@@ -132,13 +132,11 @@ impl Worker {
         if Role::try_from(who.role).ok() != Some(Role::Worker) {
             return Err(eyre!("{} is not the online key of an active worker identity", key.address()));
         }
-        let client_cert = match (&cfg.worker.tls_cert, &cfg.worker.tls_key) {
-            (Some(cert), Some(key)) => Some(Arc::new(
-                iotegrity_core::tls::ReloadingCert::open(cert, key)
-                    .wrap_err_with(|| format!("worker.tls_cert {} / tls_key {}", cert.display(), key.display()))?,
-            )),
-            _ => None,
-        };
+        let client_cert = iotegrity_core::tls::ReloadingCert::open_pair(
+            cfg.worker.tls_cert.as_deref(),
+            cfg.worker.tls_key.as_deref(),
+        )
+        .wrap_err("worker client certificate")?;
         Ok(Self {
             domain: iotegrity_core::signatures::domain_of(&book),
             me: who.offline,
@@ -237,7 +235,7 @@ impl Worker {
             self.skip(id, format!("reward {} wei is below min_reward_wei", job.reward));
             return Ok(());
         }
-        let target = service.target().to_string();
+        let target = service.target()?.to_string();
         let path = format!("/v1/jobs/specs/{}", job.paramHash);
         let peer = self.service(&target)?;
         let bytes = match peer.request(&path, None).await? {
