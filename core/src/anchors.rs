@@ -136,6 +136,22 @@ pub enum Trust {
 }
 
 impl Trust {
+    /// The identity to trust among `owners` (every identity that anchored the table id):
+    /// `pinned` if given (its history may be empty), else the only one.
+    pub fn of(pinned: Option<Address>, owners: impl IntoIterator<Item = Address>) -> Self {
+        if let Some(owner) = pinned {
+            return Self::Pinned { owner };
+        }
+        let mut owners: Vec<Address> = owners.into_iter().collect();
+        owners.sort();
+        owners.dedup();
+        match owners.as_slice() {
+            [] => Self::Unanchored,
+            [owner] => Self::Sole { owner: *owner },
+            _ => Self::Ambiguous { owners },
+        }
+    }
+
     /// The trusted owner, if there is one.
     pub fn owner(&self) -> Option<Address> {
         match self {
@@ -185,15 +201,7 @@ pub struct TableAnchors {
 impl TableAnchors {
     /// The identity to trust: `pinned` if given (its history may be empty), else the only one.
     pub fn trust(&self, pinned: Option<Address>) -> Trust {
-        if let Some(owner) = pinned {
-            return Trust::Pinned { owner };
-        }
-        let mut owners = self.by_owner.keys().copied();
-        match (owners.next(), owners.next()) {
-            (None, _) => Trust::Unanchored,
-            (Some(owner), None) => Trust::Sole { owner },
-            _ => Trust::Ambiguous { owners: self.by_owner.keys().copied().collect() },
-        }
+        Trust::of(pinned, self.by_owner.keys().copied())
     }
 
     /// The history of `owner` (empty if it never anchored this table).

@@ -7,6 +7,7 @@
 use super::index::{Entry, Key};
 use super::state::{AuditState, Explorer};
 use alloy::primitives::{Address, B256, U256, keccak256};
+use iotegrity_core::anchors::Trust;
 use iotegrity_core::audit::covering;
 use iotegrity_core::audit::run::{AuditOptions, ReceiptCheck, check_receipt};
 use iotegrity_core::contracts::{FederatedLearning, IdentityRegistry, JobMarket, NameRegistry, Role};
@@ -479,14 +480,17 @@ pub async fn table(x: &Explorer, text: &str, root: Option<B256>) -> Result<Table
                 None => anchorers.push(Anchorer { owner, batches: 1, rows }),
             }
         }
-        let (trusted, trust) = match (pinned, anchorers.as_slice()) {
-            (Some(p), _) => (Some(p), format!("pinned by this explorer's configuration ({p})")),
-            (None, [only]) => (Some(only.owner), "the only identity that anchored this table".to_string()),
-            (None, []) => (None, "nobody anchored this table".to_string()),
-            (None, _) => {
-                (None, "several identities anchored this table id and none is pinned: none is trusted".to_string())
+        // The audit's rule (`Trust::of`), in the explorer's words.
+        let rule = Trust::of(pinned, anchorers.iter().map(|a| a.owner));
+        let trust = match &rule {
+            Trust::Pinned { owner } => format!("pinned by this explorer's configuration ({owner})"),
+            Trust::Sole { .. } => "the only identity that anchored this table".to_string(),
+            Trust::Unanchored => "nobody anchored this table".to_string(),
+            Trust::Ambiguous { .. } => {
+                "several identities anchored this table id and none is pinned: none is trusted".to_string()
             }
         };
+        let trusted = rule.owner();
         anchorers.sort_by_key(|a| (Some(a.owner) != trusted, std::cmp::Reverse(a.batches)));
         (History::of(anchors.into_iter()), anchorers, trusted, trust)
     };
