@@ -13,6 +13,7 @@ use iotegrity_core::audit::run::{AuditOptions, ReceiptCheck, check_receipt};
 use iotegrity_core::contracts::{FederatedLearning, IdentityRegistry, JobMarket, NameRegistry, Role};
 use iotegrity_core::merkle::{process_proof, tag_batch_root};
 use iotegrity_core::receipt::{Receipt, sub_table_leaf, table_id};
+use iotegrity_core::store::TableRef;
 use iotegrity_core::{chain, reputation};
 use serde::Serialize;
 
@@ -440,10 +441,8 @@ fn table_of(x: &Explorer, text: &str) -> Result<(Option<String>, B256), ViewErro
         let name = x.tables.iter().map(|t| t.name()).find(|n| table_id(n) == id);
         return Ok((name, id));
     }
-    let valid = text.split_once('.').is_some_and(|(s, t)| {
-        let ident = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        ident(s) && ident(t)
-    });
+    // Schema-qualified, with the identifiers every watched table has (the store's own rule).
+    let valid = text.contains('.') && TableRef::new(text, "id").is_ok();
     if !valid {
         return Err(ViewError::BadInput(format!(
             "{text:?} is neither schema.table nor a table id (0x and 64 hex digits)"
