@@ -14,6 +14,11 @@ use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use std::collections::HashMap;
 
+/// The name of an identity's `IIdentityRegistry.Status` (`none`, `active`, `closed`).
+pub fn status_name(status: u8) -> &'static str {
+    ["none", "active", "closed"].get(status as usize).copied().unwrap_or("unknown")
+}
+
 /// One online key's life: active from block `since` until block `until` (exclusive), if ended.
 #[derive(Debug, Clone, Copy)]
 struct KeyLife {

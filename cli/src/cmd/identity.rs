@@ -23,11 +23,6 @@ fn role_parser(roles: &'static [Role]) -> impl clap::builder::TypedValueParser<V
         .map(|name| name.parse::<Role>().expect("a listed role parses"))
 }
 
-/// Name of an on-chain status number.
-pub fn status_name(status: u8) -> &'static str {
-    ["none", "active", "closed"].get(status as usize).copied().unwrap_or("unknown")
-}
-
 /// Identity commands. Transactions are sent by the OFFLINE key (--keystore / --private-key);
 /// the ONLINE key only signs the proof that it agrees to be bound.
 #[derive(Debug, Subcommand)]
@@ -433,13 +428,13 @@ async fn show(a: ShowArgs) -> Result<Report> {
         id.online,
         if superseded { format!("  ({} is an old key of this identity: invalid)", a.address) } else { String::new() },
         role_text,
-        status_name(id.status),
+        iotegrity_core::registry_cache::status_name(id.status),
         ether(trust),
         id.updatedAt
     );
     Ok(Report::new(
         text,
-        json!({ "offline": offline, "online": id.online, "role": role.name(), "status": status_name(id.status),
+        json!({ "offline": offline, "online": id.online, "role": role.name(), "status": iotegrity_core::registry_cache::status_name(id.status),
                 "actingRole": acting.name(), "active": active, "trustLevel": trust.to_string(), "updatedAt": id.updatedAt,
                 "queriedKeySuperseded": superseded }),
     ))

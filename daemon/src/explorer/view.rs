@@ -171,7 +171,8 @@ pub struct IdentityView {
     pub reputation: History,
     /// Names it owns or owned.
     pub names: Vec<String>,
-    /// Everything else that names one of its addresses (anchors, jobs, trainings, votes it cast…).
+    /// Everything else that names one of its addresses (anchors, jobs, trainings, votes it cast…;
+    /// votes on it name its subject, never its addresses: an identity cannot vote on itself).
     pub activity: History,
 }
 
@@ -245,7 +246,6 @@ pub async fn identity(x: &Explorer, text: &str) -> Result<IdentityView, ViewErro
         .filter(|e| {
             !(e.event.contract == "IdentityRegistry" && (mine(e) || stake_events.contains(&e.event.event.as_str())))
         })
-        .filter(|e| !votes_on.contains(e))
         .collect();
     sort_dedup(&mut activity);
     Ok(IdentityView {
@@ -255,7 +255,7 @@ pub async fn identity(x: &Explorer, text: &str) -> Result<IdentityView, ViewErro
         queried_is_old_key: queried != offline && queried != id.online,
         role: Role::from_u8(id.role).name().to_string(),
         acting_role: Role::from_u8(acting).name().to_string(),
-        status: ["none", "active", "closed"].get(id.status as usize).copied().unwrap_or("unknown").to_string(),
+        status: iotegrity_core::registry_cache::status_name(id.status).to_string(),
         active,
         trust_wei: trust.to_string(),
         score,
