@@ -34,7 +34,7 @@ pub struct ExplorerSection {
     /// Where the pages are served. Default `127.0.0.1:8090`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Where the index of the chain's events is kept between runs (`index.json`); a restart then
+    /// Where the index of the chain's events is kept between runs (`index.jsonl`, appended); a restart then
     /// reads only the blocks since. Default: none (the index is rebuilt from the deployment block).
     pub state_dir: Option<PathBuf>,
     /// How often the chain is read for new events, ms. Default 1 000.

@@ -1,8 +1,9 @@
 //! The explorer's index of the chain: every event of the deployment's contracts, read in pages of
 //! blocks ([`chain::logs`]), decoded by the contracts' own ABIs ([`iotegrity_core::events`]), with
 //! its block's time, and looked up by every address and 32-byte word it names, by job, by training
-//! and by transaction. It lives in memory and is saved to `state_dir/index.json` after each read
-//! that found something, so a restart reads only the blocks since; each new entry is also
+//! and by transaction. It lives in memory and, with a state directory, its new entries are appended
+//! to `index.jsonl` after each read that found something (then `index-head.json` records the block
+//! read), so a restart reads only the blocks since and no read rewrites what was saved before; each new entry is also
 //! broadcast, for the pages that update without a reload. Only what the chain says is in it.
 
 use alloy::primitives::{Address, B256, U256};
@@ -60,14 +61,13 @@ pub struct Index {
     names: HashMap<B256, String>,
 }
 
-/// The index as saved.
+/// What `index-head.json` holds: the deployment the saved entries are of, and the block read.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Saved {
+struct Head {
     chain_id: u64,
     identity_registry: Address,
     synced_to: u64,
-    entries: Vec<Entry>,
 }
 
 impl Index {
@@ -126,31 +126,60 @@ impl Index {
         self.entries.push(entry);
     }
 
-    /// Reads a saved index of the same deployment; None if there is none, it does not parse, or it
-    /// is of another chain or deployment (then the index is rebuilt).
-    fn load(path: &std::path::Path, book: &AddressBook) -> Option<Self> {
-        let saved: Saved = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        if saved.chain_id != book.chain_id || saved.identity_registry != book.identity_registry() {
+    /// Reads the index saved in `dir` if it is of the same deployment: the entries up to the
+    /// block its head records (entries appended after it, by a run stopped before it wrote the
+    /// head, are dropped from the file and read again from the chain). None if nothing usable is
+    /// saved there (none, another chain or deployment, a head that does not parse): rebuilt.
+    fn load(dir: &std::path::Path, book: &AddressBook) -> Option<Self> {
+        let head: Head = serde_json::from_slice(&std::fs::read(dir.join(HEAD)).ok()?).ok()?;
+        if head.chain_id != book.chain_id || head.identity_registry != book.identity_registry() {
             return None;
         }
+        let text = std::fs::read_to_string(dir.join(ENTRIES)).unwrap_or_default();
         let mut index = Self::new(book);
-        for e in saved.entries {
-            index.push(e);
+        let (mut kept, mut dropped) = (String::new(), false);
+        for line in text.lines() {
+            match serde_json::from_str::<Entry>(line) {
+                Ok(e) if e.block <= head.synced_to => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                    index.push(e);
+                }
+                _ => dropped = true, // after the head's block, or torn by a crash mid-line
+            }
         }
-        index.synced_to = saved.synced_to;
+        if dropped {
+            crate::files::write_atomic(&dir.join(ENTRIES), kept.as_bytes()).ok()?;
+        }
+        index.synced_to = head.synced_to;
         Some(index)
     }
 
-    fn save(&self, path: &std::path::Path) -> Result<()> {
-        let saved = Saved {
-            chain_id: self.chain_id,
-            identity_registry: self.registry,
-            synced_to: self.synced_to,
-            entries: self.entries.clone(),
-        };
-        crate::files::write_atomic(path, &serde_json::to_vec(&saved)?)
+    /// Appends `new` (already pushed) to the entries saved in `dir`, then records the block read.
+    fn append(&self, dir: &std::path::Path, new: &[Entry]) -> Result<()> {
+        use std::io::Write;
+        let path = dir.join(ENTRIES);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+        let mut lines = Vec::new();
+        for e in new {
+            serde_json::to_writer(&mut lines, e)?;
+            lines.push(b'\n');
+        }
+        file.write_all(&lines)?;
+        file.sync_data()?;
+        let head = Head { chain_id: self.chain_id, identity_registry: self.registry, synced_to: self.synced_to };
+        crate::files::write_atomic(&dir.join(HEAD), &serde_json::to_vec(&head)?)
     }
 }
+
+/// The saved entries, one JSON object a line, in chain order.
+const ENTRIES: &str = "index.jsonl";
+/// The saved index's deployment and block.
+const HEAD: &str = "index-head.json";
 
 /// Every key an entry can be found by.
 fn keys_of(e: &Entry) -> Vec<Key> {
@@ -177,7 +206,7 @@ pub struct Indexer {
     contracts: HashMap<Address, &'static str>,
     index: Arc<RwLock<Index>>,
     news: broadcast::Sender<Arc<Entry>>,
-    path: Option<PathBuf>,
+    dir: Option<PathBuf>,
     confirmations: u64,
 }
 
@@ -189,14 +218,18 @@ impl Indexer {
         state_dir: Option<PathBuf>,
         confirmations: u64,
     ) -> Result<Self> {
-        let path = match state_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-                Some(dir.join("index.json"))
-            }
-            None => None,
+        if let Some(dir) = &state_dir {
+            std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        }
+        let index = match state_dir.as_deref() {
+            Some(dir) => Index::load(dir, book).unwrap_or_else(|| {
+                // Nothing usable saved: what entries there are belong to no head, or to another
+                // deployment; the index starts afresh, and so does the file.
+                let _ = std::fs::remove_file(dir.join(ENTRIES));
+                Index::new(book)
+            }),
+            None => Index::new(book),
         };
-        let index = path.as_deref().and_then(|p| Index::load(p, book)).unwrap_or_else(|| Index::new(book));
         let contracts = iotegrity_core::contracts::CONTRACTS
             .iter()
             .filter_map(|(name, key)| Some((*book.contracts.get(*key)?, *name)))
@@ -206,7 +239,7 @@ impl Indexer {
             contracts,
             index: Arc::new(RwLock::new(index)),
             news: broadcast::channel(1024).0,
-            path,
+            dir: state_dir,
             confirmations,
         })
     }
@@ -262,8 +295,8 @@ impl Indexer {
                 index.push(e.clone());
             }
             index.synced_to = to;
-            if let (Some(path), true) = (&self.path, count > 0) {
-                index.save(path)?;
+            if let (Some(dir), true) = (&self.dir, count > 0) {
+                index.append(dir, &added)?;
             }
         }
         for e in added {
@@ -330,21 +363,36 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_index_is_read_back_only_for_its_own_deployment() {
+    fn a_saved_index_is_read_back_only_for_its_own_deployment_and_only_up_to_its_block() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("index.json");
         let b = book();
+        let job = |n: &str, block: u64| Entry {
+            block,
+            ..entry("JobMarket", "JobCreated", &[("jobId", "uint256", n.into())])
+        };
         let mut index = Index::new(&b);
-        index.push(entry("JobMarket", "JobCreated", &[("jobId", "uint256", "1".into())]));
-        index.synced_to = 42;
-        index.save(&path).unwrap();
-        let back = Index::load(&path, &b).unwrap();
-        assert_eq!((back.synced_to(), back.entries()), (42, index.entries()));
-        assert!(back.knows(Key::Job(U256::from(1))));
+        for (n, block) in [("1", 5), ("2", 9)] {
+            index.push(job(n, block));
+            index.synced_to = block;
+            index.append(dir.path(), &[job(n, block)]).unwrap();
+        }
+        let back = Index::load(dir.path(), &b).unwrap();
+        assert_eq!((back.synced_to(), back.entries()), (9, index.entries()));
+        assert!(back.knows(Key::Job(U256::from(2))));
+        // A run stopped after appending block 12's entry but before recording the block, and a
+        // line torn by a crash: both dropped, and from the file too.
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join(ENTRIES)).unwrap();
+        writeln!(f, "{}", serde_json::to_string(&job("3", 12)).unwrap()).unwrap();
+        write!(f, "{{\"block\": 13, \"ti").unwrap();
+        let back = Index::load(dir.path(), &b).unwrap();
+        assert_eq!((back.synced_to(), back.entries().len()), (9, 2));
+        assert!(!back.knows(Key::Job(U256::from(3))), "read again from the chain instead");
+        assert_eq!(std::fs::read_to_string(dir.path().join(ENTRIES)).unwrap().lines().count(), 2);
         let mut other = b.clone();
         other.chain_id = 1;
-        assert!(Index::load(&path, &other).is_none(), "another chain: rebuilt");
-        std::fs::write(&path, b"{ torn").unwrap();
-        assert!(Index::load(&path, &b).is_none(), "a file that does not parse: rebuilt");
+        assert!(Index::load(dir.path(), &other).is_none(), "another chain: rebuilt");
+        std::fs::write(dir.path().join(HEAD), b"{ torn").unwrap();
+        assert!(Index::load(dir.path(), &b).is_none(), "a head that does not parse: rebuilt");
     }
 }
