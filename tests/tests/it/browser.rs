@@ -81,6 +81,23 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Waits until the element `css` says `needle`: after a click, the page before may still be
+/// the one shown (its own `h1`, say) until the navigation lands.
+async fn wait_text(c: &Client, css: &str, needle: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if now.contains(needle) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{css} never said {needle:?}; it says {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_searches_opens_a_receipt_and_sees_a_tampered_row_marked() {
     let s = ServiceWorld::new("name = \"public.readings\"\nm = 10\nn = 2\nmax_wait_secs = 1").await;
@@ -113,7 +130,7 @@ async fn an_auditor_searches_opens_a_receipt_and_sees_a_tampered_row_marked() {
 
     // Search a name: its page, its pin verified now.
     search(&c, "svc.iot").await;
-    assert!(text(&c, "h1").await.contains("Name svc.iot"));
+    wait_text(&c, "h1", "Name svc.iot").await;
     assert!(c.current_url().await.unwrap().path().ends_with("/name/svc.iot"));
     let pin = c.find(Locator::Css("#pins .mark")).await.unwrap();
     assert_eq!(pin.attr("data-verified").await.unwrap().as_deref(), Some("true"));
@@ -155,11 +172,11 @@ async fn an_auditor_searches_opens_a_receipt_and_sees_a_tampered_row_marked() {
         .expect("the altered row's receipt linked");
     screenshot(&c, "table").await;
     link.click().await.unwrap();
-    assert!(text(&c, "h1").await.contains("Row 7"));
+    wait_text(&c, "h1", "Row 7").await;
 
     // An identity, reached from the anchors' "by" column.
     c.goto(&format!("{}/identity/{}", x.url, s.svc.offline)).await.unwrap();
-    assert!(text(&c, "h1").await.contains("Identity"));
+    wait_text(&c, "h1", "Identity").await;
     screenshot(&c, "identity").await;
     c.close().await.unwrap();
 }
