@@ -6,6 +6,8 @@
 //! within `body_timeout_ms`; a body announced larger than the route's limit is refused with 413
 //! before a byte of it is read; shutdown lets requests in flight finish.
 
+use alloy::primitives::B256;
+use alloy::providers::DynProvider;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -16,6 +18,7 @@ use eyre::{Result, WrapErr};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use iotegrity_core::AddressBook;
 use iotegrity_core::tls::{Channel, ClientNames, ReloadingCert, server_config};
 use std::future::Future;
 use std::path::Path;
@@ -93,21 +96,37 @@ pub struct Tls {
     clients: Option<Arc<ClientNames>>,
     /// The acceptor when no client certificate is asked for (the same for every connection).
     open: tokio_rustls::TlsAcceptor,
+    /// With client names: the acceptor for the last set of client keys the chain accepted, kept
+    /// while that set does not change (it changes at most once a block).
+    pinned: Arc<std::sync::Mutex<Option<PinnedAcceptor>>>,
 }
 
+/// An acceptor and the client keys it lets in.
+type PinnedAcceptor = (Vec<B256>, tokio_rustls::TlsAcceptor);
+
 impl Tls {
-    /// The TLS of the server `what` (for errors and logs): the certificate and key files, and the
-    /// names whose pinned keys may connect as clients (none: no client certificate asked for).
-    pub fn open(what: &str, cert: &Path, key: &Path, clients: Option<ClientNames>) -> Result<Self> {
-        let served = Arc::new(
-            ReloadingCert::open(cert, key)
-                .wrap_err_with(|| format!("{what}: tls_cert {} / tls_key {}", cert.display(), key.display()))?,
-        );
+    /// The TLS of the server `what` (for errors and logs) as a config section sets it: its
+    /// `tls_cert` and `tls_key` (neither: plain HTTP, `None`), and the names whose pinned keys may
+    /// connect as clients, read from the chain of `provider` and `book` (none: no client
+    /// certificate asked for).
+    pub fn from_config(
+        what: &str,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+        client_names: &[String],
+        provider: &DynProvider,
+        book: &AddressBook,
+    ) -> Result<Option<Self>> {
+        let Some(served) = ReloadingCert::open_pair(cert, key).wrap_err_with(|| what.to_string())? else {
+            return Ok(None);
+        };
         let open = tokio_rustls::TlsAcceptor::from(server_config(served.clone(), None)?);
+        let clients = (!client_names.is_empty())
+            .then(|| Arc::new(ClientNames::new(client_names.to_vec(), provider.clone(), book.clone())));
         let names = clients.as_ref().map(|c| c.names().join(", "));
-        info!(cert = %cert.display(), key = %served.current().1, clients = names.as_deref().unwrap_or("any (no client certificate)"),
+        info!(key = %served.current().1, clients = names.as_deref().unwrap_or("any (no client certificate)"),
             "{what} over TLS 1.3 (no resumption; the files are read again when they change)");
-        Ok(Self { cert: served, clients: clients.map(Arc::new), open })
+        Ok(Some(Self { cert: served, clients, open, pinned: Arc::default() }))
     }
 
     /// The handshake with one client: with client names, against their pins at the latest block.
@@ -119,8 +138,20 @@ impl Tls {
         };
         // Fails closed: no client is let in while the chain cannot be read.
         let accepted = clients.accepted().await.map_err(|e| format!("cannot read the client names' pins: {e}"))?;
-        let config = server_config(self.cert.clone(), Some(&accepted)).map_err(|e| e.to_string())?;
-        let stream = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await.map_err(|e| {
+        let keys: Vec<B256> = accepted.iter().flat_map(|r| r.accepted.iter().copied()).collect();
+        let acceptor = {
+            let mut pinned = self.pinned.lock().expect("not poisoned");
+            match pinned.as_ref().filter(|(k, _)| *k == keys) {
+                Some((_, acceptor)) => acceptor.clone(),
+                None => {
+                    let config = server_config(self.cert.clone(), Some(&accepted)).map_err(|e| e.to_string())?;
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    *pinned = Some((keys, acceptor.clone()));
+                    acceptor
+                }
+            }
+        };
+        let stream = acceptor.accept(tcp).await.map_err(|e| {
             let blocks: Vec<String> = accepted.iter().map(|r| format!("{} at block {}", r.name, r.block)).collect();
             format!("{e} (client keys accepted: those pinned under {})", blocks.join(", "))
         })?;

@@ -461,20 +461,14 @@ impl Gateway {
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         if let Some(addr) = &self.cfg.api.listen {
             let api_cfg = &self.cfg.api;
-            let tls = match (&api_cfg.tls_cert, &api_cfg.tls_key) {
-                (Some(cert), Some(key)) => {
-                    let clients = match api_cfg.client_names.as_slice() {
-                        [] => None,
-                        names => Some(iotegrity_core::tls::ClientNames::new(
-                            names.to_vec(),
-                            iotegrity_core::chain::reader(&self.cfg.chain.rpc_url)?,
-                            self.book.clone(),
-                        )),
-                    };
-                    Some(crate::http::Tls::open("gateway API", cert, key, clients)?)
-                }
-                _ => None,
-            };
+            let tls = crate::http::Tls::from_config(
+                "[api]",
+                api_cfg.tls_cert.as_deref(),
+                api_cfg.tls_key.as_deref(),
+                &api_cfg.client_names,
+                &iotegrity_core::chain::reader(&self.cfg.chain.rpc_url)?,
+                &self.book,
+            )?;
             let listener = crate::http::bind(addr, "gateway API").await?;
             let app = api::router(self.clone()).await;
             let http = self.cfg.http.clone();

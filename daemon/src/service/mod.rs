@@ -45,7 +45,6 @@ use iotegrity_core::merkle;
 use iotegrity_core::receipt::{AnchorRef, Batch, table_id};
 use iotegrity_core::store::receipts::{self, PlannedAnchor, StoredBatch};
 use iotegrity_core::store::{self, TableRef};
-use iotegrity_core::tls::ClientNames;
 use iotegrity_core::{AddressBook, chain, keys};
 use sqlx::Connection;
 use sqlx::postgres::{PgListener, PgPool};
@@ -227,15 +226,15 @@ impl Service {
             keys,
             self.cfg.market.clone(),
         );
-        let tls = match (&self.cfg.ingest.tls_cert, &self.cfg.ingest.tls_key) {
-            (Some(cert), Some(key)) => {
-                let names = &self.cfg.ingest.client_names;
-                let clients = (!names.is_empty())
-                    .then(|| ClientNames::new(names.clone(), self.provider.clone(), self.book.clone()));
-                Some(crate::http::Tls::open("ingest API", cert, key, clients)?)
-            }
-            _ => None,
-        };
+        let ingest = &self.cfg.ingest;
+        let tls = crate::http::Tls::from_config(
+            "[ingest]",
+            ingest.tls_cert.as_deref(),
+            ingest.tls_key.as_deref(),
+            &ingest.client_names,
+            &self.provider,
+            &self.book,
+        )?;
         let listener = crate::http::bind(addr, "ingest API").await?;
         let poll = Duration::from_millis(self.cfg.receipts.poll_interval_ms);
         let (sync_api, mut sync_stop) = (api.clone(), stopped.clone());
