@@ -713,14 +713,18 @@ impl World {
     /// lines of its `[explorer]` section and `extra` TOML (`[database]`, `[[tables]]`…), and waits
     /// until it serves.
     pub fn spawn_explorer(&self, n: usize, section: &str, extra: &str) -> ExplorerRun {
+        self.spawn_explorer_via(n, &self.anvil.endpoint(), section, extra)
+    }
+
+    /// As [`World::spawn_explorer`], reading the chain at `rpc_url` (a [`proxy::Proxy`], say).
+    pub fn spawn_explorer_via(&self, n: usize, rpc_url: &str, section: &str, extra: &str) -> ExplorerRun {
         let port = pg::free_port();
         let config = self.dir.path().join(format!("explorer-{n}.toml"));
         std::fs::write(
             &config,
             format!(
                 "[explorer]\nlisten = \"127.0.0.1:{port}\"\npoll_interval_ms = 100\n{section}\n\
-                 [chain]\nrpc_url = \"{}\"\ndeployments = \"{}\"\n{extra}\n",
-                self.anvil.endpoint(),
+                 [chain]\nrpc_url = \"{rpc_url}\"\ndeployments = \"{}\"\n{extra}\n",
                 self.book.display()
             ),
         )

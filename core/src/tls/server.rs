@@ -285,6 +285,18 @@ impl Channel {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn client_names_fail_closed_while_the_chain_cannot_be_read() {
+        let book = serde_json::from_value::<AddressBook>(serde_json::json!({
+            "chainId": 31337, "nameMode": "decentralized", "deployedBlock": 0,
+            "governance": alloy::primitives::Address::ZERO, "penaltySink": alloy::primitives::Address::ZERO,
+        }))
+        .unwrap();
+        let nobody = crate::chain::reader("http://127.0.0.1:1").unwrap();
+        let names = ClientNames::new(vec!["gw.iot".into()], nobody, book);
+        assert!(names.accepted().await.is_err(), "no client is let in while the chain is away");
+    }
+
     #[test]
     #[cfg(feature = "certgen")]
     fn an_issued_certificate_hashes_to_the_key_the_chain_would_pin_and_serves() {

@@ -206,6 +206,27 @@ async fn every_page_shows_what_the_chain_holds_and_marks_what_the_database_chang
     assert!(text.contains("route=\"/api/receipt/{table}/{key}\",status=\"200\""), "{text}");
     assert!(iotegrity_e2e::metric(&text, "iotegrity_explorer_indexed_events_total").unwrap_or(0) >= 10, "{text}");
 
+    // The chain goes away under a running explorer: the pages that ask it say so (503, a page
+    // and a JSON body, no panic), what the index holds still answers; back, they answer again.
+    let anvil_port: u16 = w.anvil.endpoint().rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = iotegrity_e2e::proxy::Proxy::start(anvil_port);
+    let y = w.spawn_explorer_via(3, &format!("http://127.0.0.1:{}", proxy.port), "", "");
+    y.wait_synced(w).await;
+    proxy.cut();
+    let (status, body) = y.json(&format!("/api/identity/{}", s.svc.offline)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("the chain cannot be asked now"), "{body}");
+    let (status, _, page) = y.get("/name/svc.iot").await;
+    assert!(status == 503 && page.contains("Not available now"), "{status}: {page}");
+    assert_eq!(y.json("/api/home").await.0, 200, "the index still answers");
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while y.json(&format!("/api/identity/{}", s.svc.offline)).await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the explorer never got the chain back");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(y);
+
     // With a state directory, a restart reads only the blocks since its last read.
     let state = w.path("explorer-state");
     let first = w.spawn_explorer(1, &format!("state_dir = \"{state}\""), "");
