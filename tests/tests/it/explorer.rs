@@ -227,6 +227,18 @@ async fn every_page_shows_what_the_chain_holds_and_marks_what_the_database_chang
     }
     drop(y);
 
+    // The database goes away: the receipt page says so (503), and comes back with it.
+    s.pg.stop();
+    let (status, body) = x.json("/api/receipt/public.readings/8").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("the database cannot be read now"), "{body}");
+    s.pg.start_again();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while x.json("/api/receipt/public.readings/8").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the explorer never got the database back");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // With a state directory, a restart reads only the blocks since its last read.
     let state = w.path("explorer-state");
     let first = w.spawn_explorer(1, &format!("state_dir = \"{state}\""), "");
