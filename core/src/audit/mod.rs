@@ -206,6 +206,22 @@ impl Finding {
     pub fn is_integrity_failure(&self) -> bool {
         self.severity() == Severity::Failure
     }
+
+    /// The one row the finding is about, if it is about one row (the explorer links its receipt).
+    pub fn row(&self) -> Option<i64> {
+        match self {
+            Self::Altered { key }
+            | Self::Deleted { key }
+            | Self::Inserted { key }
+            | Self::AwaitingAnchor { key }
+            | Self::Unanchored { key }
+            | Self::BadSignature { key, .. }
+            | Self::KeyClosedBeforeAnchor { key, .. }
+            | Self::PayloadMismatch { key }
+            | Self::Replayed { key, .. } => Some(*key),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Finding {

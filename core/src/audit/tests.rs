@@ -462,3 +462,11 @@ fn a_key_that_ended_before_the_anchor_is_suspect_not_tampering() {
         "the real fault is named, not the ended key: {findings:?}"
     );
 }
+
+#[test]
+fn a_finding_names_its_row_only_when_it_is_about_one() {
+    assert_eq!(Finding::Altered { key: 7 }.row(), Some(7));
+    assert_eq!(Finding::Deleted { key: -3 }.row(), Some(-3));
+    let range = Finding::ReceiptTampered { first_key: 1, last_key: 10, reason: "x".into() };
+    assert_eq!(range.row(), None, "a range is not one row");
+}

@@ -301,7 +301,7 @@ fn audit(v: &TableView) -> Markup {
                                 tr {
                                     td { (mark(!f.is_integrity_failure(), "warning", "failure")) }
                                     td { (f.to_string()) }
-                                    td { @if let Some(k) = finding_key(f) { a href={ "/receipt/" (name) "/" (k) } { "receipt of row " (k) } } }
+                                    td { @if let Some(k) = f.row() { a href={ "/receipt/" (name) "/" (k) } { "receipt of row " (k) } } }
                                 }
                             }
                         }
@@ -311,12 +311,6 @@ fn audit(v: &TableView) -> Markup {
             }
         }
     }
-}
-
-/// The row a finding is about, if it is about one.
-fn finding_key(f: &iotegrity_core::audit::Finding) -> Option<i64> {
-    let v = serde_json::to_value(f).ok()?;
-    v.get("key").and_then(serde_json::Value::as_i64)
 }
 
 /// A receipt, step by step.
